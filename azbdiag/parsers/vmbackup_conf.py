@@ -1,0 +1,234 @@
+"""`/etc/azure/vmbackup.conf`, read the way the backup extension reads it.
+
+The extension builds a Python 3 ConfigParser (strict, BasicInterpolation) for every key it
+looks up and swallows any error, after which every key silently takes its default. So the
+questions are: would ConfigParser accept this file, and if so which values does the
+extension get? We answer with the stdlib parser itself, plus a lenient line scan that can
+point at the offending line and that the fixer uses to rewrite the file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import re
+from typing import Dict, List, Optional, Tuple
+
+SECTION = "SnapshotThread"
+KNOWN_SECTIONS = ("SnapshotThread", "Monitor", "lsblkUser")
+
+# Keys the extension reads today ([SnapshotThread] unless noted), lowercased as ConfigParser
+# stores them, with their type and default.
+INT_KEYS = {
+    "timeout": 60,
+    "safefreezewaitinseconds": 66,
+    "seqsnapshot": 0,
+    "sudo_off": 0,
+    "loggingoff": 0,
+    "disable_logging": 0,
+}
+STR_KEYS = {
+    "mountstoskip": "",
+    "snapshotmethod": "firstHostThenGuest",
+    "onlylocalfilesystems": "False",
+    "writelog": "True",
+    "uploadstatusandlog": "True",
+    "onappfailuredofsfreeze": "True",
+    "onappsuccessdofsfreeze": "True",
+}
+# Keys that are in old docs or old extension versions but are not read any more, with what
+# replaced them.
+OBSOLETE_KEYS = {
+    "fsfreeze": "not read since 2017; freezing is switched with fsFreezeEnabled in "
+                "/etc/azure/VMSnapshotScriptPluginConfig.json",
+    "safefreeze": "not read since 2017",
+    "doseq": "renamed to seqsnapshot in 2019 (0 parallel, 1 or 2 sequential)",
+    "snapshotrateexceededfailurecount": "used only by extension versions of early 2019",
+    "async_event_logging": "the extension looks it up with a trailing space, so this key is "
+                           "never matched",
+}
+LEGACY_KEYS = {"isanysnapshotfailed"}
+SNAPSHOT_METHODS = ("onlyGuest", "firstGuestThenHost", "firstHostThenGuest", "onlyHost")
+
+
+@dataclasses.dataclass
+class Line:
+    number: int          # 1-based
+    text: str            # the line as decoded, without its newline
+    kind: str            # blank, comment, section, option, continuation, junk
+    section: Optional[str] = None
+    key: Optional[str] = None      # as written
+    value: Optional[str] = None
+
+
+@dataclasses.dataclass
+class VmbackupConf:
+    raw: bytes
+    lines: List[Line]
+    parses: bool
+    error_kind: Optional[str] = None    # bom, utf16, binary, non_ascii, missing_section,
+    #                                     duplicate_option, duplicate_section, syntax
+    error_line: Optional[int] = None
+    error_message: str = ""
+    # What ConfigParser gives the extension (empty when it does not parse): section -> key -> value
+    sections: Dict[str, Dict[str, str]] = dataclasses.field(default_factory=dict)
+    non_ascii_lines: List[int] = dataclasses.field(default_factory=list)
+    # Indented lines that ConfigParser glues onto the previous value: (line, owning key)
+    glued_lines: List[Tuple[int, str]] = dataclasses.field(default_factory=list)
+    # Keys whose value has a % that BasicInterpolation rejects: key -> line
+    interpolation_errors: Dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def line(self, number: Optional[int]) -> Optional[Line]:
+        if number and 0 < number <= len(self.lines):
+            return self.lines[number - 1]
+        return None
+
+    @property
+    def snapshot_thread(self) -> Dict[str, str]:
+        return self.sections.get(SECTION, {})
+
+    def option_lines(self, section: str = SECTION) -> List[Line]:
+        return [ln for ln in self.lines if ln.kind == "option" and ln.section == section]
+
+    def value(self, key: str) -> Optional[str]:
+        """The value the extension reads for `key`, or None (the default applies)."""
+        if key.lower() in self.interpolation_errors:
+            return None
+        v = self.snapshot_thread.get(key.lower())
+        return v if v not in (None, "") else None
+
+
+_SECTION_RE = re.compile(r"\[(?P<header>.+)\]")
+_OPTION_RE = re.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")
+
+
+def _decode(raw: bytes) -> Tuple[str, Optional[str]]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="replace"), "bom"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16", errors="replace"), "utf16"
+    if b"\x00" in raw:
+        return raw.decode("latin-1"), "binary"
+    return raw.decode("utf-8", errors="replace"), None
+
+
+def scan_lines(text: str) -> List[Line]:
+    """A lenient line scan in ConfigParser's grammar; never fails."""
+    out: List[Line] = []
+    section: Optional[str] = None
+    last_key: Optional[str] = None
+    for i, raw_line in enumerate(text.splitlines(), 1):
+        stripped = raw_line.strip()
+        if not stripped:
+            out.append(Line(i, raw_line, "blank", section))
+            continue
+        if stripped.startswith(("#", ";")):
+            out.append(Line(i, raw_line, "comment", section))
+            continue
+        if raw_line[:1] in (" ", "\t") and last_key is not None:
+            out.append(Line(i, raw_line, "continuation", section, last_key))
+            continue
+        m = _SECTION_RE.match(stripped) if not raw_line[:1].isspace() else None
+        if m:
+            section = m.group("header")
+            last_key = None
+            out.append(Line(i, raw_line, "section", section))
+            continue
+        m = _OPTION_RE.match(stripped)
+        if m and m.group("option").strip():
+            key = m.group("option").strip()
+            last_key = key
+            out.append(Line(i, raw_line, "option", section, key, m.group("value").strip()))
+            continue
+        out.append(Line(i, raw_line, "junk", section))
+    return out
+
+
+def parse(raw: bytes) -> VmbackupConf:
+    """Parse the bytes of vmbackup.conf; never raises."""
+    if not isinstance(raw, (bytes, bytearray)):
+        raw = str(raw).encode("utf-8", errors="replace")
+    raw = bytes(raw)
+    text, encoding_problem = _decode(raw)
+    lines = scan_lines(text)
+    conf = VmbackupConf(raw=raw, lines=lines, parses=True)
+    conf.non_ascii_lines = [
+        n for n, line in enumerate(raw.split(b"\n"), 1) if any(b > 0x7F for b in line)
+    ]
+    conf.glued_lines = [(ln.number, ln.key or "") for ln in lines if ln.kind == "continuation"]
+
+    if encoding_problem in ("bom", "utf16", "binary"):
+        conf.parses = False
+        conf.error_kind = encoding_problem
+        conf.error_line = 1
+        conf.error_message = {
+            "bom": "the file starts with a UTF-8 byte order mark, so ConfigParser finds no "
+                   "section header",
+            "utf16": "the file is UTF-16, not ASCII",
+            "binary": "the file contains NUL bytes: it is not a text file",
+        }[encoding_problem]
+        return conf
+
+    parser = configparser.ConfigParser(strict=True)
+    try:
+        parser.read_string(text, source="vmbackup.conf")
+    except configparser.MissingSectionHeaderError as exc:
+        conf.parses, conf.error_kind = False, "missing_section"
+        conf.error_line = exc.lineno
+        conf.error_message = "a line comes before any [section] header"
+    except configparser.DuplicateOptionError as exc:
+        conf.parses, conf.error_kind = False, "duplicate_option"
+        conf.error_line = exc.lineno
+        conf.error_message = f"option {exc.option!r} appears twice in [{exc.section}]"
+    except configparser.DuplicateSectionError as exc:
+        conf.parses, conf.error_kind = False, "duplicate_section"
+        conf.error_line = exc.lineno
+        conf.error_message = f"section [{exc.section}] appears twice"
+    except configparser.ParsingError as exc:
+        conf.parses, conf.error_kind = False, "syntax"
+        errors = getattr(exc, "errors", [])
+        conf.error_line = errors[0][0] if errors else None
+        conf.error_message = "a line is neither a section, a comment nor key = value"
+    except (configparser.Error, ValueError, UnicodeError) as exc:
+        conf.parses, conf.error_kind = False, "syntax"
+        conf.error_message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if not conf.parses:
+        return conf
+
+    for section in parser.sections():
+        values: Dict[str, str] = {}
+        for key in parser.options(section):
+            try:
+                values[key] = parser.get(section, key)
+            except configparser.InterpolationError:
+                values[key] = parser.get(section, key, raw=True)
+                if section == SECTION:
+                    where = next((ln.number for ln in lines if ln.kind == "option"
+                                  and ln.section == section and (ln.key or "").lower() == key),
+                                 0)
+                    conf.interpolation_errors[key] = where
+        conf.sections[section] = values
+    if conf.non_ascii_lines:
+        # ConfigParser decodes with the locale's encoding; under the C locale of a service
+        # any non-ASCII byte is a decode error, and the extension falls back to defaults.
+        conf.error_kind = "non_ascii"
+        conf.error_line = conf.non_ascii_lines[0]
+        conf.error_message = "the file has non-ASCII characters"
+    return conf
+
+
+def parse_int(value: Optional[str]) -> Optional[int]:
+    """int() as the extension applies it; None when it would fall back to the default."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def mounts_to_skip(value: Optional[str]) -> List[str]:
+    """The entries exactly as the extension splits them: on commas, with no whitespace strip."""
+    if not value:
+        return []
+    return value.split(",")

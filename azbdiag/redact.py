@@ -1,0 +1,23 @@
+"""Remove secrets from anything azbdiag prints or writes.
+
+The backup extension's settings carry storage SAS URLs whose query string is the credential
+(`sig=...`). We keep the scheme, host and path of every URL and drop its query string.
+"""
+
+from __future__ import annotations
+
+import re
+
+_URL_QUERY = re.compile(r"(?i)\b((?:https?|ftp)://[^\s?#\"'<>]+)\?[^\s\"'<>]*")
+# A bare SAS query string without the URL in front of it.
+_SAS_PARAMS = re.compile(r"(?i)(?<![\w])((?:sv|sig|se|st|sp|spr|sr|ss|srt|skoid|sktid)=)[^&\s\"'<>]+")
+REDACTED = "<redacted>"
+
+
+def redact(text: str) -> str:
+    if not text or ("?" not in text and "=" not in text):
+        return text
+    text = _URL_QUERY.sub(lambda m: f"{m.group(1)}?{REDACTED}", text)
+    if "sig=" in text.lower():
+        text = _SAS_PARAMS.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    return text

@@ -1,0 +1,198 @@
+"""/etc/azure/vmbackup.conf: the backup extension's own settings file."""
+
+from __future__ import annotations
+
+from azbdiag.engine import rule
+from azbdiag.facts import asr_present, mounts, mounts_source
+from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
+from azbdiag.parsers import vmbackup_conf as vc
+
+PATH = "/etc/azure/vmbackup.conf"
+FALLBACK = ("The extension swallows the parse error and silently uses its defaults for every "
+            "key: MountsToSkip, timeout and SafeFreezeWaitInSeconds set here are ignored.")
+
+
+def conf_fact(host):
+    """The parsed file, or None when there is no file (the extension's defaults apply)."""
+    if not host.exists(PATH):
+        return None
+    try:
+        raw = host.read_bytes(PATH, limit=1024 * 1024)
+    except OSError as exc:
+        raise SkipRule(SkipReason.NO_INPUT, f"cannot read {PATH}: {exc.strerror}") from None
+    return vc.parse(raw)
+
+
+def _needs_conf(ctx):
+    conf = ctx.fact(conf_fact)
+    if conf is None:
+        raise SkipRule(SkipReason.NOT_APPLICABLE, f"{PATH} does not exist; defaults apply")
+    if not conf.parses or conf.error_kind == "non_ascii":
+        raise SkipRule(SkipReason.NOT_APPLICABLE, f"{PATH} does not parse (see vmbackup_conf.parses)")
+    return conf
+
+
+def _show(conf, number):
+    line = conf.line(number)
+    return f"line {number}: {line.text!r}" if line else f"line {number}"
+
+
+@rule("vmbackup_conf.parses", "vmbackup.conf can be read by the backup extension",
+      error_codes=("UserErrorFsFreezeFailed", "ExtensionConfigParsingFailure",
+                   "VMBackupLinuxExtensionConfFileWrongEncodingFormat"),
+      fix="vmbackup-conf",
+      remedy="Run `sudo azbdiag fix --vmbackup-conf`, or edit the file by hand: plain ASCII, "
+             "a [SnapshotThread] header first, each key once, `key = value` lines that start "
+             "in column 1, and no % in values.")
+def conf_parses(ctx):
+    """The file parses with Python 3 ConfigParser, as the extension reads it."""
+    conf = ctx.fact(conf_fact)
+    if conf is None:
+        return ok(f"{PATH} is absent: the extension uses its defaults, which is fine")
+    if not conf.parses:
+        return fail(f"{PATH} does not parse: {conf.error_message}. {FALLBACK}",
+                    [_show(conf, conf.error_line)] if conf.error_line else [])
+    if conf.error_kind == "non_ascii":
+        return fail(f"{PATH} has non-ASCII characters; read under the C locale of a service the "
+                    f"file fails to decode. {FALLBACK}",
+                    [_show(conf, n) for n in conf.non_ascii_lines[:5]])
+    problems = []
+    for number, key in conf.glued_lines:
+        problems.append(f"{_show(conf, number)} is indented, so it is glued onto the value of "
+                        f"{key!r} (that key and this line are both lost)")
+    for key, number in conf.interpolation_errors.items():
+        problems.append(f"{_show(conf, number)}: the % in {key!r} breaks ConfigParser's "
+                        f"interpolation, so {key} falls back to its default")
+    if vc.SECTION not in conf.sections:
+        found = ", ".join(f"[{s}]" for s in conf.sections) or "none"
+        return fail(f"{PATH} has no [{vc.SECTION}] section (section names are case-sensitive; "
+                    f"found: {found}), so every setting takes its default", problems)
+    if problems:
+        return fail(f"{PATH} parses, but some lines do not say what they seem to", problems)
+    keys = ", ".join(sorted(conf.snapshot_thread)) or "no keys"
+    return ok(f"{PATH} parses ([{vc.SECTION}]: {keys})")
+
+
+@rule("vmbackup_conf.isanysnapshotfailed", "isanysnapshotfailed is not left at True",
+      error_codes=("ExtensionFailedSnapshotLimitReachedError",),
+      fix="vmbackup-conf",
+      remedy="Set `isanysnapshotfailed = False` in [SnapshotThread] of /etc/azure/vmbackup.conf "
+             "(`sudo azbdiag fix --vmbackup-conf`). Current extension versions no longer read "
+             "this key, but the documented step for Site Recovery users still asks for False.")
+def isanysnapshotfailed(ctx):
+    """Old extension versions set isanysnapshotfailed = True after a snapshot limit error."""
+    conf = _needs_conf(ctx)
+    value = conf.snapshot_thread.get("isanysnapshotfailed")
+    if value is None:
+        return ok("isanysnapshotfailed is not set")
+    line = next((ln for ln in conf.option_lines() if (ln.key or "").lower() == "isanysnapshotfailed"),
+                None)
+    evidence = [_show(conf, line.number)] if line else []
+    if value.strip().lower() != "true":
+        return ok(f"isanysnapshotfailed = {value}")
+    asr = ctx.fact(asr_present)
+    if asr:
+        return fail("isanysnapshotfailed = True while Azure Site Recovery is installed: the "
+                    "documented cause of ExtensionFailedSnapshotLimitReachedError",
+                    evidence + [f"Site Recovery present: {p}" for p in asr])
+    return warn("isanysnapshotfailed = True is left over from an old extension version "
+                "(legacy key, not read by current versions)", evidence)
+
+
+@rule("vmbackup_conf.keys", "vmbackup.conf has no obsolete or unknown keys",
+      remedy="Remove keys that have no effect, and use the names the extension reads now: "
+             "seqsnapshot instead of doseq; fsFreezeEnabled in "
+             "/etc/azure/VMSnapshotScriptPluginConfig.json instead of fsfreeze.")
+def conf_keys(ctx):
+    """Keys that no longer have an effect, or that the extension never reads."""
+    conf = _needs_conf(ctx)
+    known = set(vc.INT_KEYS) | set(vc.STR_KEYS) | vc.LEGACY_KEYS
+    evidence = []
+    for line in conf.option_lines():
+        key = (line.key or "").lower()
+        if key in vc.OBSOLETE_KEYS:
+            evidence.append(f"{_show(conf, line.number)}: {line.key} is {vc.OBSOLETE_KEYS[key]}")
+        elif key not in known:
+            evidence.append(f"{_show(conf, line.number)}: {line.key} is not a key the extension "
+                            f"reads (typo?)")
+    method = conf.value("snapshotmethod")
+    if method is not None and method not in vc.SNAPSHOT_METHODS:
+        evidence.append(f"SnapshotMethod = {method!r} is not one of "
+                        f"{', '.join(vc.SNAPSHOT_METHODS)}; it behaves as firstHostThenGuest")
+    for key in ("writelog", "uploadstatusandlog"):
+        value = conf.value(key)
+        if value is not None and value != "True":
+            evidence.append(f"{key} = {value!r}: anything but the exact word True turns it off")
+    if evidence:
+        return warn(f"{len(evidence)} setting(s) in {PATH} do not do what they seem to", evidence)
+    return ok("every key is one the extension reads")
+
+
+@rule("vmbackup_conf.integer_keys", "integer settings in vmbackup.conf are integers",
+      error_codes=("UserErrorFsFreezeFailed", "UserErrorFsFreezeTimeout"),
+      remedy="Give timeout, SafeFreezeWaitInSeconds, seqsnapshot, sudo_off, LoggingOff and "
+             "disable_logging whole numbers, without comments on the same line.")
+def integer_keys(ctx):
+    """A value int() rejects makes the extension log a warning and use the default."""
+    conf = _needs_conf(ctx)
+    evidence = []
+    for key, default in vc.INT_KEYS.items():
+        value = conf.snapshot_thread.get(key)
+        if value is None:
+            continue
+        number = vc.parse_int(value)
+        if number is None:
+            evidence.append(f"{key} = {value!r} is not an integer: the default {default} is used")
+        elif key in ("timeout", "safefreezewaitinseconds") and number <= 0:
+            evidence.append(f"{key} = {number} must be positive")
+        elif key == "seqsnapshot" and number not in (0, 1, 2):
+            evidence.append(f"seqsnapshot = {number} is not 0, 1 or 2")
+    if evidence:
+        return fail(f"{len(evidence)} integer setting(s) will not be used as written", evidence)
+    return ok("integer settings are valid")
+
+
+@rule("vmbackup_conf.mounts_to_skip", "MountsToSkip names real mount points the way the "
+      "extension splits them",
+      error_codes=("UserErrorFsFreezeFailed", "UserErrorUnableToOpenMount"),
+      remedy="List exact mount points separated by commas with no spaces "
+             "(MountsToSkip = /data,/mnt/nfs). `/` cannot be skipped.")
+def mounts_to_skip(ctx):
+    """MountsToSkip is split on commas without trimming and matched exactly."""
+    conf = _needs_conf(ctx)
+    value = conf.value("mountstoskip")
+    if not value:
+        return ok("MountsToSkip is not set: every freezable mount is frozen")
+    entries = vc.mounts_to_skip(value)
+    evidence = []
+    problems_fail = False
+    try:
+        points = {m.mount_point for m in ctx.fact(mounts)}
+    except SkipRule:
+        points = None
+    for entry in entries:
+        if entry != entry.strip():
+            problems_fail = True
+            evidence.append(f"{entry!r} has spaces around it: the extension compares it as "
+                            f"written, so {entry.strip()!r} is NOT skipped")
+            continue
+        if not entry:
+            evidence.append("an empty entry (two commas or a trailing comma)")
+            continue
+        if entry == "/":
+            problems_fail = True
+            evidence.append("'/' cannot be skipped: the extension always freezes the root")
+            continue
+        if any(ch in entry for ch in "*?["):
+            problems_fail = True
+            evidence.append(f"{entry!r}: wildcards are not supported; entries are exact paths")
+            continue
+        if points is not None and entry.rstrip("/") not in points and entry not in points:
+            evidence.append(f"{entry!r} matches no mount point in the {mounts_source(ctx.host)}")
+        elif points is not None and entry != "/" and entry.endswith("/"):
+            problems_fail = True
+            evidence.append(f"{entry!r} has a trailing slash; mount points are compared exactly")
+    if not evidence:
+        return ok(f"MountsToSkip = {value}")
+    result = fail if problems_fail else warn
+    return result(f"MountsToSkip = {value!r} will not skip what it seems to", evidence)

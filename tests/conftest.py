@@ -1,0 +1,54 @@
+"""Shared test helpers: a host over a pyfakefs tree and a fake command table."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from azbdiag import engine  # noqa: E402
+from azbdiag.host import Host  # noqa: E402
+from azbdiag.runner import FakeRunner  # noqa: E402
+
+# Import the rule modules before any test swaps in a fake file system.
+engine.load_rules()
+
+SAMPLES = os.path.join(ROOT, "tests", "samples")
+
+
+def make_host(fs=None, files=None, commands=None, root="/", live=None, is_root=True, azure=None):
+    """A Host whose files are `files` (path -> str or bytes, created under `root` in the
+    pyfakefs tree `fs`) and whose commands come from the table `commands`."""
+    if fs is not None:
+        for path, content in (files or {}).items():
+            real = os.path.join(root, path.lstrip("/"))
+            if content is None:
+                fs.create_dir(real)
+            elif isinstance(content, bytes):
+                fs.create_file(real, contents=content)
+            else:
+                fs.create_file(real, contents=content, encoding="utf-8")
+        if not os.path.isdir(root):
+            fs.create_dir(root)
+    return Host(root=root, runner=FakeRunner(commands or {}), is_root=is_root, azure=azure,
+                live=live)
+
+
+def run_rule(host, rule_id, **options):
+    """Run one registered rule on `host` and return its Result."""
+    rules = engine.load_rules()
+    ctx = engine.Context(host, options)
+    return engine.run_one(rules[rule_id], ctx)
+
+
+@pytest.fixture
+def host_factory(fs):
+    def factory(files=None, commands=None, **kw):
+        return make_host(fs, files, commands, **kw)
+
+    return factory
