@@ -29,6 +29,11 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
+# Click's own exceptions (usage errors, exit 2) must pass through. Typer 0.7 uses click, newer
+# typer vendors it, so find the base class through typer's BadParameter.
+_CLICK_EXCEPTIONS = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+) + (typer.Abort,)
 
 
 class Fatal(Exception):
@@ -50,7 +55,7 @@ def guarded(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except typer.Exit:
+        except (typer.Exit, *_CLICK_EXCEPTIONS):
             raise
         except Fatal as exc:
             err(str(exc))
