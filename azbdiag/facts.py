@@ -39,3 +39,40 @@ def asr_present(host) -> List[str]:
     found = [p for p in ASR_MARKERS if host.exists(p)]
     found += [p for p in host.glob("/var/lib/waagent", "Microsoft.Azure.RecoveryServices.SiteRecovery*")]
     return found
+
+
+SAFEFREEZE_LOCK = "/etc/azure/MicrosoftRecoverySvcsSafeFreezeLock/SafeFreezeLockFile"
+
+
+def backup_in_progress(host) -> List[str]:
+    """Evidence that a backup snapshot is running now (live only): a safefreeze or VMSnapshot
+    daemon process, or the safefreeze lock file held (read from /proc/locks, never by taking
+    the lock ourselves). Empty list if none or offline."""
+    import os
+
+    from azbdiag.parsers.fsstate import parse_proc_locks
+
+    if not host.live:
+        return []
+    found: List[str] = []
+    me = str(os.getpid())
+    for pid in host.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        comm = (host.try_read_text(f"/proc/{pid}/comm", 256) or "").strip()
+        argv = (host.try_read_text(f"/proc/{pid}/cmdline", 4096) or "").split("\0")
+        args = " ".join(a for a in argv if a)
+        if comm == "safefreeze" or (argv and os.path.basename(argv[0]) == "safefreeze"):
+            found.append(f"pid {pid}: safefreeze is running ({args[:200]})")
+        elif "VMSnapshotLinux" in args and "daemon" in args:
+            found.append(f"pid {pid}: the VMSnapshot extension daemon is running ({args[:200]})")
+    try:
+        st = host.stat(SAFEFREEZE_LOCK)
+    except OSError:
+        st = None
+    if st is not None:
+        for lock in parse_proc_locks(host.try_read_text("/proc/locks") or ""):
+            if (lock.major, lock.minor, lock.inode) == (os.major(st.st_dev), os.minor(st.st_dev),
+                                                        st.st_ino):
+                found.append(f"{SAFEFREEZE_LOCK} is locked by pid {lock.pid}")
+    return found

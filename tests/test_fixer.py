@@ -1,0 +1,357 @@
+"""The shared fixer: plan, confirm, back up, journal, apply, re-check, undo.
+
+A test rule (`fixertest.conf`) wants /etc/fixertest.conf to say "good"; a test planner under the
+fix id "scripts" writes it. Both are registered only for the test (monkeypatch)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from azbdiag import engine, fixer
+from azbdiag.cli import app, run_check
+from azbdiag.host import Host
+from azbdiag.model import CheckError, Rule, fail, ok
+from azbdiag.parsers.fsstate import parse_proc_locks
+from azbdiag.runner import CommandResult, FakeRunner
+
+CONF = "/etc/fixertest.conf"
+
+
+def _conf_rule(ctx):
+    text = ctx.host.try_read_text(CONF)
+    if text == "good\n":
+        return ok("good")
+    if text == "error\n":
+        raise CheckError("cannot tell")
+    return fail("not good", [repr(text)], text=text)
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """Register the test rule and a planner; `plan` lets a test choose the actions."""
+    monkeypatch.setitem(engine.REGISTRY, "fixertest.conf",
+                        Rule(id="fixertest.conf", title="test conf is good", func=_conf_rule,
+                             fix="scripts"))
+    box = {"actions": lambda ctx, findings: [
+        fixer.WriteFile(CONF, b"good\n", why="make it good")]}
+
+    def planner(ctx, findings):
+        assert findings and findings[0].id == "fixertest.conf"
+        return box["actions"](ctx, findings)
+
+    monkeypatch.setitem(fixer.FIXES, "scripts",
+                        fixer.FixSpec("scripts", "Test fix", ("fixertest.conf",), 10, False,
+                                      planner))
+    monkeypatch.delenv(fixer.STATE_ENV, raising=False)
+    return box
+
+
+def tree(root):
+    """Path -> (kind, mode, content hash or link target) of everything under root."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st_ = os.lstat(p)
+            if stat.S_ISLNK(st_.st_mode):
+                out[p] = ("link", os.readlink(p))
+            elif stat.S_ISREG(st_.st_mode):
+                with open(p, "rb") as fh:
+                    out[p] = ("file", stat.S_IMODE(st_.st_mode),
+                              hashlib.sha256(fh.read()).hexdigest())
+            else:
+                out[p] = ("dir", stat.S_IMODE(st_.st_mode))
+    return out
+
+
+def make_root(tmp_path, content=b"bad\n", mode=0o640):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    f = root / "etc" / "fixertest.conf"
+    f.write_bytes(content)
+    os.chmod(f, mode)
+    return root
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_dry_run_prints_diff_and_changes_nothing(tmp_path, registered):
+    root = make_root(tmp_path)
+    before = tree(root)
+    res = invoke("fix", "--scripts", "--dry-run", "--root", str(root))
+    assert res.exit_code == 0, res.output
+    assert "-bad" in res.output and "+good" in res.output
+    assert "Dry run" in res.output
+    assert tree(root) == before
+
+
+def test_no_tty_without_yes_refuses_exit_4(tmp_path, registered):
+    root = make_root(tmp_path)
+    before = tree(root)
+    res = invoke("fix", "--scripts", "--root", str(root))
+    assert res.exit_code == 4
+    assert "--yes" in res.output
+    assert tree(root) == before
+
+
+def test_user_says_no(tmp_path, registered):
+    root = make_root(tmp_path)
+    before = tree(root)
+    msgs = []
+    code = fixer.run_fix(Host(str(root)), ["scripts"], check=run_check, interactive=True,
+                         confirm=lambda q: False, out=msgs.append, err=msgs.append)
+    assert code == 4
+    assert tree(root) == before
+
+
+def test_user_says_yes(tmp_path, registered):
+    root = make_root(tmp_path)
+    msgs = []
+    code = fixer.run_fix(Host(str(root)), ["scripts"], check=run_check, interactive=True,
+                         confirm=lambda q: True, out=msgs.append, err=msgs.append)
+    assert code == 0, msgs
+    assert (root / "etc/fixertest.conf").read_bytes() == b"good\n"
+
+
+def test_apply_keeps_mode_journals_and_undo_restores(tmp_path, registered):
+    root = make_root(tmp_path, b"bad\n", 0o640)
+    original = tree(root)
+    res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+    assert res.exit_code == 0, res.output
+    f = root / "etc/fixertest.conf"
+    assert f.read_bytes() == b"good\n"
+    assert stat.S_IMODE(f.stat().st_mode) == 0o640
+    assert "fixertest.conf: fail -> ok" in res.output
+    runs = fixer.list_runs(Host(str(root)))
+    assert len(runs) == 1
+    jdir = root / "var/lib/azbdiag/journal" / runs[0]
+    data = json.loads((jdir / "journal.json").read_text())
+    assert data["status"] == "applied" and data["fixes"] == ["scripts"]
+    rec = data["actions"][0]
+    assert rec["outcome"] == "ok" and rec["before"]["kind"] == "file"
+    assert (jdir / "backups" / rec["before"]["backup"]).read_bytes() == b"bad\n"
+    assert data["after"] == {"fixertest.conf": "ok"}
+    # A second run has nothing to do.
+    res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+    assert res.exit_code == 0 and "nothing to do" in res.output
+    # Undo brings back the bytes and the mode.
+    res = invoke("undo", "--yes", "--root", str(root))
+    assert res.exit_code == 0, res.output
+    after_undo = {p: v for p, v in tree(root).items() if "/var/lib/azbdiag" not in p
+                  and not p.endswith("/var/lib") and not p.endswith("/var")}
+    assert after_undo == original
+    data = json.loads((jdir / "journal.json").read_text())
+    assert data["status"] == "undone"
+    res = invoke("undo", "--yes", "--root", str(root), runs[0])
+    assert res.exit_code == 3 and "already undone" in res.output
+
+
+def test_undo_leaves_a_file_changed_since(tmp_path, registered):
+    root = make_root(tmp_path)
+    assert invoke("fix", "--scripts", "--yes", "--root", str(root)).exit_code == 0
+    (root / "etc/fixertest.conf").write_bytes(b"edited by the admin\n")
+    res = invoke("undo", "--yes", "--root", str(root))
+    assert res.exit_code == 1
+    assert "changed since" in res.output
+    assert (root / "etc/fixertest.conf").read_bytes() == b"edited by the admin\n"
+
+
+def test_new_file_is_removed_by_undo(tmp_path, registered):
+    root = tmp_path / "root"
+    root.mkdir()
+    assert invoke("fix", "--scripts", "--yes", "--root", str(root)).exit_code == 0
+    f = root / "etc/fixertest.conf"
+    assert f.read_bytes() == b"good\n" and stat.S_IMODE(f.stat().st_mode) == 0o644
+    assert invoke("undo", "--yes", "--root", str(root)).exit_code == 0
+    assert not f.exists() and not (root / "etc").exists()
+
+
+def test_write_through_symlink_inside_root_keeps_the_link(tmp_path, registered):
+    root = make_root(tmp_path)
+    real = root / "etc" / "real.conf"
+    os.rename(root / "etc/fixertest.conf", real)
+    os.symlink("/etc/real.conf", root / "etc/fixertest.conf")   # absolute: inside the root
+    res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+    assert res.exit_code == 0, res.output
+    assert os.readlink(root / "etc/fixertest.conf") == "/etc/real.conf"
+    assert real.read_bytes() == b"good\n"
+    assert invoke("undo", "--yes", "--root", str(root)).exit_code == 0
+    assert real.read_bytes() == b"bad\n"
+
+
+def test_other_actions_and_their_undo(tmp_path, registered):
+    root = make_root(tmp_path)
+    (root / "etc/old").write_bytes(b"old\n")
+    (root / "etc/exe").write_bytes(b"#!/bin/sh\n")
+    os.chmod(root / "etc/exe", 0o600)
+    (root / "etc/link").write_bytes(b"was a file\n")
+    before = tree(root)
+    uid, gid = os.getuid(), os.getgid()
+    registered["actions"] = lambda ctx, f: [
+        fixer.DeleteFile("/etc/old", why="stale"),
+        fixer.Chmod("/etc/exe", 0o755, why="run it"),
+        fixer.Chown("/etc/exe", uid, gid, why="own it"),
+        fixer.Symlink("/etc/link", "/etc/exe", why="point"),
+        fixer.WriteFile(CONF, b"good\n"),
+    ]
+    res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+    assert res.exit_code == 0, res.output
+    assert not (root / "etc/old").exists()
+    assert stat.S_IMODE((root / "etc/exe").stat().st_mode) == 0o755
+    assert os.readlink(root / "etc/link") == "/etc/exe"
+    res = invoke("undo", "--yes", "--root", str(root))
+    assert res.exit_code == 0, res.output
+    now = {p: v for p, v in tree(root).items() if "/var" not in p}
+    assert now == before
+
+
+def test_run_command_without_undo_is_marked(tmp_path, registered):
+    root = make_root(tmp_path)
+    runner = FakeRunner({"true": (0, "")})
+    registered["actions"] = lambda ctx, f: [fixer.RunCommand(["true"], why="x"),
+                                            fixer.WriteFile(CONF, b"good\n")]
+    msgs = []
+    host = Host(str(root), runner=runner)
+    code = fixer.run_fix(host, ["scripts"], check=run_check, yes=True, out=msgs.append,
+                         err=msgs.append)
+    assert code == 0, msgs
+    assert any("run: true   [cannot be undone]" in m for m in msgs)
+    assert ("true",) in runner.calls
+    msgs.clear()
+    assert fixer.run_undo(host, None, yes=True, out=msgs.append, err=msgs.append) == 0
+    assert any("skipped: cannot be undone" in m for m in msgs)
+
+
+def test_failed_step_stops_the_plan(tmp_path, registered):
+    root = make_root(tmp_path)
+    runner = FakeRunner({"false": lambda argv, t: CommandResult(argv, 1, "", "boom\n")})
+    registered["actions"] = lambda ctx, f: [fixer.RunCommand(["false"]),
+                                            fixer.WriteFile(CONF, b"good\n")]
+    msgs = []
+    code = fixer.run_fix(Host(str(root), runner=runner), ["scripts"], check=run_check, yes=True,
+                         out=msgs.append, err=msgs.append)
+    assert code == 1
+    assert (root / "etc/fixertest.conf").read_bytes() == b"bad\n"
+    assert any("FAILED" in m and "boom" in m for m in msgs)
+
+
+def test_rule_error_refuses(tmp_path, registered):
+    root = make_root(tmp_path, b"error\n")
+    before = tree(root)
+    res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+    assert res.exit_code == 3
+    assert "could not run" in res.output
+    assert tree(root) == before
+
+
+def test_planner_refusal(tmp_path, registered):
+    root = make_root(tmp_path)
+
+    def refuse(ctx, f):
+        raise fixer.RefuseFix("the disk is busy")
+
+    registered["actions"] = refuse
+    before = tree(root)
+    res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+    assert res.exit_code == 3 and "the disk is busy" in res.output
+    assert tree(root) == before
+
+
+def test_backup_running_refuses(tmp_path, registered, monkeypatch):
+    from azbdiag import facts
+
+    monkeypatch.setattr(facts, "backup_in_progress", lambda host: ["pid 7: safefreeze"])
+    root = make_root(tmp_path)
+    before = tree(root)
+    res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+    assert res.exit_code == 3 and "snapshot is running" in res.output
+    assert tree(root) == before
+
+
+def test_lock_held_refuses(tmp_path, registered):
+    root = make_root(tmp_path)
+    lock = fixer.Lock(fixer.lock_path(Host(str(root))))
+    assert lock.acquire()
+    try:
+        res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+        assert res.exit_code == 3 and "another azbdiag fix" in res.output
+    finally:
+        lock.release()
+    assert (root / "etc/fixertest.conf").read_bytes() == b"bad\n"
+
+
+def test_unregistered_fix_says_so(tmp_path, monkeypatch):
+    monkeypatch.delitem(fixer.FIXES, "dhcp", raising=False)
+    monkeypatch.setattr(fixer, "registered_fixes", lambda: fixer.FIXES)
+    res = invoke("fix", "--dhcp", "--yes", "--root", str(tmp_path))
+    assert res.exit_code == 3
+    assert "no fix is registered for --dhcp" in res.output
+
+
+def test_no_fix_chosen_is_usage_error(tmp_path):
+    res = invoke("fix", "--root", str(tmp_path))
+    assert res.exit_code == 2
+
+
+def test_undo_without_runs(tmp_path):
+    res = invoke("undo", "--yes", "--root", str(tmp_path))
+    assert res.exit_code == 3 and "no fix run" in res.output
+    res = invoke("undo", "--yes", "--root", str(tmp_path), "../../etc")
+    assert res.exit_code == 3
+
+
+def test_backup_in_progress_fact(fs):
+    from azbdiag.facts import SAFEFREEZE_LOCK, backup_in_progress
+    from tests.conftest import make_host
+
+    host = make_host(fs, {"/proc/4242/comm": "safefreeze\n",
+                          "/proc/4242/cmdline": "/x/safefreeze\x0060\x00/data\x00/\x00",
+                          "/proc/77/comm": "python3\n",
+                          "/proc/77/cmdline": "python3\x00/var/lib/waagent/Microsoft.Azure."
+                                              "RecoveryServices.VMSnapshotLinux-1.0/main/"
+                                              "handle.py\x00-daemon\x00",
+                          "/proc/99/comm": "bash\n", "/proc/99/cmdline": "bash\x00",
+                          SAFEFREEZE_LOCK: ""}, live=True)
+    st_ = os.stat(SAFEFREEZE_LOCK)
+    fs.create_file("/proc/locks", contents=(
+        f"1: POSIX  ADVISORY  WRITE 4242 {os.major(st_.st_dev):02x}:{os.minor(st_.st_dev):02x}:"
+        f"{st_.st_ino} 0 EOF\n2: FLOCK  ADVISORY  WRITE 5 fd:00:1 0 EOF\n"))
+    found = backup_in_progress(host)
+    assert any("pid 4242: safefreeze" in f for f in found)
+    assert any("pid 77" in f and "VMSnapshot" in f for f in found)
+    assert any("locked by pid 4242" in f for f in found)
+    assert not any("pid 99" in f for f in found)
+
+
+def test_backup_in_progress_none(fs):
+    from azbdiag.facts import backup_in_progress
+    from tests.conftest import make_host
+
+    host = make_host(fs, {"/proc/1/comm": "systemd\n", "/proc/1/cmdline": "/sbin/init\x00"},
+                     live=True)
+    assert backup_in_progress(host) == []
+    assert backup_in_progress(make_host(fs, {}, root="/offline", live=False)) == []
+
+
+def test_parse_proc_locks():
+    locks = parse_proc_locks("1: POSIX  ADVISORY  WRITE 812 08:01:131090 0 EOF\n"
+                             "1: -> POSIX  ADVISORY  WRITE 900 08:01:131090 0 EOF\n"
+                             "garbage\n")
+    assert len(locks) == 1
+    assert (locks[0].pid, locks[0].major, locks[0].minor, locks[0].inode) == (812, 8, 1, 131090)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_parse_proc_locks_never_raises(text):
+    assert isinstance(parse_proc_locks(text), list)
