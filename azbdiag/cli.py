@@ -144,6 +144,11 @@ def check(
     options = {"debug": _state["debug"], "deadline": deadline, "freeze_test": freeze_test,
                "mounts": list(mount or [])}
     _ctx, results, doc = run_check(host, only or (), skip or (), options)
+    from azbdiag import state  # keep the last report and a log line (live, root); never fatal
+
+    problem = state.record_check(host, doc, report.render_json(doc))
+    if problem:
+        err(f"note: could not record this run: {problem}")
     if brief:
         text = report.render_brief(doc)
     elif fmt == "json":
