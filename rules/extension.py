@@ -1,0 +1,671 @@
+"""The Azure VM backup extension (Microsoft.Azure.RecoveryServices.VMSnapshotLinux): installed
+and enabled, its last result, a half-deleted install, the safefreeze binary, lingering freeze
+processes, and the application-consistent pre/post scripts (with `fix --scripts`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat as stat_mod
+import time
+from typing import Dict, List, Optional, Tuple
+
+from azbdiag import facts as shared_facts
+from azbdiag.engine import rule
+from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
+from azbdiag.parsers import extension as pe
+
+WAAGENT = "/var/lib/waagent"
+LOG_DIR = f"/var/log/azure/{pe.HANDLER}"
+WORKLOAD_CONF = "/etc/azure/workload.conf"
+STUCK_AFTER = 150 * 60      # Azure gives up on a snapshot task after about 140 minutes
+RESET_STEPS = (f"stop the agent's service, move {WAAGENT}/{pe.HANDLER}-* out of {WAAGENT}, "
+               f"remove {LOG_DIR}, start the agent again; the next backup installs the extension "
+               "afresh (or uninstall the VMSnapshotLinux extension in the Azure portal)")
+
+
+# ---- facts -------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ExtDir:
+    path: str
+    version: str
+    key: Tuple[int, ...]
+    state: str                                   # config/HandlerState ('' if missing)
+    has_state: bool
+    handler_status: Optional[pe.HandlerStatus]   # config/HandlerStatus, None if missing
+    env: Optional[pe.HandlerEnvironment]         # HandlerEnvironment.json, None if missing
+    manifest: bool                               # HandlerManifest.json present
+    handle_sh: bool                              # main/handle.sh present
+    entries: List[str]
+
+
+def ext_dirs(host) -> List[ExtDir]:
+    """Every VMSnapshotLinux-<version> directory under /var/lib/waagent, oldest version first."""
+    if not host.isdir(WAAGENT):
+        raise SkipRule(SkipReason.NO_INPUT, f"no {WAAGENT}: the guest agent has not run here")
+    found = []
+    for path in host.glob(WAAGENT, pe.HANDLER + "-*"):
+        version = pe.dir_version(os.path.basename(path))
+        if version is None or not host.isdir(path):
+            continue
+        state_text = host.try_read_text(f"{path}/config/HandlerState", 4096)
+        status_text = host.try_read_text(f"{path}/config/HandlerStatus", 256 * 1024)
+        env_text = host.try_read_text(f"{path}/HandlerEnvironment.json", 256 * 1024)
+        found.append(ExtDir(
+            path=path, version=version, key=pe.version_tuple(version) or (),
+            state=pe.parse_handler_state(state_text) if state_text is not None else "",
+            has_state=state_text is not None,
+            handler_status=pe.parse_handler_status(status_text) if status_text is not None else None,
+            env=pe.parse_handler_environment(env_text) if env_text is not None else None,
+            manifest=host.isfile(f"{path}/HandlerManifest.json"),
+            handle_sh=host.isfile(f"{path}/main/handle.sh"),
+            entries=host.listdir(path)))
+    return sorted(found, key=lambda d: d.key)
+
+
+def _active(dirs: List[ExtDir]) -> Optional[ExtDir]:
+    """The install the agent runs: the newest enabled one, else the newest."""
+    enabled = [d for d in dirs if d.state == "Enabled"]
+    return (enabled or dirs)[-1] if dirs else None
+
+
+def _need_active(ctx) -> ExtDir:
+    active = _active(ctx.fact(ext_dirs))
+    if active is None:
+        raise SkipRule(SkipReason.NOT_APPLICABLE, "the backup extension is not installed")
+    return active
+
+
+def _now(ctx) -> float:
+    value = ctx.options.get("now")
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    return float(value) if isinstance(value, (int, float)) else time.time()
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days"
+
+
+# ---- extension.installed -----------------------------------------------------------------
+@rule("extension.installed", "The backup extension (VMSnapshotLinux) is installed and enabled",
+      error_codes=("UserErrorVmProvisioningStateFailed", "GuestAgentSnapshotTaskStatusError"),
+      remedy="The first backup installs the extension through the guest agent. If backups are "
+             "enabled and it is missing or not Enabled, make the agent healthy (see the agent.* "
+             "checks) and run a backup; if it stays broken, reset it: " + RESET_STEPS + ".")
+def installed(ctx):
+    """Extension directory under /var/lib/waagent, its version, HandlerState and HandlerStatus."""
+    dirs = ctx.fact(ext_dirs)
+    if not dirs:
+        return warn(f"the backup extension is not installed (no {WAAGENT}/{pe.HANDLER}-*): "
+                    "fine before the first backup, a problem if backups already run")
+    active = _active(dirs)
+    evidence = [f"{d.path}: HandlerState {d.state or '(missing)'}" for d in dirs]
+    if len(dirs) > 1:
+        evidence.append(f"{len(dirs)} versions are on disk; the agent uses {active.version}")
+    hs = active.handler_status
+    if hs is not None:
+        evidence.append(f"HandlerStatus: {hs.status or '?'} code {hs.code} {hs.message}".strip()
+                        if not hs.error else f"HandlerStatus does not parse: {hs.error}")
+    head = f"VMSnapshotLinux {active.version}"
+    if active.env is None:
+        return fail(f"{head}: HandlerEnvironment.json is missing, so the extension exits at "
+                    "once without a status", evidence)
+    if active.env.error:
+        return fail(f"{head}: HandlerEnvironment.json is unusable ({active.env.error}), so the "
+                    "extension cannot find its folders", evidence)
+    if active.state in ("NotInstalled", "FailedUpgrade"):
+        return fail(f"{head} has HandlerState {active.state}", evidence)
+    if hs is not None and not hs.error and hs.status.lower() == "notready":
+        return fail(f"{head}: the agent reports the handler NotReady", evidence)
+    if active.state != "Enabled":
+        return warn(f"{head} is {active.state or 'without a HandlerState file'}, not Enabled "
+                    "(normal only while a backup is being set up)", evidence)
+    return ok(f"{head} is installed and Enabled", evidence)
+
+
+# ---- extension.stuck_deletion ------------------------------------------------------------
+@rule("extension.stuck_deletion", "No half-deleted or stuck backup extension install",
+      error_codes=("ExtensionStuckInDeletionState",),
+      remedy="Reset the extension: " + RESET_STEPS + ".")
+def stuck_deletion(ctx):
+    """An extension directory that lost its manifest or its code, or an old version the agent
+    failed to remove, keeps the agent from finishing the extension's removal or update."""
+    dirs = ctx.fact(ext_dirs)
+    if not dirs:
+        raise SkipRule(SkipReason.NOT_APPLICABLE, "the backup extension is not installed")
+    active = _active(dirs)
+    broken, leftovers = [], []
+    for d in dirs:
+        missing = [name for name, present in (("HandlerManifest.json", d.manifest),
+                                              ("main/handle.sh", d.handle_sh)) if not present]
+        if not d.entries:
+            broken.append(f"{d.path} is empty")
+        elif missing:
+            broken.append(f"{d.path} has no {' or '.join(missing)} (half deleted); it holds "
+                          f"{', '.join(d.entries[:8])}")
+        elif d.state == "NotInstalled":
+            broken.append(f"{d.path} still exists with HandlerState NotInstalled")
+        elif d is not active:
+            leftovers.append(f"{d.path} (HandlerState {d.state or 'missing'}) is an older "
+                             f"version left beside {active.version}")
+    if broken:
+        return fail(f"{len(broken)} backup extension director{'y is' if len(broken) == 1 else 'ies are'}"
+                    " half deleted: the agent cannot finish removing or updating it",
+                    broken + leftovers)
+    if leftovers:
+        return warn("an older version of the backup extension was not cleaned up", leftovers)
+    return ok(f"one intact install ({active.version})")
+
+
+# ---- extension.last_status ---------------------------------------------------------------
+@dataclasses.dataclass
+class StatusFile:
+    path: str
+    seq: int
+    mtime: float
+    report: pe.ExtStatus
+
+
+def last_status_fact(host) -> Optional[StatusFile]:
+    """The newest status/<N>.status of the active install (None when there is none)."""
+    active = _active(ext_dirs(host))
+    if active is None:
+        return None
+    best = None
+    for path in host.glob(f"{active.path}/status", "*.status"):
+        seq = os.path.basename(path)[:-len(".status")]
+        if not seq.isdigit():
+            continue
+        try:
+            mtime = host.stat(path).st_mtime
+        except OSError:
+            continue
+        if best is None or (mtime, int(seq)) > (best[2], best[1]):
+            best = (path, int(seq), mtime)
+    if best is None:
+        return None
+    text = host.try_read_text(best[0], 512 * 1024)
+    report = pe.parse_status(text) if text is not None else pe.ExtStatus(error="unreadable")
+    return StatusFile(best[0], best[1], best[2], report)
+
+
+def newest_settings(host, active: ExtDir) -> Optional[int]:
+    seqs = [os.path.basename(p)[:-len(".settings")]
+            for p in host.glob(f"{active.path}/config", "*.settings")]
+    numbers = [int(s) for s in seqs if s.isdigit()]
+    return max(numbers) if numbers else None
+
+
+# Which azbdiag checks look at the cause behind an extension error code.
+CAUSE_RULES: Dict[int, Tuple[str, ...]] = {
+    2: ("freeze.*", "vmbackup_conf.integer_keys", "extension.processes"),
+    4: ("extension.processes", "platform.wireserver"),
+    16: ("agent.*",),
+    76: ("platform.wireserver", "agent.*"),
+    761: ("platform.wireserver", "agent.*"),
+    85: ("vmbackup_conf.isanysnapshotfailed",),
+    121: ("freeze.*", "vmbackup_conf.*", "extension.processes"),
+    122: ("freeze.*", "vmbackup_conf.integer_keys"),
+    123: ("freeze.*", "vmbackup_conf.mounts_to_skip"),
+    124: ("extension.safefreeze",),
+    402: ("agent.*",),
+}
+for _code in range(300, 319):
+    CAUSE_RULES[_code] = ("extension.scripts_config", "extension.scripts_permissions")
+OK_CODES = (0, 1, 3)
+
+
+def _catalogue(code: int) -> Tuple[str, str]:
+    """(name, the Azure error it surfaces as) from azbdiag.catalogue, '' when unknown."""
+    try:
+        from azbdiag import catalogue
+        entry = catalogue.extension_status(code)
+    except Exception:  # noqa: BLE001 - the catalogue only adds names to the summary
+        return "", ""
+    if not isinstance(entry, dict):
+        return "", ""
+    return str(entry.get("name") or ""), str(entry.get("surfaces_as") or "")
+
+
+def _explain(code: int) -> str:
+    name, azure = _catalogue(code)
+    text = f"{code}" + (f" ({name})" if name else "")
+    if azure:
+        text += f", reported by Azure as {azure}"
+    causes = CAUSE_RULES.get(code)
+    if causes:
+        text += f"; see {', '.join(causes)}"
+    return text
+
+
+@rule("extension.last_status", "The backup extension's last run succeeded",
+      error_codes=("UserErrorFsFreezeFailed", "UserErrorUnableToOpenMount",
+                   "ExtensionSnapshotFailedNoNetwork", "ExtensionFailedSnapshotLimitReachedError",
+                   "UserErrorVmProvisioningStateFailed", "BackUpOperationFailed"),
+      remedy="Fix the cause the checks named in the summary point at, then run a backup again. "
+             "A run stuck in progress means the extension's daemon died or hangs: look at "
+             f"{LOG_DIR}/extension.log and the extension.processes check.")
+def last_status(ctx):
+    """The newest status/<N>.status: its code, the error code inside the substatus report
+    (vmHealthStatusCode), and what Azure shows for it."""
+    active = _need_active(ctx)
+    sf = ctx.fact(last_status_fact)
+    settings_seq = newest_settings(ctx.host, active)
+    if sf is None:
+        if settings_seq is None:
+            raise SkipRule(SkipReason.NO_INPUT, "the extension has not run yet (no status or "
+                                                "settings file)")
+        return fail(f"the extension got request {settings_seq}.settings but wrote no status: it "
+                    "never started or died at once (see extension.installed and the agent.* "
+                    "checks)", [f"{active.path}/config/{settings_seq}.settings"])
+    rep = sf.report
+    age = _now(ctx) - sf.mtime
+    where = f"{sf.path} (written {_age(age)} ago)"
+    if rep.error:
+        return fail(f"the newest status file does not parse ({rep.error})", [where])
+    evidence = [where, f"status {rep.status or '?'}, code {rep.code}"
+                + (f", real status {rep.real_status}" if rep.real_status else "")]
+    if rep.health_code is not None:
+        evidence.append(f"vmHealthStatusCode {_explain(rep.health_code)}")
+    if rep.message:
+        evidence.append(f"message: {rep.message}")
+    if rep.consistency is not None:
+        kinds = {0: "none", 1: "file system", 2: "application", 3: "crash"}
+        evidence.append(f"snapshot consistency: {kinds.get(rep.consistency, rep.consistency)}")
+    for key in ("extensionVersion", "snapshotCreator", "hostStatusCodePreSnapshot",
+                "hostStatusCodeDoSnapshot", "extErrorCode"):
+        if rep.telemetry.get(key):
+            evidence.append(f"{key}: {rep.telemetry[key]}")
+    evidence += [f"snapshot error: {e}" for e in rep.snapshot_errors[:5]]
+    if settings_seq is not None and settings_seq > sf.seq:
+        evidence.append(f"newer request {settings_seq}.settings has no status yet")
+    code = rep.code
+    ext = rep.health_code if rep.health_code not in (None, 0, 1, code) else None
+    if code == 4:
+        if age > STUCK_AFTER:
+            return fail(f"the last run has been 'in progress' (code 4) for {_explain_age(age)}: "
+                        "the extension's daemon crashed or hangs", evidence,
+                        codes=[4])
+        return ok(f"a backup run is in progress (code 4, {_age(age)} old)", evidence)
+    if code in OK_CODES:
+        if ext is not None:
+            return warn(f"the last backup succeeded with code {code} but hit error "
+                        f"{_explain(ext)}", evidence, codes=[code, ext])
+        kind = {0: "application consistent", 1: "file-system consistent",
+                3: "already processed"}[code]
+        return ok(f"the last run succeeded ({kind}, {_age(age)} ago)", evidence)
+    if code is None:
+        return fail("the newest status has no result code", evidence)
+    main = ext if ext is not None else code
+    return fail(f"the last run failed with {_explain(main)}", evidence, codes=[code, main])
+
+
+def _explain_age(age: float) -> str:
+    return f"{_age(age)} (more than the {STUCK_AFTER // 60} minutes a snapshot can take)"
+
+
+# ---- extension.safefreeze ----------------------------------------------------------------
+SAFEFREEZE = {"x86_64": "main/safefreeze/bin/safefreeze",
+              "aarch64": "main/safefreezeArm64/bin/safefreeze",
+              "arm64": "main/safefreezeArm64/bin/safefreeze"}
+
+
+@rule("extension.safefreeze", "The safefreeze binary for this CPU is present and executable",
+      error_codes=("UserErrorFsFreezeFailed",),
+      remedy="The binary ships inside the extension package: reset the extension so the agent "
+             "unpacks it again (" + RESET_STEPS + "). If it is present but not executable, "
+             "check that /var/lib/waagent is not on a noexec mount.")
+def safefreeze(ctx):
+    """The extension freezes file systems with its own static binary, picked by machine
+    architecture; without it every backup fails with code 124."""
+    active = _need_active(ctx)
+    arch = ctx.host.facts().arch or ""
+    rel = SAFEFREEZE.get(arch)
+    if rel is None:
+        raise SkipRule(SkipReason.NOT_APPLICABLE,
+                       f"unknown machine architecture {arch or '(undetected)'}")
+    path = f"{active.path}/{rel}"
+    try:
+        st = ctx.host.stat(path)
+    except OSError:
+        return fail(f"{path} is missing: backups fail with code {_explain(124)}",
+                    [f"architecture {arch}", f"{active.path}/main holds: "
+                     + ", ".join(ctx.host.listdir(f'{active.path}/main')[:12])])
+    if not stat_mod.S_ISREG(st.st_mode):
+        return fail(f"{path} is not a regular file", [f"mode {stat_mod.filemode(st.st_mode)}"])
+    if not st.st_mode & 0o100:
+        return fail(f"{path} is not executable (mode {stat_mod.S_IMODE(st.st_mode):04o}): the "
+                    "freeze cannot start", [f"architecture {arch}"])
+    return ok(f"{rel} is present and executable ({arch})")
+
+
+# ---- extension.processes -----------------------------------------------------------------
+SAFEFREEZE_MAX = 600        # safefreeze normally lives for about a minute
+
+
+@dataclasses.dataclass
+class Proc:
+    pid: str
+    kind: str           # safefreeze or daemon
+    argv: List[str]
+    state: str
+    age: Optional[float]
+
+
+def extension_processes(host) -> List[Proc]:
+    """safefreeze and extension daemon processes (live, from /proc)."""
+    uptime = pe.parse_uptime(host.try_read_text("/proc/uptime", 256))
+    try:
+        hz = os.sysconf("SC_CLK_TCK") or 100
+    except (ValueError, OSError, AttributeError):
+        hz = 100
+    me = str(os.getpid())
+    found = []
+    for pid in host.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        try:
+            argv = pe.parse_cmdline(host.read_bytes(f"/proc/{pid}/cmdline", 8192))
+        except OSError:
+            continue
+        if not argv:
+            continue
+        joined = " ".join(argv)
+        if os.path.basename(argv[0]) == "safefreeze":
+            kind = "safefreeze"
+        elif pe.HANDLER in joined and any(a.lstrip("-") == "daemon" for a in argv[1:]):
+            kind = "daemon"
+        else:
+            continue
+        st = pe.parse_proc_stat(host.try_read_text(f"/proc/{pid}/stat", 4096))
+        age = uptime - st.start_ticks / hz if st is not None and uptime is not None else None
+        found.append(Proc(pid, kind, argv, st.state if st else "?", age))
+    return found
+
+
+@rule("extension.processes", "No safefreeze or extension daemon is left hanging",
+      error_codes=("UserErrorFsFreezeFailed", "UserErrorBackupOperationInProgress"),
+      live_only=True,
+      remedy="Never kill safefreeze with SIGKILL: the file systems would stay frozen. Send it "
+             "SIGUSR1 (`kill -USR1 <pid>`), which makes it thaw and exit. A daemon left hanging "
+             "after that can be stopped; the next backup starts a new one. A process stuck in "
+             "state D waits in the kernel: find what blocks the freeze (fapolicyd, NFS, a hung "
+             "disk) before retrying.")
+def processes(ctx):
+    """A safefreeze that outlives its timeout, or a daemon older than a snapshot can take,
+    means a hung backup; a lock on the safefreeze lock file blocks the next freeze."""
+    procs = ctx.fact(extension_processes)
+    try:
+        busy = ctx.fact(shared_facts.backup_in_progress)
+    except SkipRule:
+        busy = []
+    locks = [line for line in busy if "locked by" in line]
+    hung, running = [], []
+    for p in procs:
+        age = "age unknown" if p.age is None else f"running {_age(p.age)}"
+        line = f"pid {p.pid} {p.kind} state {p.state}, {age}: {' '.join(p.argv)[:200]}"
+        limit = SAFEFREEZE_MAX if p.kind == "safefreeze" else STUCK_AFTER
+        stuck_in_kernel = p.kind == "safefreeze" and p.state == "D" and (p.age or 0) > 120
+        (hung if (p.age is not None and p.age > limit) or stuck_in_kernel else running).append(line)
+    if hung:
+        return fail(f"{len(hung)} backup process(es) hang; with safefreeze alive the file "
+                    "systems may still be frozen", hung + running + locks)
+    if locks and not any("safefreeze" in r for r in running):
+        return warn("the safefreeze lock file is held by a process that is not a backup "
+                    "freeze (Site Recovery?): the next backup's freeze fails with code 121",
+                    locks + running)
+    if running:
+        return ok("a backup snapshot is running right now", running + locks)
+    return ok("no safefreeze or extension daemon process is running")
+
+
+# ---- pre/post scripts: facts -------------------------------------------------------------
+@dataclasses.dataclass
+class FileInfo:
+    role: str                 # plugin host conf, plugin config, pre-script, post-script
+    path: str
+    st: Optional[os.stat_result]
+    code_missing: Optional[int]
+    code_perms: int
+
+
+@dataclasses.dataclass
+class ScriptSetup:
+    host_conf: Optional[FileInfo]
+    host_conf_parsed: Optional[pe.PluginHostConf]
+    config: FileInfo
+    parsed: Optional[pe.PluginConfig]
+    unreadable: Optional[str]          # why the plugin config could not be read
+    scripts: List[FileInfo]
+
+
+def _stat(host, path) -> Optional[os.stat_result]:
+    try:
+        return host.stat(path)
+    except OSError:
+        return None
+
+
+def scripts_fact(host) -> ScriptSetup:
+    workload = pe.parse_workload_name(host.try_read_text(WORKLOAD_CONF, 64 * 1024))
+    if workload:
+        raise SkipRule(SkipReason.NOT_APPLICABLE, f"{WORKLOAD_CONF} selects the {workload} "
+                                                  "workload flow, which replaces pre/post scripts")
+    host_conf = host_parsed = None
+    config_path = pe.PLUGIN_CONFIG
+    cap = pe.HOST_TIMEOUT_CAP
+    st = _stat(host, pe.PLUGIN_HOST_CONF)
+    if st is not None:
+        host_conf = FileInfo("plugin host config", pe.PLUGIN_HOST_CONF, st, 313, 314)
+        try:
+            host_parsed = pe.parse_pluginhost_conf(host.read_bytes(pe.PLUGIN_HOST_CONF, 65536))
+        except OSError as exc:
+            host_parsed = pe.PluginHostConf(error=f"unreadable ({exc.strerror})")
+        if host_parsed.plugin_config.startswith("/") and not host_parsed.error:
+            config_path = host_parsed.plugin_config
+        cap = host_parsed.timeout
+    config = FileInfo("plugin config", config_path, _stat(host, config_path), 316, 317)
+    parsed, unreadable, scripts = None, None, []
+    if config.st is not None and stat_mod.S_ISREG(config.st.st_mode):
+        try:
+            parsed = pe.parse_plugin_config(host.read_bytes(config_path, 1024 * 1024), cap=cap)
+        except OSError as exc:
+            unreadable = exc.strerror or str(exc)
+    if parsed is not None and parsed.error is None:
+        for role, path, missing, perms in (("pre-script", parsed.pre, 302, 306),
+                                           ("post-script", parsed.post, 303, 307)):
+            if path:
+                scripts.append(FileInfo(role, path, _stat(host, path), missing, perms))
+    return ScriptSetup(host_conf, host_parsed, config, parsed, unreadable, scripts)
+
+
+def _perm_problem(info: FileInfo) -> Optional[str]:
+    """What the extension objects to in the owner and mode of `info` (None if nothing)."""
+    mode = stat_mod.S_IMODE(info.st.st_mode)
+    owner, group, other = mode >> 6 & 7, mode >> 3 & 7, mode & 7
+    problems = []
+    if info.role == "plugin host config":
+        if group not in (0, 4) or other not in (0, 4):
+            problems.append(f"mode {mode:04o}: group and others may at most read it")
+    elif info.role == "plugin config":
+        if owner % 2 or group or other:
+            problems.append(f"mode {mode:04o}: only the owner may have access, and not execute")
+    elif group or other:
+        problems.append(f"mode {mode:04o}: group and others must have no access")
+    if info.st.st_uid != 0:
+        problems.append(f"owned by uid {info.st.st_uid}, not root")
+    return "; ".join(problems) or None
+
+
+def _wanted_mode(info: FileInfo) -> int:
+    mode = stat_mod.S_IMODE(info.st.st_mode)
+    if info.role == "plugin host config":
+        return mode & ~0o033
+    if info.role == "plugin config":
+        return mode & ~0o177
+    return mode & ~0o077
+
+
+# ---- extension.scripts_config ------------------------------------------------------------
+@rule("extension.scripts_config", "Pre/post script configuration is valid for the extension",
+      error_codes=("ExtensionConfigParsingFailure", "BackUpOperationFailed"),
+      remedy="Edit /etc/azure/VMSnapshotScriptPluginConfig.json: preScriptLocation and "
+             "postScriptLocation as full paths to existing scripts, timeoutInSeconds as a "
+             "number of at most 1800, continueBackupOnFailure and fsFreezeEnabled as true or "
+             "false (not strings), the *Params keys as lists of strings.")
+def scripts_config(ctx):
+    """VMSnapshotScriptPluginConfig.json with the keys and JSON types the extension's code
+    needs, scripts that exist, and a timeoutInSeconds within the extension's limit."""
+    setup = ctx.fact(scripts_fact)
+    evidence: List[str] = []
+    hp = setup.host_conf_parsed
+    if hp is not None and hp.error:
+        return warn(f"{pe.PLUGIN_HOST_CONF} {hp.error}: the extension skips the scripts "
+                    f"(code 304) and backups are only file-system consistent")
+    if hp is not None and hp.plugins <= 0:
+        return ok(f"{pe.PLUGIN_HOST_CONF} configures no script plugin")
+    cfg = setup.config
+    if cfg.st is None:
+        return ok(f"no pre/post scripts are configured ({cfg.path} is absent): backups are "
+                  "file-system consistent")
+    if not stat_mod.S_ISREG(cfg.st.st_mode):
+        return warn(f"{cfg.path} is not a regular file: the extension ignores it (code 316)")
+    if setup.unreadable is not None:
+        if not ctx.host.is_root:
+            raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {cfg.path}: re-run as root")
+        raise SkipRule(SkipReason.NO_INPUT, f"cannot read {cfg.path}: {setup.unreadable}")
+    parsed = setup.parsed
+    if parsed.error:
+        return warn(f"the extension cannot load {cfg.path}: {parsed.error} (code "
+                    f"{parsed.error_code}); the scripts never run and backups are only "
+                    "file-system consistent")
+    stops = not parsed.continue_on_failure or parsed.data.get("fsFreezeEnabled") is False
+    worst = "ok"
+    for problem in parsed.problems:
+        code = f" (code {problem.code})" if problem.code else ""
+        evidence.append(f"{problem.text}{code}")
+        if problem.severity == "fail":
+            worst = "fail"
+        elif worst == "ok":
+            worst = "warn"
+    for script in setup.scripts:
+        if script.st is None or not stat_mod.S_ISREG(script.st.st_mode):
+            evidence.append(f"the {script.role} {script.path} does not exist or is not a file "
+                            f"(code {script.code_missing})")
+            worst = "fail" if stops else ("warn" if worst == "ok" else worst)
+        else:
+            note = _shell_note(ctx.host, script.path)
+            if note:
+                evidence.append(note)
+                worst = "warn" if worst == "ok" else worst
+    timeout = parsed.timeout(setup.host_conf_parsed.timeout if hp else pe.HOST_TIMEOUT_CAP)
+    summary_tail = (f"; each script may run {timeout:g} s" if timeout is not None else "")
+    if parsed.data.get("fsFreezeEnabled") is False:
+        evidence.append("fsFreezeEnabled is false: no file system freeze, and any script failure "
+                        "fails the backup")
+    if not parsed.continue_on_failure:
+        evidence.append("continueBackupOnFailure is false: a script problem fails the backup")
+    if worst == "fail":
+        return fail(f"the pre/post script setup in {cfg.path} will not work as written", evidence)
+    if worst == "warn":
+        return warn(f"{cfg.path} has settings that do not do what they seem to{summary_tail}",
+                    evidence)
+    return ok(f"{cfg.path} is valid{summary_tail}", evidence)
+
+
+def _shell_note(host, path) -> Optional[str]:
+    """The extension runs scripts as `sh <script>`: the #! line is ignored."""
+    try:
+        head = host.read_bytes(path, 256)
+    except OSError:
+        return None
+    if head.startswith(b"\x7fELF"):
+        return f"{path} is a compiled program, but the extension runs it with sh: it cannot work"
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
+    if first.startswith("#!") and any(s in first for s in ("bash", "zsh", "ksh", "python", "perl")):
+        try:
+            sh_target = host.readlink("/bin/sh") if host.islink("/bin/sh") else "sh"
+        except OSError:
+            sh_target = "sh"
+        return (f"{path} starts with {first.strip()!r}, but the extension runs it as "
+                f"`sh {path}` ({'dash' if 'dash' in sh_target else '/bin/sh'}), which ignores "
+                "that line")
+    return None
+
+
+# ---- extension.scripts_permissions and fix --scripts -------------------------------------
+@rule("extension.scripts_permissions", "Pre/post script files have the owner and mode the "
+      "extension demands",
+      error_codes=("BackUpOperationFailed",), fix="scripts",
+      remedy="Make the files root-owned: `chown root:root` them, `chmod 600` "
+             "/etc/azure/VMSnapshotScriptPluginConfig.json, `chmod 700` the scripts, and allow "
+             "at most read access to group and others on /etc/azure/VMSnapshotPluginHost.conf "
+             "(`sudo azbdiag fix --scripts` does this).")
+def scripts_permissions(ctx):
+    """The extension refuses a plugin config that group or others can access or the owner can
+    execute (317), scripts group or others can access (306/307), a plugin host config group or
+    others can write or execute (314), and any of them not owned by root."""
+    setup = ctx.fact(scripts_fact)
+    files = [f for f in (setup.host_conf, setup.config) if f is not None] + setup.scripts
+    files = [f for f in files if f.st is not None and stat_mod.S_ISREG(f.st.st_mode)]
+    if setup.config.st is None:
+        return ok("no pre/post scripts are configured")
+    evidence, repairs, seen, codes = [], [], set(), []
+    for info in files:
+        problem = _perm_problem(info)
+        if not problem:
+            continue
+        evidence.append(f"{info.role} {info.path}: {problem} (code {info.code_perms})")
+        codes.append(info.code_perms)
+        real = ctx.host.path(info.path)
+        if real in seen:
+            continue
+        seen.add(real)
+        repairs.append({"path": info.path, "role": info.role,
+                        "chown": info.st.st_uid != 0 or info.st.st_gid != 0,
+                        "mode": _wanted_mode(info),
+                        "old_mode": stat_mod.S_IMODE(info.st.st_mode)})
+    if not evidence:
+        if setup.unreadable is not None and not ctx.host.is_root:
+            raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {setup.config.path} to find the "
+                                                "scripts: re-run as root")
+        return ok(f"{len(files)} file(s) have the owner and mode the extension demands")
+    parsed = setup.parsed
+    stops = parsed is not None and parsed.error is None and not parsed.continue_on_failure
+    if stops and any(c in (306, 307) for c in codes):
+        return fail("the extension rejects the pre/post scripts and, with "
+                    "continueBackupOnFailure false, fails the backup", evidence, repairs=repairs)
+    return warn("the extension rejects the pre/post script files, so backups are only "
+                "file-system consistent", evidence, repairs=repairs)
+
+
+def plan_scripts(ctx, findings):
+    """chown root:root and chmod the files scripts_permissions found."""
+    actions = []
+    for res in findings:
+        for item in res.data.get("repairs", []):
+            if item["chown"]:
+                actions.append(Chown(item["path"], 0, 0,
+                                     why=f"the extension wants the {item['role']} owned by root"))
+            if item["mode"] != item["old_mode"]:
+                actions.append(Chmod(item["path"], item["mode"],
+                                     why=f"{item['role']}: remove the access the extension "
+                                         f"rejects ({item['old_mode']:04o} -> {item['mode']:04o})"))
+    return actions
+
+
+try:
+    from azbdiag.fixer import Chmod, Chown, fix
+except ImportError:  # pragma: no cover - the fixer ships with azbdiag; only a partial copy lacks it
+    pass
+else:
+    fix("scripts", title="Owner and mode of the pre/post script files",
+        rules=("extension.scripts_permissions",), order=60)(plan_scripts)
