@@ -176,6 +176,14 @@ class Host:
     def readlink(self, p: str) -> str:
         return os.readlink(self.lpath(p))
 
+    def getxattr(self, p: str, name: str) -> Optional[bytes]:
+        """An extended attribute of `p` itself (symlinks not followed), or None when the file,
+        the attribute or xattr support is missing."""
+        try:
+            return os.getxattr(self.lpath(p), name, follow_symlinks=False)
+        except (OSError, AttributeError, NotImplementedError, ValueError):
+            return None
+
     def is_executable_file(self, p: str) -> bool:
         try:
             st = self.stat(p)
