@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import re
 
-_URL_QUERY = re.compile(r"(?i)\b((?:https?|ftp)://[^\s?#\"'<>]+)\?[^\s\"'<>]*")
+_URL_QUERY = re.compile(r"(?i)\b((?:https?|ftp)://[^\s?#\"'<>]+)\?[^\s\"'<>]+")
 # A bare SAS query string without the URL in front of it.
 _SAS_PARAMS = re.compile(r"(?i)(?<![\w])((?:sv|sig|se|st|sp|spr|sr|ss|srt|skoid|sktid)=)[^&\s\"'<>]+")
 REDACTED = "<redacted>"
+# The signature when the URL is JSON-escaped (\u003f, \u0026sig=) or URL-encoded (sig%3D),
+# which the two patterns above do not see.
+_SIG_ENCODED = re.compile(r"(?i)(sig(?:%3D|\\u003d|=))(?:(?!%26|\\u0026)[^&\s\"'<>\\])+")
 
 
 def redact(text: str) -> str:
-    if not text or ("?" not in text and "=" not in text):
+    if not text:
         return text
-    text = _URL_QUERY.sub(lambda m: f"{m.group(1)}?{REDACTED}", text)
-    if "sig=" in text.lower():
-        text = _SAS_PARAMS.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    if "?" in text or "=" in text:
+        text = _URL_QUERY.sub(lambda m: f"{m.group(1)}?{REDACTED}", text)
+        if "sig=" in text.lower():
+            text = _SAS_PARAMS.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    if "sig" in text.lower():
+        text = _SIG_ENCODED.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     return text
