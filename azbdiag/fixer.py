@@ -139,6 +139,7 @@ class RunCommand:
     why: str = ""
     undo_argv: Optional[Sequence[str]] = None
     timeout: float = 60.0
+    ok_codes: Sequence[int] = (0,)     # exit codes that count as success (e2fsck: 0 and 1)
     kind = "run"
 
     @property
@@ -369,7 +370,7 @@ def apply_action(host, action, backup_dir: str, n: int) -> dict:
         res = host.run(rec["argv"], timeout=action.timeout)
         rec.update(rc=res.rc, timed_out=res.timed_out, not_found=res.not_found,
                    stdout=res.stdout[-2000:], stderr=res.stderr[-2000:])
-        if not res.ok:
+        if res.rc not in tuple(action.ok_codes) or res.timed_out or res.not_found:
             rec["outcome"] = "failed"
             rec["error"] = res.describe() + (f": {res.stderr.strip().splitlines()[-1]}"
                                              if res.stderr.strip() else "")
