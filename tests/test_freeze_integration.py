@@ -1,0 +1,206 @@
+"""Real file systems on loop devices: check finds them not clean, fix --freeze repairs them,
+--freeze-test freezes and thaws, and the watchdog thaws after azbdiag is SIGKILLed.
+
+Every azbdiag command here is limited with --mount to the test's own loop mounts; the journal
+and lock go to the test's tmp dir (AZBDIAG_STATE_DIR)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from azbdiag import fixer
+from azbdiag.cli import app
+from azbdiag.host import Host
+from azbdiag.model import Result, Status
+from tests.integration_fs import (
+    checksums,
+    ext4_state,
+    fill,
+    loop_fs,
+    make_ext4_dirty,
+    make_xfs_shut_down,
+    mounted_at,
+    sh,
+)
+
+pytestmark = pytest.mark.integration
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    d = tmp_path / "state"
+    monkeypatch.setenv(fixer.STATE_ENV, str(d))
+    return d
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def check_json(point, only="freeze.fs_state", *extra):
+    res = cli("check", "--only", only, "--mount", point, "--format", "json", *extra)
+    assert res.exit_code in (0, 1), res.output
+    doc = json.loads(res.output)
+    return {r["id"]: r for r in doc["results"]}
+
+
+def journal(state_dir):
+    runs = sorted(os.listdir(state_dir / "journal"))
+    assert len(runs) == 1
+    with open(state_dir / "journal" / runs[0] / "journal.json", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@pytest.mark.parametrize("fstype", ["ext4", "xfs"])
+def test_not_clean_is_found_and_repaired(tmp_path, state, fstype):
+    with loop_fs(tmp_path, fstype) as (dev, point):
+        sums = fill(point)
+        if fstype == "ext4":
+            make_ext4_dirty(dev, point)
+            assert "not clean" in ext4_state(dev)
+        else:
+            make_xfs_shut_down(point)
+        res = check_json(point)["freeze.fs_state"]
+        assert res["status"] == "fail", res
+        assert "UserErrorFsFreezeFailed" in res["error_codes"]
+        assert any(point in e for e in res["evidence"])
+
+        out = cli("fix", "--freeze", "--yes", "--mount", point)
+        assert out.exit_code == 0, out.output
+        assert "freeze.fs_state: fail -> ok" in out.output
+
+        assert mounted_at(point)
+        assert check_json(point)["freeze.fs_state"]["status"] == "ok"
+        assert checksums(point, sums) == sums
+        if fstype == "ext4":
+            assert ext4_state(dev) == "clean"
+        data = journal(state)
+        assert data["status"] == "applied" and data["fixes"] == ["freeze"]
+        done = [(a["argv"][0], a["outcome"]) for a in data["actions"]]
+        repair = "e2fsck" if fstype == "ext4" else "xfs_repair"
+        assert ("umount", "ok") in done and (repair, "ok") in done and done[-1] == ("mount", "ok")
+        assert all(a["argv"][-1] in (point, dev) for a in data["actions"])
+        assert any(p["describe"].startswith(f"run: {repair}") and not p["reversible"]
+                   for p in data["plan"])
+
+
+def test_dry_run_changes_nothing(tmp_path, state):
+    with loop_fs(tmp_path, "ext4") as (dev, point):
+        sums = fill(point)
+        make_ext4_dirty(dev, point)
+        before = (ext4_state(dev), sorted(os.listdir(point)))
+        out = cli("fix", "--freeze", "--dry-run", "--mount", point)
+        assert out.exit_code == 0, out.output
+        assert f"run: umount {point}" in out.output and "e2fsck -f -y" in out.output
+        assert "[cannot be undone]" in out.output and "Dry run" in out.output
+        assert mounted_at(point)
+        assert (ext4_state(dev), sorted(os.listdir(point))) == before
+        assert checksums(point, sums) == sums
+        assert not state.exists()
+
+
+def test_no_yes_without_tty_changes_nothing(tmp_path, state):
+    with loop_fs(tmp_path, "ext4") as (dev, point):
+        make_ext4_dirty(dev, point)
+        out = cli("fix", "--freeze", "--mount", point)
+        assert out.exit_code == 4 and "--yes" in out.output
+        assert mounted_at(point) and "not clean" in ext4_state(dev)
+
+
+def test_busy_mount_is_refused(tmp_path, state):
+    with loop_fs(tmp_path, "ext4") as (dev, point):
+        sums = fill(point)
+        make_ext4_dirty(dev, point)
+        holder = subprocess.Popen(["sleep", "600"], cwd=point)
+        try:
+            out = cli("fix", "--freeze", "--yes", "--mount", point)
+            assert out.exit_code == 3, out.output
+            assert f"{point} is busy" in out.output
+            assert f"sleep (pid {holder.pid}: cwd)" in out.output
+            assert mounted_at(point) and "not clean" in ext4_state(dev)
+            assert checksums(point, sums) == sums
+            assert not (state / "journal").exists()
+        finally:
+            holder.kill()
+            holder.wait()
+
+
+def test_root_is_refused_with_alternatives(tmp_path, state):
+    """The planner refuses / before any action: a check result for / is handed to the real
+    fixer on the live host, and nothing is changed or journalled."""
+
+    def fake_check(host, only=(), options=None):
+        from azbdiag import engine
+
+        ctx = engine.Context(host, options or {})
+        res = Result(Status.FAIL, "not clean", id="freeze.fs_state", fix="freeze",
+                     data={"bad": [{"mount_point": "/", "device": "/dev/sda1", "fstype": "ext4",
+                                    "options": ["rw"], "super_options": [], "detail": "x"}]})
+        return ctx, [res], None
+
+    msgs = []
+    code = fixer.run_fix(Host("/"), ["freeze"], check=fake_check, yes=True,
+                         out=msgs.append, err=msgs.append)
+    assert code == 3
+    text = "\n".join(msgs)
+    assert "/ cannot be unmounted" in text and "next boot" in text and "rescue VM" in text
+    assert not state.exists()
+
+
+def test_same_mount_twice_is_found(tmp_path):
+    with loop_fs(tmp_path, "ext4") as (dev, point):
+        second = tmp_path / "again"
+        second.mkdir()
+        sh("mount", dev, second)
+        try:
+            res = check_json(point, "freeze.same_superblock")["freeze.same_superblock"]
+            assert res["status"] == "fail"
+            assert any(point in e and str(second) in e for e in res["evidence"])
+        finally:
+            sh("umount", second)
+
+
+def test_freeze_test_freezes_and_thaws(tmp_path):
+    with loop_fs(tmp_path, "ext4") as (_dev, point):
+        res = check_json(point, "freeze.freeze_test", "--freeze-test")["freeze.freeze_test"]
+        assert res["status"] == "ok", res
+        assert any(point in e and "froze in" in e and "thawed in" in e for e in res["evidence"])
+        # Thawed: a write in a child completes (bounded so that a failure cannot hang the run).
+        assert sh("timeout", "60", "sh", "-c", f"echo ok > {point}/after",
+                  check=False).returncode == 0
+
+
+def test_watchdog_thaws_after_sigkill(tmp_path):
+    with loop_fs(tmp_path, "ext4") as (_dev, point):
+        env = dict(os.environ, AZBDIAG_TEST_FREEZE_HOLD="300", AZBDIAG_FREEZE_WATCHDOG="4",
+                   PYTHONPATH=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "azbdiag", "check", "--only", "freeze.freeze_test",
+             "--freeze-test", "--mount", point], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stderr.readline()
+            assert f"frozen {point}" in line, line
+            # It is frozen now: a second freeze is refused with EBUSY.
+            again = sh("fsfreeze", "-f", point, check=False)
+            assert again.returncode != 0 and "busy" in again.stderr.lower(), again.stderr
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        # Nobody thaws it but the watchdog: this write blocks until it does.
+        res = sh("timeout", "120", "sh", "-c", f"echo ok > {point}/after-kill", check=False)
+        assert res.returncode == 0, res.stderr
+        with open(os.path.join(point, "after-kill"), encoding="utf-8") as fh:
+            assert fh.read() == "ok\n"
