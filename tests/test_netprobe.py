@@ -1,0 +1,49 @@
+"""TCP probes against listeners this test starts on 127.0.0.1 only."""
+
+import socket
+
+import pytest
+
+from azbdiag import netprobe
+
+
+@pytest.fixture
+def listener():
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    yield srv.getsockname()[1]
+    srv.close()
+
+
+@pytest.fixture
+def closed_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()          # nothing listens here any more: connect is refused
+    return port
+
+
+def test_open_port(listener):
+    probe = netprobe.tcp_probe("127.0.0.1", listener, timeout=2)
+    assert probe.ok and "connected" in probe.describe()
+
+
+def test_closed_port_is_reported(closed_port):
+    probe = netprobe.tcp_probe("127.0.0.1", closed_port, timeout=2)
+    assert not probe.ok and not probe.timed_out
+    assert "ECONNREFUSED" in probe.error
+
+
+def test_bad_endpoint_does_not_raise():
+    probe = netprobe.tcp_probe("127.0.0.1", 70000, timeout=1)
+    assert not probe.ok and probe.error
+
+
+def test_endpoint_option_forms():
+    assert netprobe.wireserver_endpoints(None) == [("168.63.129.16", 80), ("168.63.129.16", 32526)]
+    assert netprobe.wireserver_endpoints("127.0.0.1") == [("127.0.0.1", 80), ("127.0.0.1", 32526)]
+    assert netprobe.wireserver_endpoints(("127.0.0.1", 5)) == [("127.0.0.1", 5)]
+    assert netprobe.wireserver_endpoints([("127.0.0.1", 5), ("127.0.0.1", 6)]) == [
+        ("127.0.0.1", 5), ("127.0.0.1", 6)]

@@ -1,0 +1,233 @@
+"""platform.* rules. Connectivity tests use listeners on 127.0.0.1 only."""
+
+import socket
+
+import pytest
+from azbdiag.rules import platform as pf
+from conftest import make_host, run_rule
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from azbdiag import engine
+
+DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12"\nID=debian\nVERSION_ID="12"\n'
+
+
+def status(res):
+    return res.status.value
+
+
+# ---- platform.wireserver ---------------------------------------------------------------
+@pytest.fixture
+def ports():
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    gone = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    gone.bind(("127.0.0.1", 0))
+    closed = gone.getsockname()[1]
+    gone.close()
+    yield srv.getsockname()[1], closed
+    srv.close()
+
+
+def azure_host(**kw):
+    from azbdiag.host import Host
+    from azbdiag.runner import FakeRunner
+    return Host("/", runner=FakeRunner({}), is_root=kw.get("is_root", True), azure=True,
+                live=True)
+
+
+def test_wireserver_ok(ports):
+    open_port, _ = ports
+    res = run_rule(azure_host(), "platform.wireserver", wireserver=[("127.0.0.1", open_port)])
+    assert status(res) == "ok" and f"127.0.0.1:{open_port}: connected" in res.evidence[0]
+
+
+def test_wireserver_closed_port_fails(ports):
+    open_port, closed = ports
+    res = run_rule(azure_host(), "platform.wireserver",
+                   wireserver=[("127.0.0.1", open_port), ("127.0.0.1", closed)], probe_timeout=2)
+    assert status(res) == "fail" and f"127.0.0.1:{closed}" in res.summary
+    assert "UserErrorGuestAgentStatusUnavailable" in res.error_codes
+
+
+def test_wireserver_skipped_off_azure_and_not_root(fs):
+    h = make_host(fs, {"/etc/os-release": DEBIAN}, live=True, azure=False)
+    assert run_rule(h, "platform.wireserver").skip_reason == "not an Azure VM"
+    h2 = make_host(fs, {}, live=True, azure=True, is_root=False)
+    assert run_rule(h2, "platform.wireserver").skip_reason == "not root"
+
+
+# ---- platform.proxy --------------------------------------------------------------------
+def test_proxy_none_ok(fs):
+    h = make_host(fs, {"/etc/os-release": DEBIAN, "/etc/environment": "PATH=/bin\n"},
+                  root="/disk", live=False)
+    res = run_rule(h, "platform.proxy")
+    assert status(res) == "ok" and "no proxy" in res.summary
+
+
+def test_proxy_without_no_proxy_warns(fs):
+    files = {"/etc/os-release": DEBIAN,
+             "/etc/systemd/system/walinuxagent.service.d/proxy.conf":
+                 '[Service]\nEnvironment="http_proxy=http://10.0.0.9:3128" "https_proxy=http://10.0.0.9:3128"\n',
+             "/etc/waagent.conf": "HttpProxy.Host=10.0.0.9\nHttpProxy.Port=3128\n"}
+    res = run_rule(make_host(fs, files, root="/disk", live=False), "platform.proxy")
+    assert status(res) == "warn" and "proxy.conf" in res.summary
+    assert any("HttpProxy.Host=10.0.0.9" in e for e in res.evidence)
+
+
+def test_proxy_with_no_proxy_ok(fs):
+    files = {"/etc/os-release": DEBIAN,
+             "/etc/environment": "http_proxy=http://p:3128\nno_proxy=localhost,168.63.129.16,"
+                                 "169.254.169.254\n"}
+    res = run_rule(make_host(fs, files, root="/disk", live=False), "platform.proxy")
+    assert status(res) == "ok" and res.evidence
+
+
+def test_proxy_skipped_by_user(fs):
+    h = make_host(fs, {"/etc/os-release": DEBIAN}, root="/disk", live=False)
+    res = engine.run_rules(engine.Context(h), only=["platform.proxy"], skip=["platform"])
+    assert status(res[0]) == "skipped"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_proxy_settings_never_raises(text):
+    assert isinstance(pf.proxy_settings(text), dict)
+
+
+# ---- platform.os_support ---------------------------------------------------------------
+def os_host(fs, os_release, sh_elf=None):
+    files = {"/etc/os-release": os_release}
+    if sh_elf:
+        files["/bin/sh"] = sh_elf
+    return make_host(fs, files, root="/disk", live=False)
+
+
+def elf(machine):
+    return b"\x7fELF" + b"\x00" * 14 + machine.to_bytes(2, "little") + b"\x00" * 10
+
+
+def test_os_supported(fs):
+    res = run_rule(os_host(fs, DEBIAN, elf(0x3E)), "platform.os_support")
+    assert status(res) == "ok" and "Debian 12" in res.summary
+    assert any("learn.microsoft.com" in e for e in res.evidence)
+
+
+def test_os_unlisted_version_warns(fs):
+    res = run_rule(os_host(fs, 'ID=ubuntu\nVERSION_ID="18.04"\nNAME=Ubuntu\n'), "platform.os_support")
+    assert status(res) == "warn" and "22.04" in res.summary
+
+
+def test_os_unknown_distro_warns_not_fails(fs):
+    res = run_rule(os_host(fs, 'ID=gentoo\nNAME=Gentoo\n'), "platform.os_support")
+    assert status(res) == "warn" and "not on the list" in res.summary
+
+
+def test_os_32_bit_fails(fs):
+    res = run_rule(os_host(fs, DEBIAN, elf(0x03)), "platform.os_support")
+    assert status(res) == "fail" and "32-bit" in res.summary
+
+
+def test_os_endorsed_without_versions(fs):
+    res = run_rule(os_host(fs, 'ID="rhel"\nVERSION_ID="9.4"\nNAME="Red Hat Enterprise Linux"\n'),
+                   "platform.os_support")
+    assert status(res) == "ok"
+
+
+def test_os_skipped_without_os_release(fs):
+    h = make_host(fs, {"/etc/hostname": "x"}, root="/disk", live=False)
+    assert status(run_rule(h, "platform.os_support")) == "skipped"
+
+
+def test_support_table_has_its_source():
+    table = pf.load_support_table()
+    assert table["sources"][0]["url"].startswith("https://learn.microsoft.com/")
+    assert all("ids" in d and "versions" in d for d in table["distros"])
+
+
+# ---- platform.resources ----------------------------------------------------------------
+STAT = "cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 2 3 4\n"
+MEM = "MemTotal: 1000000 kB\nMemFree: 10000 kB\nMemAvailable: {avail} kB\n"
+
+
+def res_host(fs, monkeypatch, before, after, avail):
+    h = make_host(fs, {"/proc/stat": STAT.format(busy=before[0], idle=before[1]),
+                       "/proc/meminfo": MEM.format(avail=avail)}, live=True)
+
+    def tick(_seconds):
+        with open("/proc/stat", "w") as fh:
+            fh.write(STAT.format(busy=after[0], idle=after[1]))
+
+    monkeypatch.setattr(pf, "_sleep", tick)
+    return h
+
+
+def test_resources_ok(fs, monkeypatch):
+    res = run_rule(res_host(fs, monkeypatch, (100, 1000), (200, 1900), 600000), "platform.resources")
+    assert status(res) == "ok" and "CPU busy 10 %" in res.evidence[0]
+
+
+def test_resources_cpu_and_memory_high(fs, monkeypatch):
+    res = run_rule(res_host(fs, monkeypatch, (100, 1000), (1100, 1050), 20000), "platform.resources")
+    assert status(res) == "warn" and "CPU 95 %" in res.summary and "memory 98 %" in res.summary
+    assert "ExtensionFailedTimeoutVMNetworkUnresponsive" in res.error_codes
+
+
+def test_resources_skipped_offline(fs):
+    h = make_host(fs, {"/etc/os-release": DEBIAN}, root="/disk", live=False)
+    assert run_rule(h, "platform.resources").skip_reason == "offline root"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_proc_parsers_never_raise(text):
+    pf.parse_cpu_line(text)
+    pf.parse_cpu_line("cpu " + text)
+    pf.parse_meminfo(text)
+
+
+# ---- platform.other_backup_products ----------------------------------------------------
+def test_other_products_found(fs):
+    h = make_host(fs, {"/proc/101/comm": "veeamservice\n", "/proc/102/comm": "bash\n",
+                       "/proc/103/comm": "fsfreeze\n"}, live=True)
+    res = run_rule(h, "platform.other_backup_products")
+    assert status(res) == "warn" and "Veeam" in res.summary and "fsfreeze" in res.summary
+
+
+def test_other_products_none(fs):
+    h = make_host(fs, {"/proc/101/comm": "sshd\n"}, live=True)
+    assert status(run_rule(h, "platform.other_backup_products")) == "ok"
+
+
+def test_other_products_skipped_offline(fs):
+    h = make_host(fs, {"/etc/os-release": DEBIAN}, root="/disk", live=False)
+    assert status(run_rule(h, "platform.other_backup_products")) == "skipped"
+
+
+# ---- platform.asr ----------------------------------------------------------------------
+def test_asr_absent_ok(fs):
+    h = make_host(fs, {"/etc/os-release": DEBIAN}, root="/disk", live=False)
+    assert status(run_rule(h, "platform.asr")) == "ok"
+
+
+def test_asr_with_isanysnapshotfailed_true_warns(fs):
+    h = make_host(fs, {"/usr/local/ASR": None,
+                       "/etc/azure/vmbackup.conf": "[SnapshotThread]\nisanysnapshotfailed = True\n"},
+                  root="/disk", live=False)
+    res = run_rule(h, "platform.asr")
+    assert status(res) == "warn" and any("/usr/local/ASR" in e for e in res.evidence)
+
+
+def test_asr_present_and_false_ok(fs):
+    h = make_host(fs, {"/usr/local/ASR": None,
+                       "/etc/azure/vmbackup.conf": "[SnapshotThread]\nisanysnapshotfailed = False\n"},
+                  root="/disk", live=False)
+    assert status(run_rule(h, "platform.asr")) == "ok"
+
+
+def test_asr_skipped_by_user(fs):
+    h = make_host(fs, {"/usr/local/ASR": None}, root="/disk", live=False)
+    res = engine.run_rules(engine.Context(h), only=["platform.asr"], skip=["platform.asr"])
+    assert status(res[0]) == "skipped"
