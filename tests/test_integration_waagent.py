@@ -1,0 +1,72 @@
+"""A Debian 12 chroot with Debian's real `waagent` package: `azbdiag check --root` must report
+the agent installed with the version the package's own CLI prints, and below the minimum only
+if it is. Needs root and debootstrap (CI runs it as root); skipped otherwise."""
+
+import json
+import re
+
+import pytest
+from chroots import bookworm_chroot, chroot_run, cleanup_chroot
+from typer.testing import CliRunner
+
+from azbdiag.cli import app
+from azbdiag.parsers import waagent as wa
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def waagent_root(tmp_path_factory):
+    root = bookworm_chroot(str(tmp_path_factory.mktemp("waagent") / "root"), packages=["waagent"])
+    try:
+        yield root
+    finally:
+        cleanup_chroot(root)
+
+
+def check(root, *extra):
+    res = CliRunner().invoke(app, ["check", "--root", root, "--format", "json", *extra])
+    assert res.exit_code in (0, 1), res.output
+    doc = json.loads(res.output)
+    return {r["id"]: r for r in doc["results"]}, doc
+
+
+def test_real_waagent_package_is_found_with_its_version(waagent_root):
+    cp = chroot_run(waagent_root, ["waagent", "--version"], timeout=120)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    real = wa.parse_version_output(cp.stdout)
+    assert real.installed is not None, cp.stdout
+    results, doc = check(waagent_root, "--only", "agent")
+    assert doc["host"]["distro"]["id"] == "debian" and doc["host"]["live"] is False
+
+    installed = results["agent.installed"]
+    assert installed["status"] == "ok", installed
+    evidence = "\n".join(installed["evidence"])
+    assert re.search(rf"package: waagent {re.escape(str(real.installed))}", evidence), evidence
+    assert "command: /usr/sbin/waagent" in evidence
+    assert f"AGENT_VERSION {real.installed}" in evidence
+
+    version = results["agent.version"]
+    assert str(real.installed) in version["summary"]
+    if wa.below_minimum(real.installed):
+        assert version["status"] == "fail", version
+    else:
+        assert version["status"] in ("ok", "warn"), version
+        assert "below" not in version["summary"]
+    # Debian 12 ships 2.7.3.0, which meets the minimum.
+    assert str(real.installed) == "2.7.3.0"
+    assert version["status"] == "ok"
+
+
+def test_debian_package_layout(waagent_root):
+    results, _ = check(waagent_root, "--only", "agent", "--only", "platform.os_support")
+    service = results["agent.service"]
+    assert "walinuxagent.service" in service["summary"] or any(
+        "walinuxagent.service" in e for e in service["evidence"])
+    # Debian's waagent.conf turns auto-update off: reported, not hidden.
+    assert results["agent.conf"]["status"] == "warn"
+    assert any("auto-update is off" in e for e in results["agent.conf"]["evidence"])
+    assert results["agent.extensions_enabled"]["status"] == "ok"
+    assert results["platform.os_support"]["status"] == "ok"
+    for rid, res in results.items():
+        assert res["status"] != "error", (rid, res)
