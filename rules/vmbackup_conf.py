@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import stat
+
 from azbdiag.engine import rule
 from azbdiag.facts import asr_present, mounts, mounts_source
+from azbdiag.fixer import RefuseFix, WriteFile, fix
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import vmbackup_conf as vc
 
@@ -196,3 +199,30 @@ def mounts_to_skip(ctx):
         return ok(f"MountsToSkip = {value}")
     result = fail if problems_fail else warn
     return result(f"MountsToSkip = {value!r} will not skip what it seems to", evidence)
+
+
+# ---- fix --vmbackup-conf --------------------------------------------------------------------
+# The rewrite itself is azbdiag.parsers.vmbackup_conf.repair (pure, fuzzed); this planner only
+# decides whether to write and refuses what it cannot do safely.
+
+@fix("vmbackup-conf", title="Repair /etc/azure/vmbackup.conf",
+     rules=("vmbackup_conf.parses", "vmbackup_conf.isanysnapshotfailed"), order=20, live_only=False)
+def plan_vmbackup_conf(ctx, findings):
+    """Rewrite the file so the extension can parse it and isanysnapshotfailed is False."""
+    host = ctx.host
+    conf = ctx.fact(conf_fact)
+    if conf is None:
+        return []
+    try:
+        st = host.stat(PATH)
+    except OSError as exc:
+        raise RefuseFix(f"cannot stat {PATH}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RefuseFix(f"{PATH} is not a regular file")
+    if st.st_size != len(conf.raw):
+        raise RefuseFix(f"{PATH} is {st.st_size} bytes, more than azbdiag reads or changed "
+                        f"while it was checked; edit it by hand")
+    new, changes = vc.repair(conf.raw)
+    if new == conf.raw:
+        return []
+    return [WriteFile(PATH, new, why="; ".join(changes))]
