@@ -219,7 +219,7 @@ def _require_agent(ctx):
 # ---- rules -------------------------------------------------------------------------------
 
 @rule("agent.installed", "The Azure Linux guest agent is installed", error_codes=AGENT_CODES,
-      remedy="Install the agent from the distribution's repository (package walinuxagent on "
+      timeout=30, remedy="Install the agent from the distribution's repository (package walinuxagent on "
              "Ubuntu, waagent on Debian, WALinuxAgent on RHEL-family and Azure Linux, "
              "python-azure-agent on SUSE) and enable its service.")
 def installed(ctx):
@@ -246,7 +246,7 @@ def installed(ctx):
 
 @rule("agent.version", "The guest agent is at least the supported minimum",
       error_codes=AGENT_CODES + ("ExtensionOperationFailedForManagedDisks",), fix="agent",
-      remedy=f"Update the agent to {wa.MINIMUM_VERSION} or later from the distribution's "
+      timeout=30, remedy=f"Update the agent to {wa.MINIMUM_VERSION} or later from the distribution's "
              f"repository and keep auto-update on.")
 def version(ctx):
     """Installed and goal-state (auto-updated) versions against 2.2.53.1."""
@@ -326,7 +326,7 @@ def _masked(host, name) -> Optional[str]:
 
 
 @rule("agent.service", "The agent's service is enabled and running", error_codes=AGENT_CODES,
-      fix="agent", remedy="Enable and start the agent: `sudo systemctl enable --now <unit>` "
+      fix="agent", timeout=40, remedy="Enable and start the agent: `sudo systemctl enable --now <unit>` "
                           "(`sudo azbdiag fix --agent`).")
 def service(ctx):
     """Live: systemctl is-active/is-enabled; offline: the enablement links under the root."""
@@ -500,7 +500,7 @@ def heartbeat(ctx):
 
 
 @rule("agent.log_errors", "No recent agent errors in waagent.log", error_codes=AGENT_CODES + (
-      "ExtensionSnapshotFailedNoNetwork", "ExtensionStuckInDeletionState"),
+      "ExtensionSnapshotFailedNoNetwork",),
       remedy="Read the lines shown; the matching azbdiag rule (connectivity, noexec, service, "
              "version) names the cause.")
 def log_errors(ctx):
@@ -738,6 +738,9 @@ def plan_agent(ctx, findings):
                 actions.append(RunCommand(argv, timeout=600.0,
                                           why="update the agent from the distribution's "
                                               "repository"))
+        elif not actions and host.live:
+            raise RefuseFix("no known package manager for this distribution: update the agent "
+                            "package by hand from the distribution's repository")
         elif not actions:
             raise RefuseFix("updating the agent needs the live VM and its package manager: "
                             "boot it and run `sudo azbdiag fix --agent`")

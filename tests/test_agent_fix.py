@@ -199,3 +199,16 @@ def test_live_plan_restarts_a_running_agent_after_conf_change(fs):
     actions = spec.planner(ctx, findings)
     runs = [list(a.argv) for a in actions if isinstance(a, RunCommand)]
     assert runs == [["systemctl", "restart", "walinuxagent.service"]]
+
+
+def test_fix_agent_offline_refuses_a_package_update(tmp_path):
+    root = build_root(tmp_path, broken=False)
+    status = root / "var/lib/dpkg/status"
+    status.write_bytes(status.read_bytes().replace(b"2.7.3.0-1", b"2.2.45-1"))
+    (root / "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py").write_bytes(
+        b"AGENT_VERSION = '2.2.45'\n")
+    before = tree(root)
+    res = invoke("fix", "--agent", "--yes", "--root", str(root))
+    assert res.exit_code == 3, res.output
+    assert "needs the live VM" in res.output
+    assert tree(root) == before
