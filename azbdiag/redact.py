@@ -13,8 +13,10 @@ _URL_QUERY = re.compile(r"(?i)\b((?:https?|ftp)://[^\s?#\"'<>]+)\?[^\s\"'<>]+")
 _SAS_PARAMS = re.compile(r"(?i)(?<![\w])((?:sv|sig|se|st|sp|spr|sr|ss|srt|skoid|sktid)=)[^&\s\"'<>]+")
 REDACTED = "<redacted>"
 # The signature when the URL is JSON-escaped (\u003f, \u0026sig=) or URL-encoded (sig%3D),
-# which the two patterns above do not see.
-_SIG_ENCODED = re.compile(r"(?i)(sig(?:%3D|\\u003d|=))(?:(?!%26|\\u0026)[^&\s\"'<>\\])+")
+# which the two patterns above do not see; any escape after "sig" counts, so that text whose
+# digits were masked (sig%ND) is caught too.
+_SIG_ENCODED = re.compile(
+    r"(?i)(sig(?:=|%[0-9a-z]{2}|\\u[0-9a-z]{4}))(?:(?!%26|%NN|\\u0026|\\uNNNN)[^&\s\"'<>\\])+")
 
 
 def redact(text: str) -> str:

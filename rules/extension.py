@@ -378,10 +378,9 @@ def extension_processes(host) -> List[Proc]:
             continue
         if not argv:
             continue
-        joined = " ".join(argv)
         if os.path.basename(argv[0]) == "safefreeze":
             kind = "safefreeze"
-        elif pe.HANDLER in joined and any(a.lstrip("-") == "daemon" for a in argv[1:]):
+        elif any(a.lstrip("-") == "daemon" for a in argv[1:]) and _is_extension(host, pid, argv):
             kind = "daemon"
         else:
             continue
@@ -389,6 +388,17 @@ def extension_processes(host) -> List[Proc]:
         age = uptime - st.start_ticks / hz if st is not None and uptime is not None else None
         found.append(Proc(pid, kind, argv, st.state if st else "?", age))
     return found
+
+
+def _is_extension(host, pid: str, argv: List[str]) -> bool:
+    """The extension starts `main/handle.sh daemon` and `main/handle.py -seqNo:N -daemon` with
+    relative paths from its own directory: look at the arguments, then at the process's cwd."""
+    if pe.HANDLER in " ".join(argv):
+        return True
+    try:
+        return pe.HANDLER in host.readlink(f"/proc/{pid}/cwd")
+    except OSError:  # not root: another user's cwd is hidden; judge by the script name
+        return any(a in ("main/handle.sh", "main/handle.py") for a in argv[1:2])
 
 
 @rule("extension.processes", "No safefreeze or extension daemon is left hanging",

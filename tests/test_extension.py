@@ -410,7 +410,8 @@ def proc_files(procs, uptime=10_000.0):
 
 
 SF = [f"{EXT}/main/safefreeze/bin/safefreeze", "60", "/data", "/"]
-DAEMON = ["/usr/bin/python3", f"{EXT}/main/handle.py", "-daemon"]
+DAEMON = ["/usr/bin/python3", "main/handle.py", "-seqNo:3", "-daemon"]
+OTHER_DAEMON = ["/usr/bin/python3", "main/handle.py", "-seqNo:3", "-daemon"]
 
 
 def test_processes_none_ok(fs):
@@ -421,6 +422,7 @@ def test_processes_none_ok(fs):
 
 def test_processes_running_now_ok(fs):
     h = host(fs, proc_files({"900": (SF, "S", 9_990), "800": (DAEMON, "S", 9_900)}), live=True)
+    fs.create_symlink("/proc/800/cwd", EXT)
     res = run_rule(h, "extension.processes")
     assert res.status.value == "ok" and "running right now" in res.summary
     assert len(res.evidence) == 2
@@ -435,9 +437,52 @@ def test_processes_hung_safefreeze_fails(fs):
 
 def test_processes_hung_daemon_fails(fs):
     h = host(fs, proc_files({"800": (DAEMON, "S", 10.0)}, uptime=20_000.0), live=True)
-    assert run_rule(h, "extension.processes").status.value == "fail"
+    fs.create_symlink("/proc/800/cwd", EXT)
+    res = run_rule(h, "extension.processes")
+    assert res.status.value == "fail" and "daemon" in res.evidence[0]
+
+
+def test_processes_other_extensions_daemon_is_ignored(fs):
+    h = host(fs, proc_files({"700": (OTHER_DAEMON, "S", 10.0)}, uptime=20_000.0), live=True)
+    fs.create_symlink("/proc/700/cwd", "/var/lib/waagent/Microsoft.Azure.Other.Thing-1.0")
+    assert "no safefreeze" in run_rule(h, "extension.processes").summary
 
 
 def test_processes_skipped_offline(fs):
     res = run_rule(host(fs, ext_files()), "extension.processes")
     assert res.status.value == "skipped" and res.skip_reason == "offline root"
+
+
+# ---- whole rules on garbage files: a finding, never an error -----------------------------
+GARBAGE = st.one_of(st.binary(max_size=200), JSONISH.map(lambda v: json.dumps(v).encode()))
+EXT_RULES = ("extension.installed", "extension.stuck_deletion", "extension.last_status",
+             "extension.safefreeze", "extension.scripts_config", "extension.scripts_permissions")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.fixed_dictionaries({
+    "config/HandlerState": GARBAGE, "config/HandlerStatus": GARBAGE,
+    "HandlerEnvironment.json": GARBAGE, "status/3.status": GARBAGE, "config/3.settings": GARBAGE,
+    "plugin": GARBAGE, "pluginhost": GARBAGE, "workload": GARBAGE}))
+def test_rules_on_garbage_never_error(contents):
+    import tempfile
+
+    from azbdiag.host import Host
+    from azbdiag.runner import FakeRunner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ext = os.path.join(tmp, EXT.lstrip("/"))
+        azure = os.path.join(tmp, "etc", "azure")
+        os.makedirs(azure)
+        targets = {"plugin": os.path.join(azure, "VMSnapshotScriptPluginConfig.json"),
+                   "pluginhost": os.path.join(azure, "VMSnapshotPluginHost.conf"),
+                   "workload": os.path.join(azure, "workload.conf")}
+        for name, data in contents.items():
+            path = targets.get(name) or os.path.join(ext, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(data)
+        h = Host(root=tmp, runner=FakeRunner({}), is_root=True, live=False)
+        for rid in EXT_RULES:
+            res = run_rule(h, rid, now=NOW)
+            assert res.status.value != "error", (rid, res.summary)

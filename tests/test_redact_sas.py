@@ -58,6 +58,17 @@ def test_redact_every_form(make, frame):
     assert REDACTED in out
 
 
+@pytest.mark.parametrize("text", [
+    "a%26sig%3DAB%252Bcd%253DZZEND%26se%3D1",          # URL-encoded inside another URL
+    "x\\u0026sig=AB%2Bcd%3DZZEND\\u0026se=1",          # JSON-escaped &
+    "status blob %NNsig%NDAB%NBcdZZEND%NNse%NDN",       # digits masked by a log summariser
+    "b\\uNNNNsig\\uNNNdABcdZZEND\\uNNNNse",
+])
+def test_redact_whole_signature_in_escaped_forms(text):
+    out = redact(text)
+    assert "ZZEND" not in out and REDACTED in out
+
+
 def test_redact_keeps_what_is_not_secret():
     out = redact(f"upload to {sas(1)} failed")
     assert out.startswith(f"upload to {BLOB}?") and out.endswith(" failed")
@@ -65,14 +76,16 @@ def test_redact_keeps_what_is_not_secret():
         assert MARK not in redact(harmless) and redact(harmless).count(REDACTED) == 0
 
 
-SECRET_CHARS = st.text(alphabet="ABCDEFabcdef0123456789%+/=", min_size=1, max_size=30)
+# A SAS signature is base64 with +, / and = percent-encoded.
+SECRET_CHARS = st.lists(st.sampled_from(list("ABCDEFabcdef0123456789") + ["%2B", "%2F", "%3D"]),
+                        min_size=1, max_size=30).map("".join)
 NOISE = st.text(alphabet=" \t\n\"'()[]{},:;<>abcxyz", max_size=20)
 
 
 @settings(max_examples=400, deadline=None)
 @given(NOISE, SECRET_CHARS, NOISE, st.sampled_from(["plain", "encoded", "escaped"]))
 def test_redact_property(prefix, secret, suffix, form):
-    secret = MARK + secret.replace("=", "%3D")
+    secret = MARK + secret + "ZZEND"     # the whole value must go
     url = f"{BLOB}?sv=1&sig={secret}&se=2"
     if form == "encoded":
         from urllib.parse import quote
@@ -81,7 +94,7 @@ def test_redact_property(prefix, secret, suffix, form):
     elif form == "escaped":
         url = url.replace("?", "\\u003f").replace("&", "\\u0026")
     out = redact(prefix + url + suffix)
-    assert MARK not in out
+    assert MARK not in out and "ZZEND" not in out
     assert redact(out) == out          # idempotent
 
 
@@ -133,7 +146,8 @@ def sas_root(tmp_path):
         f"2026-11-25T10:00:0{n}Z ERROR upload failed {sas(20 + n)}\n" for n in range(5)))
     (root / "var" / "log" / "waagent.log").write_text("".join(
         f"2026-11-25T10:00:00.000000Z ERROR ExtHandler ExtHandler status blob {u}\n"
-        for u in (sas(30), encoded(31), json_escaped(32))))
+        for u in (sas(30), encoded(31), json_escaped(32), f"a%26sig%3D{MARK}33",
+                  f"b\\u0026sig\\u003d{MARK}34")))
     (root / "etc").mkdir()
     (root / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="12"\n')
     (root / "etc" / "waagent.conf").write_text(f"Extensions.Enabled=y\nHttpProxy.Host={sas(40)}\n")
