@@ -1,0 +1,279 @@
+"""The packages, built and used for real (CI, as root).
+
+- the .deb is built from a clean copy of the checkout (never in the work tree), is lintian
+  clean, installs with `apt-get install ./azbdiag_*.deb` into a fresh Debian 12 chroot next to
+  Debian's waagent, and there `azbdiag --version`, `azbdiag check --format json` and
+  `man azbdiag` work; `azbdiag check --root <chroot>` from outside finds that agent; purge
+  keeps fix journals and says so;
+- the .rpm is built with plain rpmbuild, lists the expected files, installs into a scratch
+  root with `rpm --root --nodeps` and runs from there.
+"""
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+
+import pytest
+from chroots import bookworm_chroot, chroot_run, cleanup_chroot
+
+from azbdiag import __version__, report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # never a pyenv python3 (packaging.md, pitfall 1)
+HOST_ENV = dict(os.environ, PATH=HOST_PATH, LC_ALL="C.UTF-8", PYTHONDONTWRITEBYTECODE="1")
+PY = "/usr/bin/python3"
+
+pytestmark = pytest.mark.integration
+
+
+def need(*tools):
+    for tool in tools:
+        if shutil.which(tool, path=HOST_PATH) is None:
+            pytest.skip(f"{tool} is not installed (see tools/deps/packaging.apt)")
+
+
+def run(argv, cwd=None, timeout=300, env=None):
+    cp = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                        env=env or HOST_ENV)
+    return cp
+
+
+def validate_report(doc):
+    try:
+        import jsonschema
+    except ImportError:
+        from azbdiag import schema
+
+        assert schema.validate(doc, report.load_schema()) is None
+    else:
+        jsonschema.validate(doc, report.load_schema())
+
+
+# --------------------------------------------------------------------------- sources
+
+def _tree_files():
+    cp = run(["git", "-C", ROOT, "ls-files", "-co", "--exclude-standard", "-z"], timeout=60) \
+        if shutil.which("git", path=HOST_PATH) else None
+    if cp is None or cp.returncode != 0:
+        return None
+    return [f for f in cp.stdout.split("\0") if f and os.path.isfile(os.path.join(ROOT, f))]
+
+
+@pytest.fixture(scope="module")
+def source_tree(tmp_path_factory):
+    """A clean copy of the checkout: the files git tracks or would track (no build
+    products, no venvs, no .git)."""
+    dest = tmp_path_factory.mktemp("pkg") / "azbdiag"
+    files = _tree_files()
+    if files is None:
+        shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "__pycache__", "*.egg-info", ".pybuild", "build", "dist",
+            ".hypothesis", ".pytest_cache", ".ruff_cache"))
+    else:
+        for rel in files:
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(os.path.join(ROOT, rel), target)
+    return str(dest)
+
+
+# --------------------------------------------------------------------------- .deb
+
+@pytest.fixture(scope="module")
+def deb(source_tree):
+    need("dpkg-buildpackage", "dpkg-checkbuilddeps", "dh")
+    cp = run(["dpkg-checkbuilddeps", "-Pnocheck"], cwd=source_tree)
+    if cp.returncode != 0:
+        pytest.skip(f"build dependencies missing: {cp.stderr.strip()}")
+    env = dict(HOST_ENV, DEB_BUILD_OPTIONS="nocheck")  # the unit tests run on their own in CI
+    cp = run(["dpkg-buildpackage", "-us", "-uc", "-b", "-Pnocheck"], cwd=source_tree, env=env)
+    assert cp.returncode == 0, (cp.stdout + cp.stderr)[-4000:]
+    out = os.path.dirname(source_tree)
+    path = os.path.join(out, f"azbdiag_{__version__}_all.deb")
+    changes = [f for f in os.listdir(out) if f.endswith(".changes")]
+    assert os.path.isfile(path) and changes, os.listdir(out)
+    return path, os.path.join(out, changes[0])
+
+
+def test_deb_contents(deb):
+    cp = run(["dpkg-deb", "--contents", deb[0]])
+    assert cp.returncode == 0, cp.stderr
+    listing = cp.stdout
+    for path in ("./usr/bin/azbdiag", "./usr/share/man/man1/azbdiag.1.gz",
+                 "./usr/share/bash-completion/completions/azbdiag",
+                 "./lib/systemd/system/azbdiag-check.service",
+                 "./lib/systemd/system/azbdiag-check.timer",
+                 "./usr/lib/python3/dist-packages/azbdiag/rules/vmbackup_conf.py",
+                 "./usr/lib/python3/dist-packages/azbdiag/data/report.schema.json",
+                 "./usr/share/doc/azbdiag/examples/cloud-init/azbdiag-check.yaml",
+                 "./var/lib/azbdiag/", "./var/log/azbdiag/"):
+        assert re.search(rf" {re.escape(path)}$", listing, re.M), path
+    assert "__pycache__" not in listing and "/tests/" not in listing
+    fields = run(["dpkg-deb", "--field", deb[0], "Depends", "Architecture", "Version"]).stdout
+    for dep in ("python3-typer", "python3-sh", "python3-distro"):
+        assert dep in fields
+    assert "Architecture: all" in fields and f"Version: {__version__}" in fields
+
+
+def test_lintian_clean(deb):
+    need("lintian")
+    cp = run(["lintian", "--pedantic", "-I", "--no-cfg", deb[1]], timeout=300)
+    tags = [line for line in cp.stdout.splitlines() if re.match(r"^[EWXP]: ", line)]
+    assert cp.returncode == 0 and not [t for t in tags if t[0] in "EW"], cp.stdout + cp.stderr
+
+
+# --------------------------------------------------------------------------- chroot
+
+@pytest.fixture(scope="module")
+def chroot(deb, tmp_path_factory):
+    root = bookworm_chroot(str(tmp_path_factory.mktemp("chroot") / "root"),
+                           packages=("waagent", "man-db", deb[0]))
+    try:
+        yield root
+    finally:
+        cleanup_chroot(root)
+
+
+def test_deb_installed_in_chroot_runs(chroot):
+    cp = chroot_run(chroot, ["azbdiag", "--version"], timeout=60)
+    assert (cp.returncode, cp.stdout.strip()) == (0, f"azbdiag {__version__}"), cp.stderr
+    cp = chroot_run(chroot, ["waagent", "--version"], timeout=60)
+    assert cp.returncode == 0 and "WALinuxAgent" in cp.stdout
+
+    cp = chroot_run(chroot, ["azbdiag", "check", "--format", "json"], timeout=300, mounts=True)
+    assert cp.returncode in (0, 1), cp.stdout[-2000:] + cp.stderr
+    doc = json.loads(cp.stdout)
+    validate_report(doc)
+    assert doc["tool"]["version"] == __version__ and doc["host"]["live"] is True
+    assert doc["host"]["distro"]["id"] == "debian"
+    assert not [r for r in doc["results"] if r["status"] == "error" and "Traceback" in r["summary"]]
+
+    # As root on the live (chroot) system, check recorded its report and a log line in the
+    # package's root-only directories.
+    for d in ("var/lib/azbdiag", "var/log/azbdiag"):
+        assert stat.S_IMODE(os.lstat(os.path.join(chroot, d)).st_mode) == 0o700, d
+    saved = json.loads(open(os.path.join(chroot, "var/lib/azbdiag/last-report.json")).read())
+    assert saved["results"] == doc["results"]
+    log = open(os.path.join(chroot, "var/log/azbdiag/azbdiag.log")).read().splitlines()
+    assert len(log) == 1 and f"azbdiag {__version__} check:" in log[0]
+
+
+def test_man_page_and_completion_in_chroot(chroot):
+    cp = chroot_run(chroot, ["man", "-P", "cat", "azbdiag"], timeout=60, env={"MANWIDTH": "80"})
+    assert cp.returncode == 0, cp.stderr
+    text = " ".join(re.sub(r".\x08", "", cp.stdout).split())
+    assert "azbdiag - diagnose" in text and "EXIT STATUS" in text and "--freeze-test" in text
+    snippet = ('. /usr/share/bash-completion/completions/azbdiag; COMP_WORDS=(azbdiag fix --vm); '
+               'COMP_CWORD=2; _azbdiag; echo "${COMPREPLY[*]}"')
+    cp = chroot_run(chroot, ["bash", "-c", snippet], timeout=60)
+    assert cp.stdout.strip() == "--vmbackup-conf", cp.stdout + cp.stderr
+
+
+def test_timer_shipped_but_not_enabled(chroot):
+    assert os.path.isfile(os.path.join(chroot, "lib/systemd/system/azbdiag-check.timer"))
+    assert os.path.isfile(os.path.join(chroot, "lib/systemd/system/azbdiag-check.service"))
+    wants = os.path.join(chroot, "etc/systemd/system/timers.target.wants/azbdiag-check.timer")
+    assert not os.path.lexists(wants)
+
+
+def test_check_from_outside_finds_the_agent(chroot):
+    from azbdiag import engine
+
+    if "agent.installed" not in engine.load_rules():
+        pytest.skip("rules/agent.py has no agent.installed rule yet")
+    cp = run([PY, "-m", "azbdiag", "check", "--root", chroot, "--format", "json", "--only", "agent"],
+             cwd=ROOT, timeout=300)
+    assert cp.returncode in (0, 1), cp.stderr
+    doc = json.loads(cp.stdout)
+    validate_report(doc)
+    assert doc["host"]["live"] is False and doc["host"]["root"] == chroot
+    by_id = {r["id"]: r for r in doc["results"]}
+    assert by_id["agent.installed"]["status"] == "ok", by_id["agent.installed"]
+    assert "waagent" in " ".join(by_id["agent.installed"]["evidence"])
+
+
+def test_purge_keeps_journals_and_says_so(chroot):
+    """Runs last on this chroot: purge removes logs and the last report, keeps fix journals."""
+    journal = os.path.join(chroot, "var/lib/azbdiag/journal/20260101T000000Z-1")
+    os.makedirs(journal, mode=0o700)
+    with open(os.path.join(journal, "journal.json"), "w") as fh:
+        fh.write("{}")
+    cp = chroot_run(chroot, ["apt-get", "purge", "-y", "azbdiag"], timeout=300)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert "kept /var/lib/azbdiag/journal" in cp.stdout + cp.stderr
+    assert os.path.isfile(os.path.join(journal, "journal.json"))
+    assert not os.path.exists(os.path.join(chroot, "var/lib/azbdiag/last-report.json"))
+    assert not os.path.exists(os.path.join(chroot, "var/log/azbdiag"))
+    assert not os.path.exists(os.path.join(chroot, "usr/bin/azbdiag"))
+    cp = chroot_run(chroot, ["dpkg-statoverride", "--list"], timeout=60)
+    assert "azbdiag" not in cp.stdout
+
+
+# --------------------------------------------------------------------------- .rpm
+
+@pytest.fixture(scope="module")
+def rpm(source_tree):
+    need("rpmbuild", "rpm", "tar")
+    spec = open(os.path.join(source_tree, "rpm", "azbdiag.spec")).read()
+    version = re.search(r"^Version:\s*(\S+)", spec, re.M).group(1)
+    top = os.path.join(os.path.dirname(source_tree), "rpmtop")
+    os.makedirs(os.path.join(top, "SOURCES"))
+    tarball = os.path.join(top, "SOURCES", f"azbdiag-{version}.tar.gz")
+    parent, name = os.path.split(source_tree)
+    cp = run(["tar", "-C", parent, "--transform", f"s,^{name},azbdiag-{version},",
+              "--exclude", "debian/azbdiag", "--exclude", ".pybuild", "-czf", tarball, name])
+    assert cp.returncode == 0, cp.stderr
+    cp = run(["rpmbuild", "--define", f"_topdir {top}", "-ba",
+              os.path.join(source_tree, "rpm", "azbdiag.spec")])
+    assert cp.returncode == 0, (cp.stdout + cp.stderr)[-4000:]
+    rpms = [os.path.join(top, "RPMS", "noarch", f) for f in os.listdir(os.path.join(top, "RPMS", "noarch"))]
+    assert len(rpms) == 1, rpms
+    return rpms[0]
+
+
+def test_rpm_lists_the_expected_files(rpm):
+    cp = run(["rpm", "-qpl", rpm])
+    assert cp.returncode == 0, cp.stderr
+    files = set(cp.stdout.split())
+    for path in ("/usr/bin/azbdiag", "/usr/share/azbdiag/azbdiag/__main__.py",
+                 "/usr/share/azbdiag/azbdiag/cli.py", "/usr/share/azbdiag/azbdiag/rules/vmbackup_conf.py",
+                 "/usr/share/azbdiag/azbdiag/data/report.schema.json",
+                 "/usr/share/bash-completion/completions/azbdiag",
+                 "/usr/lib/systemd/system/azbdiag-check.service",
+                 "/usr/lib/systemd/system/azbdiag-check.timer",
+                 "/var/lib/azbdiag", "/var/log/azbdiag"):
+        assert path in files, path
+    assert any(f.startswith("/usr/share/man/man1/azbdiag.1") for f in files)
+    assert not [f for f in files if "__pycache__" in f or "/tests/" in f]
+    modes = run(["rpm", "-qp", "--qf", "[%{FILEMODES:perms} %{FILENAMES}\n]", rpm]).stdout
+    assert "drwx------ /var/lib/azbdiag" in modes and "drwx------ /var/log/azbdiag" in modes
+    info = run(["rpm", "-qp", "--qf", "%{VERSION} %{ARCH}", rpm]).stdout
+    assert info == f"{__version__} noarch"
+    requires = run(["rpm", "-qpR", rpm]).stdout
+    for dep in ("python3-typer", "python3-sh", "python3-distro"):
+        assert dep in requires
+    assert "python(abi)" not in requires
+
+
+def test_rpm_installs_into_a_scratch_root_and_runs(rpm, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    cp = run(["rpm", "--root", str(scratch), "--dbpath", "/var/lib/rpm", "-i", "--nodeps", rpm])
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    cp = run(["rpm", "--root", str(scratch), "--dbpath", "/var/lib/rpm", "-q", "azbdiag"])
+    assert cp.stdout.startswith(f"azbdiag-{__version__}-"), cp.stdout + cp.stderr
+    assert stat.S_IMODE(os.stat(scratch / "var/lib/azbdiag").st_mode) == 0o700
+    wrapper = (scratch / "usr/bin/azbdiag").read_text()
+    assert wrapper.startswith("#!/usr/bin/python3\n") and '"/usr/share/azbdiag"' in wrapper
+    # Run the installed code (the wrapper with its path pointed into the scratch root).
+    code = wrapper.replace('"/usr/share/azbdiag"', repr(str(scratch / "usr/share/azbdiag")))
+    healthy = os.path.join(ROOT, "tests", "samples", "healthy")
+    cp = run([PY, "-c", code, "check", "--root", healthy, "--format", "json"], cwd=str(tmp_path))
+    assert cp.returncode in (0, 1), cp.stderr
+    doc = json.loads(cp.stdout)
+    validate_report(doc)
+    assert any(r["id"].startswith("vmbackup_conf.") for r in doc["results"])
+    assert not list(scratch.rglob("__pycache__")), "the wrapper must not write bytecode"
