@@ -5,7 +5,6 @@ settings, status, handler and log files are full of SAS URLs."""
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
@@ -199,15 +198,22 @@ def test_output_file_has_no_sas(tmp_path, fmt):
         assert last["status"] == "fail" and any(REDACTED in e for e in last["evidence"])
 
 
-def test_written_state_has_no_sas(tmp_path, monkeypatch):
-    """Whatever azbdiag keeps under its state and log directories (last report, journal)."""
+def test_recorded_report_and_log_have_no_sas(tmp_path, monkeypatch):
+    """The last report and the log line a live root run records under /var/lib/azbdiag and
+    /var/log/azbdiag (pointed elsewhere here)."""
+    from azbdiag import report, state
+    from azbdiag.cli import run_check
+
     root = sas_root(tmp_path)
-    monkeypatch.setenv("AZBDIAG_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("AZBDIAG_LOG_DIR", str(tmp_path / "log"))
-    CliRunner().invoke(app, ["check", "--root", str(root), "--format", "json"])
-    CliRunner().invoke(app, ["fix", "--scripts", "--dry-run", "--root", str(root)])
-    for base in (tmp_path / "state", tmp_path / "log"):
-        for dirpath, _dirs, files in os.walk(base):
-            for name in files:
-                with open(os.path.join(dirpath, name), encoding="utf-8", errors="replace") as fh:
-                    assert_clean(fh.read(), os.path.join(dirpath, name))
+    monkeypatch.setenv(state.STATE_ENV, str(tmp_path / "state"))
+    monkeypatch.setenv(state.LOG_ENV, str(tmp_path / "log"))
+    monkeypatch.delenv(state.NO_RECORD_ENV, raising=False)
+    host = Host(root=str(root), runner=FakeRunner({}), is_root=True, live=True, azure=False)
+    _ctx, _results, doc = run_check(host, options={"now": 1_800_000_000.0})
+    assert state.record_check(host, doc, report.render_json(doc)) is None
+    written = [state.last_report_path(host), state.log_path(host)]
+    for path in written:
+        with open(path, encoding="utf-8") as fh:
+            assert_clean(fh.read(), path)
+    with open(written[0], encoding="utf-8") as fh:
+        assert "extension.last_status" in fh.read()
