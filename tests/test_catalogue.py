@@ -256,6 +256,14 @@ def test_fix_commands_in_steps_are_real_fix_ids():
                 assert fix_id in FIX_IDS, (entry["code"], fix_id)
 
 
+def test_check_commands_in_steps_name_real_rules():
+    rules = engine.all_rules()
+    for entry in catalogue.entries():
+        for step in entry["steps"]:
+            for only in re.findall(r"--only ([a-z0-9_.]+)", step):
+                assert any(engine.matches(r.id, [only]) for r in rules), (entry["code"], only)
+
+
 # ---- rules and fixes come from the registry --------------------------------------------------
 
 def test_rules_under_a_code_come_from_the_registry():
