@@ -643,5 +643,7 @@ def plan_freeze(ctx, findings):
         actions.append(RunCommand(mount, why=f"mount {point} again with "
                                              f"{shlex.quote(opts)}"))
     if refusals:
-        raise RefuseFix(" | ".join(refusals))
+        hint = (f" | nothing was changed; `--mount {actions[0].argv[-1]}` repairs the mounts that "
+                f"can be repaired now") if actions else " | nothing was changed"
+        raise RefuseFix(" | ".join(refusals) + hint)
     return actions

@@ -355,3 +355,46 @@ def test_parse_proc_locks():
 @given(st.text())
 def test_parse_proc_locks_never_raises(text):
     assert isinstance(parse_proc_locks(text), list)
+
+
+def _set_label(path, label):
+    try:
+        os.setxattr(path, "security.selinux", label)
+    except OSError as exc:
+        pytest.skip(f"cannot set security.selinux here: {exc.strerror}")
+
+
+def test_write_keeps_selinux_label_and_undo_restores_it(tmp_path, registered):
+    root = make_root(tmp_path)
+    f = root / "etc/fixertest.conf"
+    label = b"system_u:object_r:etc_t:s0\x00"
+    _set_label(str(f), label)
+    assert invoke("fix", "--scripts", "--yes", "--root", str(root)).exit_code == 0
+    assert f.read_bytes() == b"good\n"
+    assert os.getxattr(str(f), "security.selinux") == label
+    _set_label(str(f), b"system_u:object_r:tmp_t:s0\x00")
+    assert os.getxattr(str(f), "security.selinux") != label
+    res = invoke("undo", "--yes", "--root", str(root))
+    # The file was relabelled, not edited: its content matches what the fix wrote, so undo runs.
+    assert res.exit_code == 0, res.output
+    assert f.read_bytes() == b"bad\n"
+    assert os.getxattr(str(f), "security.selinux") == label
+
+
+def test_backup_does_not_follow_a_symlink(tmp_path, registered):
+    root = make_root(tmp_path)
+    secret = tmp_path / "outside-secret"
+    secret.write_bytes(b"do not copy\n")
+    registered["actions"] = lambda ctx, f: [fixer.DeleteFile("/etc/link-out"),
+                                            fixer.WriteFile(CONF, b"good\n")]
+    os.symlink(str(secret), root / "etc/link-out")
+    assert invoke("fix", "--scripts", "--yes", "--root", str(root)).exit_code == 0
+    runs = fixer.list_runs(Host(str(root)))
+    jdir = root / "var/lib/azbdiag/journal" / runs[0]
+    rec = json.loads((jdir / "journal.json").read_text())["actions"][0]
+    assert rec["before"] == {**rec["before"], "kind": "symlink", "target": str(secret)}
+    assert "backup" not in rec["before"]
+    assert not any(p.read_bytes() == b"do not copy\n" for p in (jdir / "backups").iterdir())
+    assert secret.read_bytes() == b"do not copy\n" and not os.path.lexists(root / "etc/link-out")
+    assert invoke("undo", "--yes", "--root", str(root)).exit_code == 0
+    assert os.readlink(root / "etc/link-out") == str(secret)
