@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import stat as stat_mod
 import time
 from typing import Dict, List, Optional, Tuple
@@ -48,8 +49,13 @@ def ext_dirs(host) -> List[ExtDir]:
         version = pe.dir_version(os.path.basename(path))
         if version is None or not host.isdir(path):
             continue
+        old = f"{WAAGENT}/handler_state/{os.path.basename(path)}"   # agents before 2.2
         state_text = host.try_read_text(f"{path}/config/HandlerState", 4096)
+        if state_text is None:
+            state_text = host.try_read_text(f"{old}/state", 4096)
         status_text = host.try_read_text(f"{path}/config/HandlerStatus", 256 * 1024)
+        if status_text is None:
+            status_text = host.try_read_text(f"{old}/status", 256 * 1024)
         env_text = host.try_read_text(f"{path}/HandlerEnvironment.json", 256 * 1024)
         found.append(ExtDir(
             path=path, version=version, key=pe.version_tuple(version) or (),
@@ -126,8 +132,9 @@ def installed(ctx):
     if hs is not None and not hs.error and hs.status.lower() == "notready":
         return fail(f"{head}: the agent reports the handler NotReady", evidence)
     if active.state != "Enabled":
-        return warn(f"{head} is {active.state or 'without a HandlerState file'}, not Enabled "
-                    "(normal only while a backup is being set up)", evidence)
+        state = active.state or "without a HandlerState file (the agent counts it as not installed)"
+        return warn(f"{head} is {state}, not Enabled (normal only while a backup is being set "
+                    "up)", evidence)
     return ok(f"{head} is installed and Enabled", evidence)
 
 
@@ -418,6 +425,9 @@ def processes(ctx):
     except SkipRule:
         busy = []
     locks = [line for line in busy if "locked by" in line]
+    ours = {p.pid for p in procs}
+    holders = [(re.search(r"locked by pid (\d+)", line), line) for line in locks]
+    foreign = [line for m, line in holders if m and m.group(1) not in ours]
     hung, running = [], []
     for p in procs:
         age = "age unknown" if p.age is None else f"running {_age(p.age)}"
@@ -428,10 +438,10 @@ def processes(ctx):
     if hung:
         return fail(f"{len(hung)} backup process(es) hang; with safefreeze alive the file "
                     "systems may still be frozen", hung + running + locks)
-    if locks and not any("safefreeze" in r for r in running):
-        return warn("the safefreeze lock file is held by a process that is not a backup "
-                    "freeze (Site Recovery?): the next backup's freeze fails with code 121",
-                    locks + running)
+    if foreign:
+        return warn("the safefreeze lock file is held by a process that is not part of a "
+                    "backup (Site Recovery?): the next backup's freeze fails with code 121",
+                    foreign + running)
     if running:
         return ok("a backup snapshot is running right now", running + locks)
     return ok("no safefreeze or extension daemon process is running")

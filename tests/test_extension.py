@@ -486,3 +486,40 @@ def test_rules_on_garbage_never_error(contents):
         for rid in EXT_RULES:
             res = run_rule(h, rid, now=NOW)
             assert res.status.value != "error", (rid, res.summary)
+
+
+LOCK = "/etc/azure/MicrosoftRecoverySvcsSafeFreezeLock/SafeFreezeLockFile"
+
+
+def lock_line(h, pid):
+    st = os.stat(h.path(LOCK))
+    return (f"1: POSIX  ADVISORY  WRITE {pid} {os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:"
+            f"{st.st_ino} 0 EOF\n")
+
+
+def test_processes_lock_held_by_a_stranger_warns(fs):
+    files = proc_files({"1": (["/sbin/init"], "S", 1)})
+    files[LOCK] = ""
+    h = host(fs, files, live=True)
+    with open("/proc/locks", "w") as fh:
+        fh.write(lock_line(h, 4242))
+    res = run_rule(h, "extension.processes")
+    assert res.status.value == "warn" and "pid 4242" in res.evidence[0]
+
+
+def test_processes_lock_held_by_the_extension_daemon_is_ok(fs):
+    files = proc_files({"800": (DAEMON, "S", 9_900)})
+    files[LOCK] = ""
+    h = host(fs, files, live=True)
+    fs.create_symlink("/proc/800/cwd", EXT)
+    with open("/proc/locks", "w") as fh:
+        fh.write(lock_line(h, 800))
+    res = run_rule(h, "extension.processes")
+    assert res.status.value == "ok" and any("locked by pid 800" in e for e in res.evidence)
+
+
+def test_installed_reads_old_agent_handler_state_dir(fs):
+    files = ext_files(state=None)
+    files[f"/var/lib/waagent/handler_state/{H}-{VER}/state"] = "Enabled"
+    res = run_rule(host(fs, files), "extension.installed")
+    assert res.status.value == "ok"
