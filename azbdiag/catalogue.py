@@ -31,10 +31,19 @@ def entries() -> List[dict]:
     """Every catalogue entry, in file order (Azure codes, then extension codes by number)."""
     global _entries
     if _entries is None:
-        with open(DATA_FILE, encoding="utf-8") as fh:
-            doc = json.load(fh)
-        _entries = list(doc["codes"])
+        try:
+            with open(DATA_FILE, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            codes = [e for e in doc["codes"] if isinstance(e, dict) and "code" in e]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CatalogueError(f"cannot read the error code catalogue {DATA_FILE}: "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from None
+        _entries = codes
     return _entries
+
+
+class CatalogueError(RuntimeError):
+    """The catalogue's data file is missing or damaged (a broken install)."""
 
 
 def _key(text: str) -> str:

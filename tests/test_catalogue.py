@@ -396,3 +396,16 @@ def test_cli_list_json_is_stable():
 def test_cli_bad_format():
     res = runner.invoke(app, ["explain", "--format", "xml", "121"])
     assert res.exit_code == 2
+
+
+def test_damaged_data_file_is_one_clear_error(tmp_path, monkeypatch):
+    bad = tmp_path / "error_codes.json"
+    bad.write_bytes(b"\x00not json")
+    monkeypatch.setattr(catalogue, "DATA_FILE", str(bad))
+    monkeypatch.setattr(catalogue, "_entries", None)
+    monkeypatch.setattr(catalogue, "_index", None)
+    with pytest.raises(catalogue.CatalogueError, match="cannot read the error code catalogue"):
+        catalogue.lookup("121")
+    res = runner.invoke(app, ["explain", "121"])
+    assert res.exit_code == 3 and "cannot read the error code catalogue" in res.output
+    assert "Traceback" not in res.output
