@@ -295,6 +295,8 @@ def last_status(ctx):
     if settings_seq is not None and settings_seq > sf.seq:
         evidence.append(f"newer request {settings_seq}.settings has no status yet")
     code = rep.code
+    if code is None and rep.status.lower() == "transitioning":
+        code = 4
     ext = rep.health_code if rep.health_code not in (None, 0, 1, code) else None
     if code == 4:
         if age > STUCK_AFTER:

@@ -328,8 +328,9 @@ def test_last_status_stuck_in_progress(fs):
     assert old.status.value == "fail" and "crashed or hangs" in old.summary
 
 
-def test_last_status_in_progress_recent_is_ok(fs):
-    stuck = '[{"status": {"status": "transitioning", "code": "4"}}]'
+@pytest.mark.parametrize("stuck", ['[{"status": {"status": "transitioning", "code": "4"}}]',
+                                   '[{"status": {"status": "transitioning"}}]'])
+def test_last_status_in_progress_recent_is_ok(fs, stuck):
     res = run_rule(host(fs, ext_files(status=stuck), mtime=NOW - 300),
                    "extension.last_status", now=NOW)
     assert res.status.value == "ok" and "in progress" in res.summary
