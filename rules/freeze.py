@@ -177,7 +177,8 @@ def _state(ctx, m: mp.Mount, klog) -> Tuple[str, str]:
 
 
 def _bad_entry(ctx, m: mp.Mount, detail: str) -> dict:
-    return {"mount_point": m.mount_point, "device": device_of(ctx.host, m), "fstype": m.fstype,
+    return {"mount_point": m.mount_point, "device": device_of(ctx.host, m), "source": m.source,
+            "fstype": m.fstype,
             "options": m.options, "super_options": m.super_options, "detail": detail}
 
 
@@ -311,7 +312,7 @@ t=$(mktemp -d) || exit 97
 i=0
 for p in "$@"; do
   i=$((i+1))
-  ( if stat -f -- "$p" >/dev/null 2>"$t/e$i" && : <"$p" 2>>"$t/e$i"; then echo ok >"$t/r$i";
+  ( if stat -f -- "$p" >/dev/null 2>"$t/e$i" && true <"$p" 2>>"$t/e$i"; then echo ok >"$t/r$i";
     else echo fail >"$t/r$i"; fi ) </dev/null >/dev/null 2>&1 &
 done
 n=0
@@ -603,6 +604,8 @@ def plan_freeze(ctx, findings):
                 seen.add(entry["mount_point"])
                 entries.append(entry)
     table = mp.parse_mountinfo(host.try_read_text("/proc/self/mountinfo") or "")
+    fstab = {m.mount_point for m in mp.parse_fstab(host.try_read_text("/etc/fstab") or "")
+             if "noauto" not in m.options}
     refusals, actions = [], []
     for e in entries:
         point, dev, fstype = e["mount_point"], e["device"], e["fstype"]
@@ -611,8 +614,9 @@ def plan_freeze(ctx, findings):
                             f"{boot_check_advice(host, fstype, dev)}, {RESCUE}")
             continue
         if fstype not in ("ext2", "ext3", "ext4", "xfs"):
-            refusals.append(f"{point}: no automatic repair for {fstype} (run `btrfs check "
-                            f"--readonly {dev}` unmounted; --repair only with a backup), {RESCUE}")
+            how = (f"run `btrfs check --readonly {dev}` unmounted; --repair only with a backup"
+                   if fstype == "btrfs" else "check it with its own tools while unmounted")
+            refusals.append(f"{point}: no automatic repair for {fstype} ({how}), {RESCUE}")
             continue
         children = sorted({m.mount_point for m in table if m.mount_point.startswith(
             point.rstrip("/") + "/")})
@@ -629,7 +633,11 @@ def plan_freeze(ctx, findings):
                             f"its check at the next boot, {RESCUE}")
             continue
         opts = remount_options(e)
-        mount = ["mount", "-t", fstype, "-o", opts, dev, point]
+        source = e.get("source") or ""
+        mount = ["mount", "-t", fstype, "-o", opts,
+                 source if source.startswith("/dev/") and source != "/dev/root" else dev, point]
+        if point in fstab:      # as configured for boot (also undoes an error's read-only)
+            mount, opts = ["mount", point], "its /etc/fstab options"
         actions.append(RunCommand(["umount", point], why=f"{point} is not clean: {e['detail']}",
                                   undo_argv=mount))
         if fstype == "xfs":
@@ -641,7 +649,7 @@ def plan_freeze(ctx, findings):
             actions.append(RunCommand(["e2fsck", "-f", "-y", dev], why="check and repair",
                                       timeout=3600, ok_codes=(0, 1)))
         actions.append(RunCommand(mount, why=f"mount {point} again with "
-                                             f"{shlex.quote(opts)}"))
+                                             f"{opts if ' ' in opts else shlex.quote(opts)}"))
     if refusals:
         hint = (f" | nothing was changed; `--mount {actions[0].argv[-1]}` repairs the mounts that "
                 f"can be repaired now") if actions else " | nothing was changed"

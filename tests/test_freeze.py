@@ -425,3 +425,55 @@ def test_boot_advice_by_family(fs):
 
 def test_fail_helper_is_used():
     assert fail("x").status == Status.FAIL
+
+
+def test_plan_uses_fstab_when_the_mount_is_there(fs):
+    from azbdiag.rules.freeze import plan_freeze
+
+    h = host(fs, {"/etc/fstab": "UUID=abc /data ext4 defaults 0 2\n"})
+    e = dict(entry("/data", "/dev/dm-0"), source="/dev/mapper/vg-data")
+    actions = plan_freeze(Ctx(h), finding(fs, e))
+    assert [list(a.argv) for a in actions] == [["umount", "/data"],
+                                              ["e2fsck", "-f", "-y", "/dev/dm-0"],
+                                              ["mount", "/data"]]
+
+
+def test_plan_mounts_by_source_path(fs):
+    from azbdiag.rules.freeze import plan_freeze
+
+    e = dict(entry("/data", "/dev/dm-0"), source="/dev/mapper/vg-data")
+    actions = plan_freeze(Ctx(host(fs)), finding(fs, e))
+    assert list(actions[-1].argv)[-2:] == ["/dev/mapper/vg-data", "/data"]
+
+
+def test_open_probe_never_waits_for_a_hung_mount(tmp_path):
+    """The real probe script with a `stat` that hangs on one path: azbdiag gets 'hung' for it
+    and 'ok' for the others, without waiting for the hung child."""
+    from azbdiag.rules.freeze import open_probe
+
+    from azbdiag.host import Host
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    pids = tmp_path / "pids"
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    fake = bindir / "stat"
+    fake.write_text(f'#!/bin/sh\ncase "$3" in *bad) echo $$ >> {pids}; exec sleep 120;; esac\n'
+                    f'exit 0\n')
+    fake.chmod(0o755)
+    h = Host("/")
+    path = f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"
+    h.runner.env["PATH"] = path
+    try:
+        res = open_probe(h, [str(good), str(bad), str(tmp_path / "missing")], wait=1)
+    finally:
+        for pid in (pids.read_text().split() if pids.exists() else []):
+            try:
+                os.kill(int(pid), 9)
+            except OSError:
+                pass
+    assert res[str(good)][0] == "ok"
+    assert res[str(bad)][0] == "hung"
+    assert res[str(tmp_path / "missing")][0] == "fail"
