@@ -612,6 +612,9 @@ def run_fix(host, ids: Sequence[str], *, check: Callable, options: Optional[dict
         if spec.live_only and not host.live:
             refused.append(f"--{spec.id}: needs the live system, not an offline --root")
             specs.remove(spec)
+    if host.live and not host.is_root and not dry_run:
+        err("fix needs root on the live system: re-run with sudo (or use --dry-run)")
+        return EXIT_CANNOT_RUN
     running = backup_in_progress(host)
     if running:
         err("refusing to change anything while a backup snapshot is running: " + "; ".join(running))
@@ -629,6 +632,11 @@ def run_fix(host, ids: Sequence[str], *, check: Callable, options: Optional[dict
             continue
         findings = [by_id[r] for r in spec.rules if r in by_id
                     and by_id[r].status in (Status.WARN, Status.FAIL) and by_id[r].fix == spec.id]
+        ran = [by_id[r] for r in spec.rules if r in by_id]
+        if not findings and ran and all(r.status == Status.SKIPPED for r in ran):
+            refused.append(f"--{spec.id}: its checks did not run ({ran[0].id}: "
+                           f"{ran[0].summary}), so there is nothing safe to plan")
+            continue
         if not findings:
             out(f"--{spec.id}: nothing to do")
             continue

@@ -398,3 +398,24 @@ def test_backup_does_not_follow_a_symlink(tmp_path, registered):
     assert secret.read_bytes() == b"do not copy\n" and not os.path.lexists(root / "etc/link-out")
     assert invoke("undo", "--yes", "--root", str(root)).exit_code == 0
     assert os.readlink(root / "etc/link-out") == str(secret)
+
+
+def test_skipped_checks_are_not_nothing_to_do(tmp_path, registered, monkeypatch):
+    from azbdiag.model import SkipReason, SkipRule
+
+    def skipping(ctx):
+        raise SkipRule(SkipReason.NOT_ROOT, "needs root")
+
+    monkeypatch.setitem(engine.REGISTRY, "fixertest.conf",
+                        Rule(id="fixertest.conf", title="t", func=skipping, fix="scripts"))
+    root = make_root(tmp_path)
+    res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+    assert res.exit_code == 3 and "did not run" in res.output
+
+
+def test_live_fix_needs_root(registered):
+    msgs = []
+    h = Host("/", is_root=False)
+    assert fixer.run_fix(h, ["scripts"], check=run_check, yes=True, out=msgs.append,
+                         err=msgs.append) == 3
+    assert "needs root" in msgs[0]
