@@ -82,6 +82,21 @@ def _type_name(x) -> str:
     return type(x).__name__
 
 
+_FAST_TYPES = {"string": str, "array": list, "object": dict, "null": type(None), "boolean": bool}
+
+
+def _fast_types(schema):
+    """A tuple of Python types when `schema` checks nothing but a type that isinstance() can
+    tell exactly (not integer or number: bool is an int), else None. Lets hot loops skip a
+    function call per value; the full check still runs to word an error."""
+    if not isinstance(schema, dict) or set(schema) - ANNOTATIONS != {"type"}:
+        return None
+    names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    if not names or any(n not in _FAST_TYPES for n in names):
+        return None
+    return tuple(_FAST_TYPES[n] for n in names)
+
+
 def compile_schema(schema) -> Check:
     """Turn `schema` into a function: instance -> None when valid, else (path, message)."""
     if schema is True:
@@ -101,12 +116,19 @@ def compile_schema(schema) -> Check:
             raise SchemaError(f"unsupported type {_short(schema['type'])}")
         tests = tuple(_TYPES[n] for n in names)
         wanted = " or ".join(names)
+        fast = _fast_types({"type": names})
 
-        def check_type(x, tests=tests, wanted=wanted):
-            for t in tests:
-                if t(x):
+        if fast is not None:
+            def check_type(x, fast=fast, wanted=wanted):
+                if isinstance(x, fast):
                     return None
-            return [], f"{_short(x)} is not of type {wanted}"
+                return [], f"{_short(x)} is not of type {wanted}"
+        else:
+            def check_type(x, tests=tests, wanted=wanted):
+                for t in tests:
+                    if t(x):
+                        return None
+                return [], f"{_short(x)} is not of type {wanted}"
 
         checks.append(check_type)
 
@@ -168,8 +190,8 @@ def compile_schema(schema) -> Check:
         if not isinstance(required, list) or not all(isinstance(k, str) for k in required):
             raise SchemaError("required must be an array of strings")
 
-        def check_required(x, required=tuple(required)):
-            if isinstance(x, dict):
+        def check_required(x, required=tuple(required), wanted=frozenset(required)):
+            if isinstance(x, dict) and not wanted <= x.keys():
                 for key in required:
                     if key not in x:
                         return [], f"{key!r} is missing"
@@ -180,13 +202,16 @@ def compile_schema(schema) -> Check:
     props = schema.get("properties", {})
     if not isinstance(props, dict):
         raise SchemaError("properties must be an object")
-    compiled_props = tuple((k, compile_schema(v)) for k, v in props.items())
+    compiled_props = tuple((k, compile_schema(v), _fast_types(v)) for k, v in props.items())
     if compiled_props:
         def check_properties(x, compiled_props=compiled_props):
             if isinstance(x, dict):
-                for key, sub in compiled_props:
+                for key, sub, fast in compiled_props:
                     if key in x:
-                        error = sub(x[key])
+                        value = x[key]
+                        if fast is not None and isinstance(value, fast):
+                            continue
+                        error = sub(value)
                         if error is not None:
                             error[0].append(key)
                             return error
@@ -216,9 +241,12 @@ def compile_schema(schema) -> Check:
 
     if "items" in schema:
         item = compile_schema(schema["items"])
+        fast = _fast_types(schema["items"])
 
-        def check_items(x, item=item):
+        def check_items(x, item=item, fast=fast):
             if isinstance(x, list):
+                if fast is not None and all(isinstance(value, fast) for value in x):
+                    return None
                 for i, value in enumerate(x):
                     error = item(value)
                     if error is not None:

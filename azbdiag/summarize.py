@@ -30,34 +30,53 @@ TEXT_HOSTS = 6  # hosts named per row in text and markdown; json, csv and html n
 
 
 def find_reports(paths):
-    """(files to read, [(path, reason)] for arguments that lead to no file)."""
+    """(files to read, [(path, reason)] for arguments that lead to no file).
+
+    Folders are searched recursively for *.json without following symbolic links to folders;
+    a file reached twice (named twice, or through a link) is read once."""
     import os
 
     files, rejected, seen = [], [], set()
 
-    def add(path):
-        key = os.path.realpath(path)
+    def add(path, key):
         if key not in seen:
             seen.add(key)
             files.append(path)
 
-    for path in paths:
-        if os.path.isdir(path):
-            found = 0
-
-            def walk_error(exc, path=path):
-                rejected.append((exc.filename or path, f"cannot read folder: {exc.strerror or exc}"))
-
-            for dirpath, dirnames, filenames in os.walk(path, onerror=walk_error):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    if name.endswith(".json"):
+    def walk(top):
+        found = 0
+        # (path as shown, the same folder with symbolic links resolved)
+        stack = [(top, os.path.realpath(top))]
+        while stack:
+            folder, real = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                rejected.append((folder, f"cannot read folder: {exc.strerror or exc}"))
+                continue
+            subfolders = []
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subfolders.append((entry.path, os.path.join(real, entry.name)))
+                    elif entry.name.endswith(".json"):
                         found += 1
-                        add(os.path.join(dirpath, name))
-            if not found:
+                        key = (os.path.realpath(entry.path) if entry.is_symlink()
+                               else os.path.join(real, entry.name))
+                        add(entry.path, key)
+                except OSError as exc:
+                    rejected.append((entry.path, f"cannot read: {exc.strerror or exc}"))
+            stack.extend(reversed(subfolders))
+        return found
+
+    for path in paths:
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            if not walk(path):
                 rejected.append((path, "folder holds no *.json file"))
         elif os.path.lexists(path):
-            add(path)
+            add(path, os.path.realpath(path))
         else:
             rejected.append((path, "no such file or folder"))
     return files, rejected
@@ -127,16 +146,13 @@ def _labels(entries):
     def parent(path):
         return os.path.basename(os.path.dirname(os.path.abspath(path))) or path
 
-    names = []
-    for path, doc in entries:
-        name = _clean(doc["host"].get("hostname") or "")
-        names.append(name or _clean(parent(path)) or _clean(path))
+    names = [d["hostname"] or _clean(parent(d["path"])) or _clean(d["path"]) for d in entries]
     counts = collections.Counter(names)
-    labels = [f"{n} ({_clean(parent(p))})" if counts[n] > 1 else n
-              for n, (p, _d) in zip(names, entries)]
+    labels = [f"{n} ({_clean(parent(d['path']))})" if counts[n] > 1 else n
+              for n, d in zip(names, entries)]
     counts = collections.Counter(labels)
-    return [f"{n} ({_clean(p)})" if counts[lab] > 1 else lab
-            for n, lab, (p, _d) in zip(names, labels, entries)]
+    return [f"{n} ({_clean(d['path'])})" if counts[lab] > 1 else lab
+            for n, lab, d in zip(names, labels, entries)]
 
 
 def _natural(text: str):
@@ -145,43 +161,57 @@ def _natural(text: str):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
+def digest(path: str, doc: dict) -> dict:
+    """What the summary needs from one valid report: small enough to pass between processes."""
+    counts = {"ok": 0, "warn": 0, "fail": 0, "skipped": 0, "error": 0}
+    findings = []
+    for r in doc["results"]:
+        status = r["status"]
+        counts[status] += 1
+        if status in FINDINGS:
+            findings.append((status, r["id"], r["title"], r["fix"], tuple(r["error_codes"])))
+    host = doc["host"]
+    return {"path": path, "hostname": _clean(host.get("hostname") or ""),
+            "generated_at": doc["generated_at"], "tool_version": doc["tool"]["version"],
+            "live": host["live"], "root": host["root"], "is_root": host["is_root"],
+            "counts": counts, "findings": findings}
+
+
 def build_summary(entries, rejected) -> dict:
-    """entries: [(path, document)] of valid reports; rejected: [(path, reason)]."""
+    """entries: digest() of each valid report; rejected: [(path, reason)]."""
     import datetime
 
     from azbdiag import __version__
 
     rules = {}
     hosts = []
-    for label, (path, doc) in zip(_labels(entries), entries):
-        counts = {"ok": 0, "warn": 0, "fail": 0, "skipped": 0, "error": 0}
+    for label, d in zip(_labels(entries), entries):
         found = {s: [] for s in FINDINGS}
-        for r in doc["results"]:
-            status = r["status"]
-            counts[status] += 1
-            if status not in FINDINGS:
-                continue
-            found[status].append(r["id"])
-            entry = rules.get(r["id"])
+        for status, rule_id, title, fix, codes in d["findings"]:
+            found[status].append(rule_id)
+            entry = rules.get(rule_id)
             if entry is None:
-                entry = rules[r["id"]] = {"id": r["id"], "title": _clean(r["title"]), "fix": r["fix"],
-                                          "error_codes": [], "fail": [], "warn": [], "error": []}
-            for code in r["error_codes"]:
-                code = _clean(code)
-                if code and code not in entry["error_codes"]:
-                    entry["error_codes"].append(code)
-            if entry["fix"] is None and r["fix"]:
-                entry["fix"] = r["fix"]
+                entry = rules[rule_id] = {"id": rule_id, "title": _clean(title), "fix": fix,
+                                          "error_codes": [], "fail": [], "warn": [], "error": [],
+                                          "_codes": set()}
+            if codes not in entry["_codes"]:
+                entry["_codes"].add(codes)
+                for code in codes:
+                    code = _clean(code)
+                    if code and code not in entry["error_codes"]:
+                        entry["error_codes"].append(code)
+            if entry["fix"] is None and fix:
+                entry["fix"] = fix
             entry[status].append(label)
-        host = doc["host"]
         hosts.append({
-            "host": label, "file": path, "hostname": host.get("hostname"),
-            "generated_at": doc["generated_at"], "tool_version": doc["tool"]["version"],
-            "live": host["live"], "root": host["root"], "is_root": host["is_root"],
-            **counts, "failed_rules": found["fail"], "warned_rules": found["warn"],
+            "host": label, "file": d["path"], "hostname": d["hostname"],
+            "generated_at": d["generated_at"], "tool_version": d["tool_version"],
+            "live": d["live"], "root": d["root"], "is_root": d["is_root"],
+            **d["counts"], "failed_rules": found["fail"], "warned_rules": found["warn"],
             "error_rules": found["error"],
         })
     for entry in rules.values():
+        del entry["_codes"]
         for status in FINDINGS:
             entry[status] = sorted(set(entry[status]), key=_natural)
         entry["fix"] = _clean(entry["fix"]) if entry["fix"] else None
@@ -418,20 +448,58 @@ def render(s: dict, fmt: str) -> str:
             "html": render_html}[fmt](s)
 
 
-def summarize_paths(paths, on_reject=None):
-    """Read every report under `paths`; returns the summary document."""
-    from azbdiag.report import load_schema
-    from azbdiag.schema import compile_schema
+_CHECK = []  # the compiled report schema, once per process
 
-    check = compile_schema(load_schema())
-    files, rejected = find_reports(paths)
-    entries = []
-    for path in files:
-        doc, reason = load_report(path, check)
+
+def _load_one(path: str):
+    """(digest, None) or (None, (path, reason)); never raises."""
+    try:
+        if not _CHECK:
+            from azbdiag.report import load_schema
+            from azbdiag.schema import compile_schema
+
+            _CHECK.append(compile_schema(load_schema()))
+        doc, reason = load_report(path, _CHECK[0])
         if doc is None:
-            rejected.append((path, reason))
-        else:
-            entries.append((path, doc))
+            return None, (path, reason)
+        return digest(path, doc), None
+    except Exception as exc:  # a bug must cost one file, not the whole fleet
+        return None, (path, f"could not be read: {type(exc).__name__}: {_clean(exc)[:200]}")
+
+
+PARALLEL_FROM = 200  # files; below this, worker processes cost more than they save
+
+
+def load_all(files, jobs: int = 0):
+    """Digests and rejections of `files`, in order, using `jobs` worker processes (0: one per
+    CPU, at most 8). Falls back to this process when workers cannot be started."""
+    import os
+
+    jobs = jobs or min(os.cpu_count() or 1, 8)
+    outcomes = None
+    if jobs > 1 and len(files) >= PARALLEL_FROM:
+        try:
+            import concurrent.futures
+            import multiprocessing
+
+            context = multiprocessing.get_context("fork")
+            with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                outcomes = list(pool.map(_load_one, files,
+                                         chunksize=max(8, len(files) // (jobs * 8))))
+        except (OSError, ImportError, ValueError, RuntimeError):  # no /dev/shm, no fork, ...
+            outcomes = None
+    if outcomes is None:
+        outcomes = [_load_one(path) for path in files]
+    entries = [d for d, _r in outcomes if d is not None]
+    rejected = [r for _d, r in outcomes if r is not None]
+    return entries, rejected
+
+
+def summarize_paths(paths, on_reject=None, jobs: int = 0):
+    """Read every report under `paths`; returns the summary document."""
+    files, rejected = find_reports(paths)
+    entries, bad = load_all(files, jobs)
+    rejected += bad
     if on_reject:
         for path, reason in rejected:
             on_reject(path, reason)
@@ -446,6 +514,8 @@ def summarize(
                   "(for example the reports/ folder the Ansible playbook fetches into)."),
     fmt: str = typer.Option("text", "--format", help="text, json, markdown, csv or html."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the summary to FILE."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+                             help="Worker processes reading reports (0: one per CPU, at most 8)."),
 ):
     """Summarize many hosts' JSON reports: failing rules by Azure error code, hosts, fix ids.
 
@@ -454,7 +524,8 @@ def summarize(
     from azbdiag.report import write_output
 
     fmt = _choice(fmt, FORMATS, "--format")
-    summary = summarize_paths(reports, on_reject=lambda p, r: err(f"skipped {_clean(p)}: {r}"))
+    summary = summarize_paths(reports, on_reject=lambda p, r: err(f"skipped {_clean(p)}: {r}"),
+                              jobs=jobs)
     if not summary["hosts"]:
         raise Fatal(f"no valid report among the {len(summary['rejected'])} path(s) given",
                     EXIT_CANNOT_RUN)

@@ -278,3 +278,28 @@ def test_loader_and_renderers_never_raise_on_report_like_documents(data):
         assert s["totals"]["reports"] + s["totals"]["rejected"] == len(docs)
         for fmt in sm.FORMATS:
             assert isinstance(sm.render(s, fmt), str)
+
+
+def test_worker_processes_give_the_same_summary(tmp_path):
+    for i in range(sm.PARALLEL_FROM + 20):
+        results = [BOM if i % 3 == 0 else OK, LEGACY if i % 5 == 0 else KEYS]
+        write(tmp_path / "r" / f"h{i}" / "report.json", make_report(f"vm{i}", results))
+    write(tmp_path / "r" / "bad" / "report.json", "{")
+    serial = sm.summarize_paths([tmp_path / "r"], jobs=1)
+    parallel = sm.summarize_paths([tmp_path / "r"], jobs=2)
+    serial.pop("generated_at"), parallel.pop("generated_at")
+    assert parallel == serial
+    assert serial["totals"]["reports"] == sm.PARALLEL_FROM + 20 and serial["totals"]["rejected"] == 1
+    assert serial["rules"][0]["id"] == "vmbackup_conf.parses"
+    assert serial["rules"][0]["fail"][:3] == ["vm0", "vm3", "vm6"]  # natural order
+
+
+def test_an_unexpected_error_costs_one_file_only(tmp_path, monkeypatch):
+    write(tmp_path / "r" / "a" / "report.json", make_report("a", [BOM]))
+    write(tmp_path / "r" / "b" / "report.json", make_report("b", [ASR]))
+    real = sm.digest
+    monkeypatch.setattr(sm, "digest", lambda p, d: real(p, d) if d["host"]["hostname"] == "a"
+                        else 1 / 0)
+    s = sm.summarize_paths([tmp_path / "r"], jobs=1)
+    assert s["totals"]["reports"] == 1
+    assert "ZeroDivisionError" in s["rejected"][0]["reason"]
