@@ -4,6 +4,7 @@ bash completion cover every command and option the CLI has."""
 import configparser
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -118,3 +119,16 @@ def test_debian_and_rpm_ship_the_same_pieces():
         assert d in read("debian/azbdiag.dirs")
         assert f"/{d}" in read("debian/azbdiag.postinst")
     assert spec.count("%dir %attr(0700,root,root)") == 2
+
+
+def test_systemd_analyze_verify(tmp_path):
+    tool = shutil.which("systemd-analyze", path="/usr/bin:/bin")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed")
+    for name in ("azbdiag-check.service", "azbdiag-check.timer"):
+        # /usr/bin/azbdiag need not be installed here: point ExecStart at a binary that exists
+        (tmp_path / name).write_text(read(f"systemd/{name}").replace("/usr/bin/azbdiag", "/bin/true"))
+    cp = subprocess.run([tool, "verify", "--man=no", str(tmp_path / "azbdiag-check.service"),
+                         str(tmp_path / "azbdiag-check.timer")], capture_output=True, text=True,
+                        timeout=120)
+    assert cp.returncode == 0 and not cp.stderr.strip(), cp.stderr
