@@ -44,6 +44,8 @@ def ext_dirs(host) -> List[ExtDir]:
     """Every VMSnapshotLinux-<version> directory under /var/lib/waagent, oldest version first."""
     if not host.isdir(WAAGENT):
         raise SkipRule(SkipReason.NO_INPUT, f"no {WAAGENT}: the guest agent has not run here")
+    if not host.is_root and not _world_readable(host, WAAGENT):
+        raise SkipRule(SkipReason.NOT_ROOT, f"{WAAGENT} is readable by root only: re-run as root")
     found = []
     for path in host.glob(WAAGENT, pe.HANDLER + "-*"):
         version = pe.dir_version(os.path.basename(path))
@@ -67,6 +69,14 @@ def ext_dirs(host) -> List[ExtDir]:
             handle_sh=host.isfile(f"{path}/main/handle.sh"),
             entries=host.listdir(path)))
     return sorted(found, key=lambda d: d.key)
+
+
+def _world_readable(host, path: str) -> bool:
+    try:
+        st = host.stat(path)
+    except OSError:
+        return False
+    return st.st_uid == os.geteuid() or st.st_mode & 0o005 == 0o005
 
 
 def _active(dirs: List[ExtDir]) -> Optional[ExtDir]:

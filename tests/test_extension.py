@@ -524,3 +524,13 @@ def test_installed_reads_old_agent_handler_state_dir(fs):
     files[f"/var/lib/waagent/handler_state/{H}-{VER}/state"] = "Enabled"
     res = run_rule(host(fs, files), "extension.installed")
     assert res.status.value == "ok"
+
+
+@pytest.mark.parametrize("rid", ["extension.installed", "extension.last_status",
+                                 "extension.stuck_deletion", "extension.safefreeze"])
+def test_not_root_and_waagent_dir_closed_is_skipped(fs, rid):
+    h = host(fs, ext_files(status=status_doc(1)), is_root=False)
+    os.chmod(h.path("/var/lib/waagent"), 0o700)
+    os.chown(h.path("/var/lib/waagent"), 4321, 4321)    # someone else's, whoever runs the test
+    res = run_rule(h, rid, now=NOW)
+    assert res.status.value == "skipped" and res.skip_reason == "not root"
