@@ -400,8 +400,11 @@ def repair(conf) -> Tuple[bytes, List[str]]:
             item = _Item(n, line, "comment")
         else:
             if line[:1] in (" ", "\t"):
-                changes.append(f"line {n}: moved the indented line {stripped!r} to the start of "
-                               f"the line (indented, it was glued onto the value above)")
+                glued = current is not None and any(i.kind == "option" for i in current.items)
+                why = "indented, it was glued onto the value above" if glued else \
+                    "indentation is easy to misread and would glue it onto a value above it"
+                changes.append(f"line {n}: moved the indented line {stripped!r} to column 1 "
+                               f"({why})")
                 line = stripped
             m = _SECTION_RE.match(stripped)
             if m:
