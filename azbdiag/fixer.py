@@ -24,7 +24,7 @@ import sys
 import tempfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from azbdiag.model import Status
+from azbdiag.model import SkipReason, Status
 
 FIX_IDS = ("freeze", "vmbackup-conf", "selinux", "agent", "scripts", "dhcp")
 EXIT_OK, EXIT_FINDINGS, EXIT_CANNOT_RUN, EXIT_NOT_CONFIRMED = 0, 1, 3, 4
@@ -633,7 +633,8 @@ def run_fix(host, ids: Sequence[str], *, check: Callable, options: Optional[dict
         findings = [by_id[r] for r in spec.rules if r in by_id
                     and by_id[r].status in (Status.WARN, Status.FAIL) and by_id[r].fix == spec.id]
         ran = [by_id[r] for r in spec.rules if r in by_id]
-        if not findings and ran and all(r.status == Status.SKIPPED for r in ran):
+        if not findings and ran and all(r.status == Status.SKIPPED and r.skip_reason ==
+                                        SkipReason.NOT_ROOT.value for r in ran):
             refused.append(f"--{spec.id}: its checks did not run ({ran[0].id}: "
                            f"{ran[0].summary}), so there is nothing safe to plan")
             continue
