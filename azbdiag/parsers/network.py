@@ -924,8 +924,9 @@ def netplan_set_dhcp4(text: str, nid: str) -> Tuple[Optional[str], Optional[str]
     base = ("network", "ethernets", nid)
     if base not in doc.keys:
         if ("network", "ethernets") in doc.keys and base[:2] not in doc.flow:
-            return None, f"no block entry for {nid!r} under network.ethernets"
-        return None, f"{nid!r} is not written as a block mapping under network.ethernets"
+            return None, f"no block entry for {nid!r} under network.ethernets; edit it by hand"
+        return None, (f"{nid!r} is not written as a block mapping under network.ethernets "
+                      f"(flow style); edit it by hand")
     if base in doc.flow:
         return None, f"network.ethernets.{nid} is written in flow style; edit it by hand"
     lines = text.splitlines(keepends=True)
