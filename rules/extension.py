@@ -331,6 +331,62 @@ def _explain_age(age: float) -> str:
     return f"{_age(age)} (more than the {STUCK_AFTER // 60} minutes a snapshot can take)"
 
 
+# ---- extension.python --------------------------------------------------------------------
+# handle.sh tries these names in /usr/bin, then /usr/local/bin, and gives up with
+# "python version unknown" (exit 3) when none exists.
+PYTHON_NAMES = ("python3.8", "python3.7", "python3.6", "python3.5", "python3.4", "python3.3",
+                "python3", "python2.7", "python2.6", "python2", "python")
+PY312_FIXED = (1, 0, 9220, 0)   # first extension version known to run on Python 3.12
+
+
+def _python_version(host, path: str) -> Optional[Tuple[int, int]]:
+    """The X.Y of an interpreter from its name or the names its symlinks lead to."""
+    for _ in range(8):
+        m = re.fullmatch(r"python(\d)\.(\d+)", os.path.basename(path))
+        if m:
+            return int(m.group(1)), int(m.group(2))
+        if not host.islink(path):
+            return None
+        try:
+            target = host.readlink(path)
+        except OSError:
+            return None
+        path = target if target.startswith("/") else os.path.join(os.path.dirname(path), target)
+    return None
+
+
+@rule("extension.python", "The backup extension finds a Python it can run",
+      error_codes=("UserErrorVmProvisioningStateFailed", "GuestAgentSnapshotTaskStatusError"),
+      remedy="Install python3 from the distribution (its /usr/bin/python3 is what the extension "
+             "finds). On Python 3.12 or later an old extension version cannot start: let the "
+             "next backup update it, or reset it so the newest version is installed.")
+def python(ctx):
+    """The extension's shell wrapper looks for a small fixed list of interpreter names; without
+    one, or with a Python too new for an old extension version, it never runs."""
+    host = ctx.host
+    found = next((f"{d}/{n}" for d in ("/usr/bin", "/usr/local/bin") for n in PYTHON_NAMES
+                  if host.is_executable_file(f"{d}/{n}")), None)
+    log = host.try_read_text(f"{LOG_DIR}/shell.log", 256 * 1024) or ""
+    unknown = [ln.strip() for ln in log.splitlines() if "python version unknown" in ln][-2:]
+    if found is None:
+        return fail("no interpreter the extension looks for (python3.8 ... python3, python2, "
+                    "python in /usr/bin or /usr/local/bin) exists: it stops with 'python version "
+                    "unknown'", unknown)
+    version = _python_version(host, found)
+    shown = f"{found} (Python {version[0]}.{version[1]})" if version else found
+    try:
+        active = _active(ctx.fact(ext_dirs))
+    except SkipRule:          # no agent directory, or not readable: judge the interpreter only
+        active = None
+    if version and version >= (3, 12) and active is not None and active.key < PY312_FIXED:
+        return warn(f"the extension will run {shown}, but version {active.version} predates "
+                    "the fixes for Python 3.12 and later and may fail to start", unknown)
+    if unknown:
+        return warn(f"the extension uses {shown} now, but its shell.log reports it found none "
+                    "before", unknown)
+    return ok(f"the extension will run {shown}")
+
+
 # ---- extension.safefreeze ----------------------------------------------------------------
 SAFEFREEZE = {"x86_64": "main/safefreeze/bin/safefreeze",
               "aarch64": "main/safefreezeArm64/bin/safefreeze",

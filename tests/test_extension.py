@@ -457,6 +457,7 @@ def test_processes_skipped_offline(fs):
 # ---- whole rules on garbage files: a finding, never an error -----------------------------
 GARBAGE = st.one_of(st.binary(max_size=200), JSONISH.map(lambda v: json.dumps(v).encode()))
 EXT_RULES = ("extension.installed", "extension.stuck_deletion", "extension.last_status",
+             "extension.python",
              "extension.safefreeze", "extension.scripts_config", "extension.scripts_permissions")
 
 
@@ -534,3 +535,43 @@ def test_not_root_and_waagent_dir_closed_is_skipped(fs, rid):
     os.chown(h.path("/var/lib/waagent"), 4321, 4321)    # someone else's, whoever runs the test
     res = run_rule(h, rid, now=NOW)
     assert res.status.value == "skipped" and res.skip_reason == "not root"
+
+
+# ---- extension.python --------------------------------------------------------------------
+def test_python_ok_follows_symlinks_to_the_version(fs):
+    files = ext_files()
+    files["/usr/bin/python3.11"] = b"\x7fELF"
+    h = host(fs, files)
+    os.chmod(h.path("/usr/bin/python3.11"), 0o755)
+    fs.create_symlink(h.path("/usr/bin/python3"), "python3.11")
+    res = run_rule(h, "extension.python")
+    assert res.status.value == "ok" and "/usr/bin/python3 (Python 3.11)" in res.summary
+
+
+def test_python_missing_fails_with_shell_log_evidence(fs):
+    files = ext_files()
+    files["/usr/libexec/platform-python3.6"] = b"\x7fELF"
+    files[f"/var/log/azure/{H}/shell.log"] = "2026-11-25 enable: python version unknown\n"
+    res = run_rule(host(fs, files), "extension.python")
+    assert res.status.value == "fail" and "python version unknown" in res.evidence[0]
+
+
+def test_python_312_with_old_extension_warns(fs):
+    old = f"/var/lib/waagent/{H}-1.0.9184.0"
+    files = ext_files(ext=old)
+    files["/usr/bin/python3.12"] = b"\x7fELF"
+    h = host(fs, files)
+    os.chmod(h.path("/usr/bin/python3.12"), 0o755)
+    fs.create_symlink(h.path("/usr/bin/python3"), "/usr/bin/python3.12")
+    res = run_rule(h, "extension.python")
+    assert res.status.value == "warn" and "1.0.9184.0" in res.summary
+
+
+def test_python_not_root_still_judges_the_interpreter(fs):
+    files = {"/var/lib/waagent/x": "1", "/usr/bin/python3.8": b"\x7fELF"}
+    h = host(fs, files, is_root=False)
+    os.chmod(h.path("/usr/bin/python3.8"), 0o755)
+    os.chmod(h.path("/var/lib/waagent"), 0o700)
+    os.chown(h.path("/var/lib/waagent"), 4321, 4321)
+    res = run_rule(h, "extension.python")
+    assert res.status.value == "ok" and "3.8" in res.summary
