@@ -638,8 +638,7 @@ def plan_freeze(ctx, findings):
                  source if source.startswith("/dev/") and source != "/dev/root" else dev, point]
         if point in fstab:      # as configured for boot (also undoes an error's read-only)
             mount, opts = ["mount", point], "its /etc/fstab options"
-        actions.append(RunCommand(["umount", point], why=f"{point} is not clean: {e['detail']}",
-                                  undo_argv=mount))
+        actions.append(RunCommand(["umount", point], why=f"{point} is not clean: {e['detail']}"))
         if fstype == "xfs":
             actions.append(RunCommand(mount, why="mount once so that XFS replays its log"))
             actions.append(RunCommand(["umount", point], why="unmount again for the repair"))

@@ -90,6 +90,14 @@ def test_not_clean_is_found_and_repaired(tmp_path, state, fstype):
         assert all(a["argv"][-1] in (point, dev) for a in data["actions"])
         assert any(p["describe"].startswith(f"run: {repair}") and not p["reversible"]
                    for p in data["plan"])
+        # A second run has nothing to do.
+        again = cli("fix", "--freeze", "--yes", "--mount", point)
+        assert again.exit_code == 0 and "--freeze: nothing to do" in again.output
+        assert len(os.listdir(state / "journal")) == 1
+        # Undo has nothing it can revert: every step is marked as such, and the fs stays.
+        undone = cli("undo", "--yes")
+        assert undone.exit_code == 0 and "cannot be undone" in undone.output
+        assert mounted_at(point) and checksums(point, sums) == sums
 
 
 def test_dry_run_changes_nothing(tmp_path, state):
