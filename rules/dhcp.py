@@ -306,6 +306,20 @@ def _nm_auto_default(host) -> bool:
     return True
 
 
+def _cloud_init_note(ctx, bad: List[nw.NicConfig]) -> List[str]:
+    if not ctx.host.isdir("/etc/cloud"):
+        return []
+    disabled, _net, holder = ctx.fact(cloud_init_config)
+    if disabled:
+        return [f"cloud-init: network configuration disabled ({holder}); it leaves these files alone"]
+    generated = [c.file for c in bad if "cloud-init" in c.file
+                 or "cloud-init" in (_read(ctx.host, c.file) or "")[:400]]
+    if generated:
+        return [f"cloud-init wrote {generated[0]}; it may write it again from the Azure metadata "
+                f"(which asks for DHCP)"]
+    return []
+
+
 @rule("dhcp.config", "The primary NIC is configured to get its IPv4 address by DHCP",
       error_codes=("GuestAgentSnapshotTaskStatusError", "ExtensionSnapshotFailedNoNetwork",
                    "ExtensionOperationFailedForManagedDisks", "BackUpOperationFailed"),
@@ -326,6 +340,7 @@ def config(ctx):
     evidence = [f"primary NIC {nc.nic} ({nc.how})"] + [_show(c) for c in nc.configs]
     evidence += [f"not applied ({'/'.join(MANAGERS[c.stack])} not running): {_show(c)}"
                  for c in nc.ignored]
+    evidence += _cloud_init_note(ctx, bad)
     if bad:
         first = bad[0]
         kind = ("a static IPv4 address" if first.method == "static" else "no IPv4 DHCP")

@@ -204,3 +204,18 @@ def test_dhcp_live_offline_skipped(fs):
 def test_dhcp_live_no_route_info_is_error(fs):
     h = make_host(fs, {}, {}, live=True)
     assert run_rule(h, "dhcp.live").status.value == "error"
+
+
+def test_cloud_init_notes(fs):
+    files = {"/etc/netplan/50-cloud-init.yaml": STATIC_NETPLAN, "/etc/cloud/cloud.cfg": "users: []\n"}
+    res = config(offline(fs, files))
+    assert res.status.value == "fail"
+    assert any(e.startswith("cloud-init wrote /etc/netplan/50-cloud-init.yaml") for e in res.evidence)
+
+
+def test_cloud_init_disabled_note(fs):
+    files = {"/etc/netplan/50-cloud-init.yaml": AZURE_NETPLAN,
+             "/etc/cloud/cloud.cfg.d/99-disable-network-config.cfg": "network: {config: disabled}\n"}
+    res = config(offline(fs, files))
+    assert res.status.value == "ok"
+    assert any("network configuration disabled" in e for e in res.evidence)
