@@ -190,3 +190,9 @@ def test_parsers_never_raise(text):
     max_size=12))
 def test_parsers_never_raise_on_near_valid_lines(lines):
     test_parsers_never_raise.hypothesis.inner_test("\n".join(lines))
+
+
+def test_unescape():
+    assert mp.unescape("/a\\040b") == "/a b"
+    assert mp.unescape("/a\\000b") == "/a\\000b"
+    assert mp.unescape("/a\\9") == "/a\\9"

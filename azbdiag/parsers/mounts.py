@@ -14,11 +14,13 @@ def unescape(field: str) -> str:
     while i < len(field):
         if field[i] == "\\" and i + 3 < len(field) + 0 and field[i + 1:i + 4].isdigit():
             try:
-                out.append(chr(int(field[i + 1:i + 4], 8)))
+                code = int(field[i + 1:i + 4], 8)
+            except ValueError:
+                code = 0
+            if 0 < code < 256:      # never make a NUL (no path can hold one)
+                out.append(chr(code))
                 i += 4
                 continue
-            except ValueError:
-                pass
         out.append(field[i])
         i += 1
     return "".join(out)
