@@ -343,6 +343,8 @@ def service(ctx):
     if host.live:
         if host.run(["systemctl", "--version"], timeout=CMD_TIMEOUT).not_found:
             raise SkipRule(SkipReason.NOT_APPLICABLE, "no systemctl: not a systemd system")
+        if not host.isdir("/run/systemd/system"):
+            raise SkipRule(SkipReason.NOT_APPLICABLE, "systemd is not running here (a container?)")
         act = host.run(["systemctl", "is-active", name], timeout=CMD_TIMEOUT)
         ena = host.run(["systemctl", "is-enabled", name], timeout=CMD_TIMEOUT)
         if act.timed_out or ena.timed_out:

@@ -156,6 +156,7 @@ def live_findings(fs, commands):
         "/lib/systemd/system/walinuxagent.service": "[Service]\nExecStart=/usr/sbin/waagent\n",
         "/etc/waagent.conf": "Extensions.Enabled=n\n",
         "/var/lib/waagent/disable_agent": "",
+        "/run/systemd/system": None,
     }
     h = make_host(fs, files, commands, live=True)
     os.chmod("/usr/sbin/waagent", 0o755)

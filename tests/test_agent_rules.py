@@ -31,6 +31,7 @@ def agent_files(version="2.7.3.0", os_release=DEBIAN, conf=CONF, **extra):
         MODULE: VERSION_PY.format(v=version),
         "/lib/systemd/system/walinuxagent.service": UNIT,
         "/var/lib/waagent": None,
+        "/run/systemd/system": None,
     }
     if conf is not None:
         files["/etc/waagent.conf"] = conf
@@ -129,6 +130,13 @@ def test_version_skipped_without_agent(fs):
 
 
 # ---- agent.service ---------------------------------------------------------------------
+def test_service_skipped_when_systemd_is_not_running(fs):
+    files = agent_files()
+    files.pop("/run/systemd/system", None)
+    res = run_rule(host(fs, files, systemctl("inactive", "enabled"), live=True), "agent.service")
+    assert status(res) == "skipped" and "systemd is not running" in res.summary
+
+
 def systemctl(active, enabled):
     return {"systemctl --version": "systemd 252",
             "systemctl is-active walinuxagent.service": (0 if active == "active" else 3, active),
