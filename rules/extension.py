@@ -556,6 +556,9 @@ def scripts_fact(host) -> ScriptSetup:
         try:
             host_parsed = pe.parse_pluginhost_conf(host.read_bytes(pe.PLUGIN_HOST_CONF, 65536))
         except OSError as exc:
+            if not host.is_root:
+                raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {pe.PLUGIN_HOST_CONF}: "
+                                                    "re-run as root") from None
             host_parsed = pe.PluginHostConf(error=f"unreadable ({exc.strerror})")
         if host_parsed.plugin_config.startswith("/") and not host_parsed.error:
             config_path = host_parsed.plugin_config
@@ -570,8 +573,9 @@ def scripts_fact(host) -> ScriptSetup:
     if parsed is not None and parsed.error is None:
         for role, path, missing, perms in (("pre-script", parsed.pre, 302, 306),
                                            ("post-script", parsed.post, 303, 307)):
-            if path:
-                scripts.append(FileInfo(role, path, _stat(host, path), missing, perms))
+            if path:   # a relative path would be looked up from the extension's directory
+                st = _stat(host, path) if path.startswith("/") else None
+                scripts.append(FileInfo(role, path, st, missing, perms))
     return ScriptSetup(host_conf, host_parsed, config, parsed, unreadable, scripts)
 
 
@@ -652,8 +656,11 @@ def scripts_config(ctx):
         else:
             note = _shell_note(ctx.host, script.path)
             if note:
-                evidence.append(note)
-                worst = "warn" if worst == "ok" else worst
+                evidence.append(note[0])
+                if note[1] and stops:
+                    worst = "fail"
+                elif worst == "ok":
+                    worst = "warn"
     timeout = parsed.timeout(setup.host_conf_parsed.timeout if hp else pe.HOST_TIMEOUT_CAP)
     summary_tail = (f"; each script may run {timeout:g} s" if timeout is not None else "")
     if parsed.data.get("fsFreezeEnabled") is False:
@@ -669,23 +676,29 @@ def scripts_config(ctx):
     return ok(f"{cfg.path} is valid{summary_tail}", evidence)
 
 
-def _shell_note(host, path) -> Optional[str]:
-    """The extension runs scripts as `sh <script>`: the #! line is ignored."""
+def _shell_note(host, path) -> Optional[Tuple[str, bool]]:
+    """The extension runs scripts as `sh <script>`, so the #! line is ignored. Returns a note
+    and whether the script cannot work at all that way (None when all is well)."""
     try:
         head = host.read_bytes(path, 256)
     except OSError:
         return None
     if head.startswith(b"\x7fELF"):
-        return f"{path} is a compiled program, but the extension runs it with sh: it cannot work"
-    first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
-    if first.startswith("#!") and any(s in first for s in ("bash", "zsh", "ksh", "python", "perl")):
-        try:
-            sh_target = host.readlink("/bin/sh") if host.islink("/bin/sh") else "sh"
-        except OSError:
-            sh_target = "sh"
-        return (f"{path} starts with {first.strip()!r}, but the extension runs it as "
-                f"`sh {path}` ({'dash' if 'dash' in sh_target else '/bin/sh'}), which ignores "
-                "that line")
+        return f"{path} is a compiled program, but the extension runs it with sh", True
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    if not first.startswith("#!"):
+        return None
+    if any(word in first for word in ("python", "perl", "ruby", "node")):
+        return (f"{path} starts with {first!r}, but the extension runs it as `sh {path}`, which "
+                "ignores that line: it cannot work", True)
+    try:
+        shell = host.readlink("/bin/sh") if host.islink("/bin/sh") else "sh"
+    except OSError:
+        shell = "sh"
+    if any(word in first for word in ("bash", "zsh", "ksh")) and "bash" not in shell:
+        return (f"{path} starts with {first!r}, but the extension runs it as `sh {path}` "
+                f"(/bin/sh is {shell}), which ignores that line: shell features beyond POSIX "
+                "sh fail", False)
     return None
 
 

@@ -305,3 +305,48 @@ def test_fix_scripts_on_a_healthy_root_plans_nothing(tmp_path, state_dir):
     assert res.exit_code == 0 and "nothing to do" in res.output
     assert snapshot(root) == before
     assert not (state_dir / "journal").exists() or not os.listdir(state_dir / "journal")
+
+
+@pytest.mark.parametrize("content,stops,status", [
+    (b"#!/usr/bin/python3\nprint(1)\n", False, "warn"),
+    (b"#!/usr/bin/python3\nprint(1)\n", True, "fail"),
+    (b"\x7fELF\x02\x01", True, "fail"),
+])
+def test_config_script_sh_cannot_run(fs, content, stops, status):
+    h = setup_host(fs, conf=config(continueBackupOnFailure=not stops))
+    fs.remove_object(h.path(POST))
+    fs.create_file(h.path(POST), contents=content)
+    os.chmod(h.path(POST), 0o700)
+    res = run_rule(h, "extension.scripts_config")
+    assert res.status.value == status
+    assert any("runs it" in e and POST in e for e in res.evidence)
+
+
+def test_config_bash_script_where_sh_is_bash_is_ok(fs):
+    h = setup_host(fs)
+    fs.remove_object(h.path(PRE))
+    fs.create_file(h.path(PRE), contents="#!/bin/bash\necho pre\n")
+    os.chmod(h.path(PRE), 0o700)
+    fs.create_symlink(h.path("/bin/sh"), "bash")
+    assert run_rule(h, "extension.scripts_config").status.value == "ok"
+
+
+def test_config_relative_script_path(fs):
+    res = run_rule(setup_host(fs, conf=config(preScriptLocation="pre.sh")),
+                   "extension.scripts_config")
+    assert res.status.value == "warn"
+    assert any("relative path" in e for e in res.evidence)
+
+
+class _HostConfClosed(Host):
+    def read_bytes(self, p, limit=8 * 1024 * 1024):
+        if p == PHOST:
+            raise PermissionError(13, "Permission denied", p)
+        return super().read_bytes(p, limit)
+
+
+def test_not_root_cannot_read_the_plugin_host_conf_is_skipped(fs):
+    setup_host(fs, extra={PHOST: "[pre_post]\n"}, modes={PHOST: 0o600})
+    h = _HostConfClosed(root=ROOT, runner=FakeRunner({}), is_root=False, live=False)
+    res = run_rule(h, "extension.scripts_config")
+    assert res.status.value == "skipped" and res.skip_reason == "not root"
