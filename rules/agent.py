@@ -635,17 +635,18 @@ def noexec(ctx):
 SPACE_WARN_KIB, SPACE_FAIL_KIB = 500 * 1024, 50 * 1024
 
 
-@rule("agent.disk_space", "The agent's directories have free space and inodes",
+@rule("agent.disk_space", "The root, /var/lib/waagent and /var/log have free space and inodes",
       error_codes=("GuestAgentSnapshotTaskStatusError", "UserErrorGuestAgentStatusUnavailable"),
-      remedy="Free space on the file systems of /var/lib/waagent and /var/log (old "
-             "WALinuxAgent-*.zip and log archives are safe to remove).", timeout=30)
+      remedy="Free space on the file systems of /, /var/lib/waagent and /var/log (old "
+             "WALinuxAgent-*.zip and log archives are safe to remove).", timeout=45)
 def disk_space(ctx):
-    """`df -P` (run as a child with a timeout) on /var/lib/waagent and /var/log; remote
-    file systems are never touched."""
+    """`df -P` (run as a child with a timeout) on /, /var/lib/waagent and /var/log, each
+    file system once; remote file systems are never touched."""
     host = ctx.host
     findings, evidence, worst = [], [], ok
     checked = 0
-    for path in (LIB, "/var/log"):
+    measured = set()
+    for path in ("/", LIB, "/var/log"):
         if not host.isdir(path):
             continue
         m = _covering_mount(ctx, path)
@@ -664,6 +665,9 @@ def disk_space(ctx):
             evidence.append(f"{path}: cannot read df output ({space.describe()})")
             continue
         checked += 1
+        if (row.filesystem, row.mount_point) in measured:
+            continue
+        measured.add((row.filesystem, row.mount_point))
         evidence.append(f"{path}: {row.free // 1024} MiB free of {row.total // 1024} MiB "
                         f"({row.percent}% used)"
                         + (f", {irow.free} inodes free ({irow.percent}% used)"

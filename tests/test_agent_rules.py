@@ -390,7 +390,11 @@ def test_noexec_skipped(fs):
 
 
 def df(free_kib, pct, ifree=100000, ipct=5):
-    return {
+    root = {"df -P -k /": "Filesystem 1024-blocks Used Available Capacity Mounted on\n"
+                          "/dev/sda1 30000000 1 20000000 1% /\n",
+            "df -P -i /": "Filesystem Inodes IUsed IFree IUse% Mounted on\n"
+                          "/dev/sda1 200000 1 190000 1% /\n"}
+    return {**root,
         "df -P -k /var/lib/waagent": f"Filesystem 1024-blocks Used Available Capacity Mounted on\n"
                                      f"/dev/sda2 10000000 1 {free_kib} {pct}% /var\n",
         "df -P -i /var/lib/waagent": f"Filesystem Inodes IUsed IFree IUse% Mounted on\n"
@@ -409,7 +413,9 @@ def space_host(fs, commands):
 
 def test_disk_space_ok(fs):
     res = run_rule(space_host(fs, df(5_000_000, 50)), "agent.disk_space")
+    # / and /var measured once each (/var/lib/waagent and /var/log share /var)
     assert status(res) == "ok" and len(res.evidence) == 2
+    assert res.evidence[0].startswith("/: ") and res.evidence[1].startswith("/var/lib/waagent: ")
 
 
 def test_disk_space_fail(fs):
@@ -423,11 +429,19 @@ def test_disk_space_inodes_warn(fs):
 
 
 def test_disk_space_remote_fs_not_touched(fs):
-    mi = ("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n30 22 0:50 / /var rw - nfs4 srv:/var rw\n")
+    mi = ("22 1 8:1 / / rw - nfs4 srv:/ rw\n30 22 0:50 / /var rw - nfs4 srv:/var rw\n")
     h = host(fs, agent_files(**{"/var/log": None, "/proc/self/mountinfo": mi}), {}, live=True)
     res = run_rule(h, "agent.disk_space")
     assert status(res) == "skipped" and "remote" in res.summary
     assert h.runner.calls == []
+
+
+def test_disk_space_root_full_fails(fs):
+    cmds = df(5_000_000, 50)
+    cmds["df -P -k /"] = ("Filesystem 1024-blocks Used Available Capacity Mounted on\n"
+                          "/dev/sda1 30000000 29990000 10000 100% /\n")
+    res = run_rule(space_host(fs, cmds), "agent.disk_space")
+    assert status(res) == "fail" and "/: almost no free space" in res.summary
 
 
 def test_disk_space_odd_df_output(fs):
