@@ -72,12 +72,30 @@ def _proxy_sources(ctx) -> List[Tuple[str, Dict[str, str]]]:
         settings = proxy_settings(host.try_read_text(path, limit=256 * 1024) or "")
         if settings:
             found.append((path, settings))
-    if host.live and ctx.options.get("include_process_env", True):
-        env = {k.lower(): v for k, v in os.environ.items()
-               if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
-        if env:
-            found.append(("the environment azbdiag runs in", env))
+    if host.live:
+        found += _agent_process_env(host)
     return found
+
+
+def _agent_process_env(host) -> List[Tuple[str, Dict[str, str]]]:
+    """Proxy variables in the environment of the running agent (root can read it): what
+    the agent really passes on to the extensions it starts."""
+    out = []
+    for pid in host.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        argv = (host.try_read_text(f"/proc/{pid}/cmdline", 4096) or "").split("\0")
+        joined = " ".join(argv)
+        if not (("waagent" in joined or "WALinuxAgent" in joined)
+                and ("-daemon" in argv or "-run-exthandlers" in argv)):
+            continue
+        env = host.try_read_text(f"/proc/{pid}/environ", 256 * 1024)
+        if env is None:
+            continue
+        settings = proxy_settings("\n".join(env.split("\0")))
+        if settings:
+            out.append((f"the running agent (pid {pid})", settings))
+    return out
 
 
 def _bypasses(no_proxy: str, address: str) -> bool:
@@ -93,8 +111,9 @@ def _bypasses(no_proxy: str, address: str) -> bool:
              "the agent and its extensions inherit, and let the proxy reach Azure storage "
              "(*.blob.core.windows.net) for the backup's fallback upload.")
 def proxy(ctx):
-    """Proxy variables in /etc/environment, systemd's DefaultEnvironment and the agent unit's
-    drop-ins, and HttpProxy.* in waagent.conf, reported as evidence."""
+    """Proxy variables in /etc/environment, systemd's DefaultEnvironment, the agent unit's
+    drop-ins and (live, as root) the running agent's environment, and HttpProxy.* in
+    waagent.conf, reported as evidence."""
     sources = _proxy_sources(ctx)
     evidence = []
     conf = ctx.fact(conf_fact)

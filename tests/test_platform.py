@@ -85,6 +85,17 @@ def test_proxy_with_no_proxy_ok(fs):
     assert status(res) == "ok" and res.evidence
 
 
+def test_proxy_in_the_running_agents_environment(fs):
+    files = {"/etc/os-release": DEBIAN,
+             "/proc/55/cmdline": "/usr/bin/python3\0-u\0/usr/sbin/waagent\0-daemon\0",
+             "/proc/55/environ": "PATH=/bin\0HTTPS_PROXY=http://10.1.1.1:8080\0",
+             "/proc/56/cmdline": "bash\0",
+             "/proc/56/environ": "http_proxy=http://elsewhere:1\0"}
+    res = run_rule(make_host(fs, files, live=True), "platform.proxy")
+    assert status(res) == "warn" and "the running agent (pid 55)" in res.summary
+    assert not any("elsewhere" in e for e in res.evidence)
+
+
 def test_proxy_skipped_by_user(fs):
     h = make_host(fs, {"/etc/os-release": DEBIAN}, root="/disk", live=False)
     res = engine.run_rules(engine.Context(h), only=["platform.proxy"], skip=["platform"])
