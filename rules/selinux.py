@@ -201,9 +201,30 @@ def _walk(host, top: str, limit: int = MAX_WALK):
             stack.extend(os.path.join(path, n) for n in reversed(host.listdir(path)))
 
 
-def _scan_xattrs(host, roots: List[str]) -> List[str]:
-    """Offline (or without restorecon): files with no label, or a type they only get by
-    accident, or a top directory whose type differs from the stock default."""
+def _ftype(mode: int) -> str:
+    for test, name in ((stat_mod.S_ISDIR, "dir"), (stat_mod.S_ISLNK, "symlink"),
+                       (stat_mod.S_ISCHR, "char"), (stat_mod.S_ISBLK, "block"),
+                       (stat_mod.S_ISSOCK, "socket"), (stat_mod.S_ISFIFO, "pipe")):
+        if test(mode):
+            return name
+    return "file"
+
+
+def file_contexts(host) -> List[sp.FileContextSpec]:
+    """The root's own file_contexts (and local additions), for the paths we look at."""
+    state = host.try_read_text(CONFIG)
+    ptype = (sp.parse_config(state).policy_type if state else None) or "targeted"
+    base = f"/etc/selinux/{ptype}/contexts/files/file_contexts"
+    specs: List[sp.FileContextSpec] = []
+    for path in (base, base + ".local"):
+        specs += sp.parse_file_contexts(host.try_read_text(path, limit=32 * 1024 * 1024) or "")
+    return [s for s in specs if any(r.startswith(s.stem) or s.stem.startswith(r) for r in LABEL_PATHS)]
+
+
+def _scan_xattrs(host, roots: List[str], specs: List[sp.FileContextSpec]) -> List[str]:
+    """Compare each file's security.selinux attribute with what the root's own file_contexts
+    expects (like restorecon, by type); without file_contexts, flag files with no label or a
+    type they only get by accident."""
     problems = []
     for top in roots:
         for path in _walk(host, top):
@@ -211,6 +232,16 @@ def _scan_xattrs(host, roots: List[str]) -> List[str]:
             ctx = sp.parse_context(raw) if raw else None
             if ctx is None:
                 problems.append(f"{path}: no SELinux label")
+                continue
+            if specs:
+                try:
+                    kind = _ftype(host.lstat(path).st_mode)
+                except OSError:
+                    continue
+                spec = sp.expected_context(specs, path, kind)
+                want = sp.context_type(spec.context) if spec and spec.context else None
+                if want and ctx.type != want:
+                    problems.append(f"{path}: labelled {ctx}, the policy expects {spec.context}")
             elif ctx.type in BAD_TYPES:
                 problems.append(f"{path}: labelled {ctx} ({ctx.type} does not belong here)")
             elif path == top and ctx.type != LABEL_PATHS[top]:
@@ -256,14 +287,18 @@ def labels(ctx):
         return _by_mode(state)(f"{len(relabels)} file(s) under {', '.join(roots)} are not labelled "
                                f"the way the policy expects{note}", evidence,
                                method="restorecon", roots=roots, count=len(relabels))
-    problems = _scan_xattrs(host, roots)
+    specs = ctx.fact(file_contexts)
+    problems = _scan_xattrs(host, roots, specs)
+    basis = "the policy's file_contexts" if specs else "a plausibility check (no file_contexts)"
     if not problems:
-        return ok(f"every file under {', '.join(roots)} has a plausible label")
+        return ok(f"every file under {', '.join(roots)} is labelled as the policy's file_contexts "
+                  f"expects" if specs else f"every file under {', '.join(roots)} has a plausible "
+                  f"label (no file_contexts to compare with)")
     how = "offline root" if not host.live else "restorecon is not installed"
     evidence = problems[:40] + ([f"... and {len(problems) - 40} more"] if len(problems) > 40 else [])
     result = warn if pending else _by_mode(state)
     return result(f"{len(problems)} file(s) under {', '.join(roots)} look mislabelled ({how}; "
-                  f"read from their security.selinux attributes){note}", evidence,
+                  f"security.selinux attributes against {basis}){note}", evidence,
                   method="autorelabel" if not host.live else "none", roots=roots, pending=pending)
 
 

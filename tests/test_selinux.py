@@ -108,9 +108,34 @@ def test_avc_formats():
     assert len(sp.parse_avcs("\n".join([AVC_FREEZE, AVC_OPEN, "junk", AVC_KERNEL]))) == 3
 
 
+FILE_CONTEXTS = """\
+/.*\tsystem_u:object_r:default_t:s0
+/var/lib(/.*)?\tsystem_u:object_r:var_lib_t:s0
+/var/lib/waagent/special\t--\tsystem_u:object_r:etc_t:s0
+/var/lib/waagent/nolabel(/.*)?\t<<none>>
+/etc/azure(/.*)?\tsystem_u:object_r:etc_t:s0
+/bad[regex\tsystem_u:object_r:etc_t:s0
+junk line here too
+"""
+
+
+def test_file_contexts_lookup():
+    specs = sp.parse_file_contexts(FILE_CONTEXTS)
+    assert len(specs) == 6
+    assert sp.expected_context(specs, "/var/lib/waagent/x", "file").context.endswith(":var_lib_t:s0")
+    assert sp.expected_context(specs, "/var/lib/waagent/special", "file").context.endswith(":etc_t:s0")
+    assert sp.expected_context(specs, "/var/lib/waagent/special", "dir").context.endswith(
+        ":var_lib_t:s0")                      # the -- line is for regular files only
+    assert sp.expected_context(specs, "/var/lib/waagent/nolabel/a", "file").context is None
+    assert sp.expected_context(specs, "/opt", "dir").context.endswith(":default_t:s0")
+    assert sp.expected_context(specs, "/bad[regex", "file").context.endswith(":default_t:s0")
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_parsers_never_raise_on_text(text):
+    for spec_ in sp.parse_file_contexts(text):
+        sp.expected_context([spec_], "/var/lib/waagent/x", "file")
     sp.parse_config(text)
     sp.parse_cmdline(text)
     sp.parse_grub_cmdline(text)
@@ -311,6 +336,25 @@ def test_labels_offline_unlabelled_and_pending(fs):
     fs.create_file("/mnt/disk/.autorelabel")
     res = run_rule(h, "selinux.labels")
     assert res.status.value == "warn" and "already scheduled" in res.summary
+
+
+def test_labels_offline_against_file_contexts(fs):
+    base = "/etc/selinux/targeted/contexts/files/file_contexts"
+    h = offline(fs, extra={"/var/lib/waagent/a": "", "/var/lib/waagent/special": "",
+                           base: FILE_CONTEXTS})
+    for p in ("", "/a", "/special"):
+        _label("/mnt/disk/var/lib/waagent" + p, "system_u:object_r:var_lib_t:s0")
+    res = run_rule(h, "selinux.labels")
+    assert res.status.value == "fail"
+    assert res.evidence == ["/var/lib/waagent/special: labelled system_u:object_r:var_lib_t:s0, "
+                            "the policy expects system_u:object_r:etc_t:s0"]
+    _label("/mnt/disk/var/lib/waagent/special", "system_u:object_r:etc_t:s0")
+    res = run_rule(h, "selinux.labels")
+    assert res.status.value == "ok" and "file_contexts" in res.summary
+    fs.create_file("/mnt/disk" + base + ".local",
+                   contents="/var/lib/waagent/a\tsystem_u:object_r:tmp_t:s0\n")
+    res = run_rule(h, "selinux.labels")
+    assert res.status.value == "fail" and "/var/lib/waagent/a:" in res.evidence[0]
 
 
 def test_labels_nothing_to_check(fs):
