@@ -70,3 +70,55 @@ def test_debian_package_layout(waagent_root):
     assert results["platform.os_support"]["status"] == "ok"
     for rid, res in results.items():
         assert res["status"] != "error", (rid, res)
+
+
+def _tree(root, subdirs):
+    import hashlib
+    import os
+    import stat
+
+    out = {}
+    for sub in subdirs:
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, sub)):
+            for name in dirnames + filenames:
+                p = os.path.join(dirpath, name)
+                st = os.lstat(p)
+                if stat.S_ISREG(st.st_mode):
+                    with open(p, "rb") as fh:
+                        out[p] = (st.st_mode, st.st_uid, st.st_gid,
+                                  hashlib.sha256(fh.read()).hexdigest())
+                elif stat.S_ISLNK(st.st_mode):
+                    out[p] = ("link", os.readlink(p))
+                else:
+                    out[p] = (st.st_mode, st.st_uid, st.st_gid)
+    return out
+
+
+def test_fix_agent_on_the_real_package_files(waagent_root, monkeypatch):
+    import os
+
+    from azbdiag import fixer
+
+    monkeypatch.delenv(fixer.STATE_ENV, raising=False)
+    conf = os.path.join(waagent_root, "etc/waagent.conf")
+    with open(conf, "rb") as fh:
+        shipped = fh.read()
+    disable = os.path.join(waagent_root, "var/lib/waagent/disable_agent")
+    try:
+        with open(conf, "ab") as fh:
+            fh.write(b"Extensions.Enabled=n\n")
+        open(disable, "wb").close()
+        before = _tree(waagent_root, ("etc", "var/lib/waagent"))
+        res = CliRunner().invoke(app, ["fix", "--agent", "--yes", "--root", waagent_root])
+        assert res.exit_code == 0, res.output
+        with open(conf, "rb") as fh:
+            assert fh.read() == shipped + b"Extensions.Enabled=y\n"
+        assert not os.path.exists(disable)
+        res = CliRunner().invoke(app, ["undo", "--yes", "--root", waagent_root])
+        assert res.exit_code == 0, res.output
+        assert _tree(waagent_root, ("etc", "var/lib/waagent")) == before
+    finally:
+        with open(conf, "wb") as fh:
+            fh.write(shipped)
+        if os.path.exists(disable):
+            os.unlink(disable)
