@@ -482,3 +482,29 @@ def test_every_agent_rule_can_be_skipped_by_the_user(fs, rule_id):
     ctx = engine.Context(h, {})
     res = engine.run_rules(ctx, only=[rule_id], skip=[rule_id])
     assert [r.status.value for r in res] == ["skipped"]
+
+
+GARBAGE = b"\x00\xff\xfe\x89PNG\r\n\x1a\n=\n#\nExtensions.Enabled\x00=\xff\n[HEARTBEAT]\n\xc3("
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_garbage_everywhere_gives_findings_not_errors(fs, live):
+    files = {p: GARBAGE for p in (
+        "/etc/os-release", "/etc/waagent.conf", "/var/log/waagent.log", "/var/lib/dpkg/status",
+        MODULE, "/lib/systemd/system/walinuxagent.service", "/usr/sbin/waagent",
+        "/var/lib/waagent/WALinuxAgent-2.9.1.1/error.json", "/etc/environment", "/etc/fstab",
+        "/proc/self/mountinfo", "/proc/stat", "/proc/meminfo", "/proc/7/comm", "/proc/7/cmdline",
+        "/proc/7/environ", "/etc/azure/vmbackup.conf")}
+    files["/run/systemd/system"] = None
+    garbage_out = GARBAGE.decode("utf-8", "replace")
+    commands = {k: (0, garbage_out, garbage_out) for k in (
+        "/usr/sbin/waagent --version", "systemctl --version",
+        "systemctl is-active walinuxagent.service", "systemctl is-enabled walinuxagent.service",
+        "df -P -k /", "df -P -i /", "df -P -k /var/lib/waagent", "df -P -i /var/lib/waagent",
+        "/usr/bin/python3 -c import azurelinuxagent.agent")}
+    h = host(fs, files, commands, live=live)
+    ctx = engine.Context(h, {"cpu_sample_seconds": 0})
+    results = engine.run_rules(ctx, only=["agent", "platform"], skip=["platform.wireserver"])
+    errors = [(r.id, r.summary) for r in results if r.status.value == "error"]
+    assert not errors
+    assert len(results) >= 17
