@@ -95,7 +95,9 @@ yaml_lines = st.lists(st.sampled_from([
     "      addresses: [10.0.0.4/24]", "      addresses:", "        - 10.0.0.5/24", "  version: 2",
     "- a", "  - b", "k: {a: [1, {b: c}]}", "k: 'q''x'", 'k: "a\\"b"', "k: |", "   text", "# c",
     "---", "...", "x: &a 1", "y: *a", "[", "{", "}", "]", ": ", "-", "? k", "\t", "  ", "k:v",
-    "'k': v", '"k": v', "k: [", "  a,", "  b]",
+    "'k': v", '"k": v', "k: [", "  a,", "  b]", "version: 1", "version: 2", "config:",
+    "  - type: physical", "    name: eth0", "    subnets:", "    - type: static",
+    "      address: 10.0.0.5/24", "ethernets: {eth0: {dhcp4: y, match: {name: e*}}}",
 ]), max_size=14)
 
 
@@ -105,8 +107,14 @@ def test_yaml_never_raises_on_lines(lines):
     text = "\n".join(lines)
     doc = nw.parse_yaml(text)
     assert doc.ok or doc.error
-    nw.netplan_ethernets(doc.data)
-    nw.cloud_init_network(doc.data)
+    for nid, cfg in nw.netplan_ethernets(doc.data).items():
+        nw.netplan_matches(nid, cfg, "eth0", "00:11:22:33:44:55")
+        nw.netplan_method(cfg)
+    _off, net = nw.cloud_init_network(doc.data)
+    if net:
+        nw.cloud_init_nic(net, "eth0", "00:11:22:33:44:55")
+    if isinstance(doc.data, dict):
+        nw.cloud_init_nic(doc.data, "eth0")
     new, why = nw.netplan_set_dhcp4(text, "eth0")
     assert (new is None) != (why is None)
 
