@@ -47,3 +47,16 @@ def test_endpoint_option_forms():
     assert netprobe.wireserver_endpoints(("127.0.0.1", 5)) == [("127.0.0.1", 5)]
     assert netprobe.wireserver_endpoints([("127.0.0.1", 5), ("127.0.0.1", 6)]) == [
         ("127.0.0.1", 5), ("127.0.0.1", 6)]
+
+
+def test_loopback_only_guard(monkeypatch, listener):
+    monkeypatch.setenv(netprobe.LOOPBACK_ONLY_ENV, "1")
+    assert netprobe.tcp_probe("127.0.0.1", listener, timeout=2).ok
+
+    def no_socket(*a, **k):
+        raise AssertionError("a socket was opened for a non-loopback address")
+
+    monkeypatch.setattr(netprobe.socket, "socket", no_socket)
+    probe = netprobe.tcp_probe("192.0.2.1", 80, timeout=1)   # refused before any socket exists
+    assert not probe.ok and "loopback" in probe.error
+    assert netprobe._is_loopback("::1") and not netprobe._is_loopback("168.63.129.16")
