@@ -11,6 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # `check` on the live system as root records its report under /var/lib/azbdiag and
 # /var/log/azbdiag (azbdiag/state.py): never from the test suite (tests/test_state.py re-enables it).
 os.environ["AZBDIAG_NO_RECORD"] = "1"
+# TCP probes (azbdiag/netprobe.py) refuse any non-loopback address during the test suite.
+os.environ["AZBDIAG_LOOPBACK_ONLY"] = "1"
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
