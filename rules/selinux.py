@@ -303,7 +303,7 @@ def labels(ctx):
 
 
 @fix("selinux", title="Restore the SELinux labels of the agent's and the extension's files",
-     rules=("selinux.labels",), order=40, live_only=False)
+     rules=("selinux.labels",), order=35, live_only=False)   # before agent (40): relabel, then restart
 def plan_selinux(ctx, findings):
     """Relabel exactly the files restorecon's preview lists, each undoable with chcon back to
     its old label. Offline, schedule the guest's own boot-time relabel. Never changes the mode."""

@@ -143,3 +143,21 @@ def test_fix_selinux_live_without_restorecon_refuses(tmp_path, state):
     code = fixer.run_fix(host, ["selinux"], check=run_check, yes=True, out=out.append,
                          err=out.append)
     assert code == 3 and "restorecon is not installed" in "\n".join(out)
+
+
+def test_fix_all_orders_selinux_before_dhcp(tmp_path, state):
+    from test_network import STATIC_NETPLAN
+
+    root = make_root(tmp_path, {"/etc/selinux/config": CONFIG,
+                                "/etc/selinux/targeted/contexts/files/file_contexts": "",
+                                FILE: "#!/bin/sh\n",
+                                "/etc/netplan/50-cloud-init.yaml": STATIC_NETPLAN})
+    before = tree(root)
+    res = invoke("fix", "--all", "--dry-run", "--root", str(root))
+    assert "--selinux:" in res.output and "--dhcp:" in res.output, res.output
+    assert res.output.index("--selinux:") < res.output.index("--dhcp:")
+    orders = {k: v.order for k, v in fixer.registered_fixes().items()}
+    # labels are repaired before the agent is (re)started, and the network change comes last
+    assert orders["selinux"] < orders.get("agent", 99) and orders["selinux"] < orders["dhcp"]
+    assert orders["dhcp"] >= max(v for k, v in orders.items() if k not in ("dhcp", "freeze"))
+    assert tree(root) == before
