@@ -763,7 +763,8 @@ def run_undo(host, run_id: Optional[str], *, dry_run: bool = False, yes: bool = 
         candidates = []
         for r in reversed(runs):
             try:
-                if Journal.load(host, r).data.get("status") in ("applied", "failed"):
+                if Journal.load(host, r).data.get("status") in ("applied", "failed", "applying",
+                                                                "undo-failed"):
                     candidates.append(r)
                     break
             except (OSError, ValueError):
@@ -783,7 +784,10 @@ def run_undo(host, run_id: Optional[str], *, dry_run: bool = False, yes: bool = 
     if journal.data.get("status") == "undone":
         err(f"run {run_id} was already undone")
         return EXIT_CANNOT_RUN
-    done = [r for r in journal.data["actions"] if isinstance(r, dict) and r.get("outcome") == "ok"]
+    earlier = journal.data.get("undo") if isinstance(journal.data.get("undo"), list) else []
+    reverted = {e.get("n") for e in earlier if isinstance(e, dict) and e.get("outcome") == "ok"}
+    done = [r for r in journal.data["actions"] if isinstance(r, dict) and r.get("outcome") == "ok"
+            and r.get("n") not in reverted]
     if not done:
         out(f"run {run_id}: no applied step to undo")
         return EXIT_OK
@@ -824,7 +828,7 @@ def run_undo(host, run_id: Optional[str], *, dry_run: bool = False, yes: bool = 
                 problems += 1
             log.append({"n": rec["n"], "outcome": outcome, "what": what, "at": _now()})
             out(f"  {rec['n']}. {what}")
-        journal.data["undo"] = log
+        journal.data["undo"] = earlier + log
         journal.data["status"] = "undone" if not problems else "undo-failed"
         journal.save()
     finally:

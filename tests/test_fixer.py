@@ -419,3 +419,43 @@ def test_live_fix_needs_root(registered):
     assert fixer.run_fix(h, ["scripts"], check=run_check, yes=True, out=msgs.append,
                          err=msgs.append) == 3
     assert "needs root" in msgs[0]
+
+
+def test_undo_can_be_retried_after_a_partial_undo(tmp_path, registered):
+    root = make_root(tmp_path)
+    (root / "etc/other").write_bytes(b"other\n")
+    registered["actions"] = lambda ctx, f: [fixer.WriteFile("/etc/other", b"new other\n"),
+                                            fixer.WriteFile(CONF, b"good\n")]
+    assert invoke("fix", "--scripts", "--yes", "--root", str(root)).exit_code == 0
+    (root / "etc/other").write_bytes(b"edited\n")
+    res = invoke("undo", "--yes", "--root", str(root))
+    assert res.exit_code == 1
+    assert (root / "etc/fixertest.conf").read_bytes() == b"bad\n"
+    (root / "etc/other").write_bytes(b"new other\n")      # the admin puts it back
+    res = invoke("undo", "--yes", "--root", str(root))
+    assert res.exit_code == 0, res.output
+    assert (root / "etc/other").read_bytes() == b"other\n"
+    assert (root / "etc/fixertest.conf").read_bytes() == b"bad\n"
+
+
+def test_interrupted_run_is_offered_for_undo(tmp_path, registered, monkeypatch):
+    root = make_root(tmp_path)
+    registered["actions"] = lambda ctx, f: [fixer.WriteFile(CONF, b"good\n"),
+                                            fixer.RunCommand(["boom"])]
+    calls = {"n": 0}
+    real = fixer.apply_action
+
+    def dying(host, action, backup_dir, n):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(host, action, backup_dir, n)
+
+    monkeypatch.setattr(fixer, "apply_action", dying)
+    res = invoke("fix", "--scripts", "--yes", "--root", str(root))
+    assert res.exit_code == 130
+    assert (root / "etc/fixertest.conf").read_bytes() == b"good\n"
+    monkeypatch.setattr(fixer, "apply_action", real)
+    res = invoke("undo", "--yes", "--root", str(root))
+    assert res.exit_code == 0, res.output
+    assert (root / "etc/fixertest.conf").read_bytes() == b"bad\n"
