@@ -196,3 +196,14 @@ def test_unescape():
     assert mp.unescape("/a\\040b") == "/a b"
     assert mp.unescape("/a\\000b") == "/a\\000b"
     assert mp.unescape("/a\\9") == "/a\\9"
+
+
+def test_btrfs_subvolumes_are_not_duplicates():
+    table = mp.parse_mountinfo(
+        "27 1 0:30 /@ / rw - btrfs /dev/sda2 rw,subvol=/@\n"
+        "28 27 0:30 /@/home /home rw - btrfs /dev/sda2 rw,subvol=/@/home\n"
+        "29 27 0:30 /@/var /var rw - btrfs /dev/sda2 rw,subvol=/@/var\n")
+    assert mp.same_superblock(table) == []
+    table += mp.parse_mountinfo("30 27 0:30 /@/home /srv/home rw - btrfs /dev/sda2 rw\n")
+    assert [[m.mount_point for m in g] for g in mp.same_superblock(table)] == [
+        ["/home", "/srv/home"]]

@@ -177,8 +177,10 @@ def same_superblock(mounts: List[Mount]) -> List[List[Mount]]:
         if m.fstype not in FREEZABLE_TYPES:
             continue
         key = m.major_minor or m.source
-        if m.fstype == "btrfs":   # btrfs shows anonymous device numbers per subvolume
-            key = m.source
+        if m.fstype == "btrfs":
+            # Subvolumes of one btrfs (the usual SUSE layout) are not duplicates: the extension
+            # lists one mount point per device. The same subvolume mounted twice is.
+            key = f"{m.source}[{m.fs_root}]"
         groups.setdefault(key, []).append(m)
     return [g for g in groups.values() if len({m.mount_point for m in g}) > 1]
 
