@@ -117,6 +117,15 @@ def test_yaml_never_raises_on_lines(lines):
         nw.cloud_init_nic(doc.data, "eth0")
     new, why = nw.netplan_set_dhcp4(text, "eth0")
     assert (new is None) != (why is None)
+    if new is not None:             # the edit does what it says and breaks nothing else
+        after = nw.parse_yaml(new)
+        assert after.ok, (new, after.error)
+        assert nw.yaml_bool(after.data["network"]["ethernets"]["eth0"]["dhcp4"]) is True
+        strip = dict(after.data["network"]["ethernets"]["eth0"])
+        strip.pop("dhcp4")
+        old = dict(doc.data["network"]["ethernets"]["eth0"] or {})
+        old.pop("dhcp4", None)
+        assert strip == old
 
 
 @settings(max_examples=300, deadline=None)
@@ -338,4 +347,9 @@ def test_text_parsers_never_raise(text):
     "default via 1.2.3.4 dev eth0 proto dhcp metric x", "unicast", "2: eth0 inet", "\\", "=", "[",
     "#", "DEVICE=\"eth0", "key=", "Address=10.0.0.7/24"]), max_size=15))
 def test_structured_parsers_never_raise(lines):
-    test_text_parsers_never_raise.hypothesis.inner_test("\n".join(lines))
+    text = "\n".join(lines)
+    test_text_parsers_never_raise.hypothesis.inner_test(text)
+    # the edits always leave a file that reads as DHCP
+    assert nw.ifcfg_method(nw.parse_shell_vars(nw.ifcfg_set_dhcp(text)))[0] == "dhcp"
+    assert nw.ifcfg_method(nw.parse_shell_vars(nw.ifcfg_set_dhcp(text, suse=True)), suse=True)[0] == "dhcp"
+    assert nw.keyfile_method(nw.parse_keyfile(nw.keyfile_set_auto(text)))[0] == "dhcp"

@@ -929,6 +929,8 @@ def netplan_set_dhcp4(text: str, nid: str) -> Tuple[Optional[str], Optional[str]
                       f"(flow style); edit it by hand")
     if base in doc.flow:
         return None, f"network.ethernets.{nid} is written in flow style; edit it by hand"
+    if not isinstance(dig(doc.data, *base), (dict, type(None))):
+        return None, f"network.ethernets.{nid} is not a mapping; edit it by hand"
     lines = text.splitlines(keepends=True)
     key = base + ("dhcp4",)
     if key in doc.keys:
