@@ -432,3 +432,9 @@ def test_avc_no_log_offline_skipped(fs):
 def test_avc_offline_log(fs):
     h = offline(fs, extra={"/var/log/audit/audit.log": AVC_FREEZE + "\n"})
     assert run_rule(h, "selinux.avc").status.value == "fail"
+
+
+def test_avc_from_kernel_log_without_auditd(fs):
+    h = live(fs, commands={"dmesg": "[    1.0] random line\n" + AVC_KERNEL + "\n"})
+    res = run_rule(h, "selinux.avc")
+    assert res.status.value == "fail" and "type=1400" in res.evidence[0]
