@@ -63,6 +63,20 @@ def host_mounts(host) -> List[mp.Mount]:
     return mounts(host)
 
 
+def lsblk_rows(host):
+    """`lsblk -P` rows (live), which the extension crosses with `mount`; None when unusable."""
+    if not host.live:
+        return None
+    res = host.run(["lsblk", "-b", "-n", "-P", "-o", "NAME,TYPE,FSTYPE,MOUNTPOINT"], timeout=15)
+    rows = mp.parse_lsblk_pairs(res.stdout) if res.ok else []
+    return rows if any(r.get("MOUNTPOINT") for r in rows) else None
+
+
+def _freeze_list(ctx) -> mp.FreezeList:
+    return mp.freeze_list(ctx.fact(host_mounts), ctx.fact(resource_points),
+                          ctx.fact(skip_entries), ctx.fact(lsblk_rows))
+
+
 def kernel_name(host, m: mp.Mount) -> str:
     """The kernel's name of a mount's block device (loop3, sdc1, dm-0), from major:minor."""
     if host.live and m.major_minor and not m.major_minor.startswith("0:"):
@@ -102,8 +116,7 @@ def _targets(ctx) -> Tuple[List[mp.Mount], List[str]]:
     table = ctx.fact(host_mounts)
     wanted = [p.rstrip("/") or "/" for p in (ctx.options.get("mounts") or [])]
     if not wanted:
-        fl = mp.freeze_list(table, ctx.fact(resource_points), ctx.fact(skip_entries))
-        return fl.frozen, []
+        return _freeze_list(ctx).frozen, []
     last = {m.mount_point: m for m in mp.last_per_mount_point(table)}
     found, notes = [], []
     for p in wanted:
@@ -124,9 +137,8 @@ def _label(m: mp.Mount) -> str:
       timeout=20)
 def mount_list(ctx):
     """The extension freezes ext3/ext4/xfs/btrfs mounts except loop devices, the resource disk
-    and MountsToSkip, with "/" last."""
-    table = ctx.fact(host_mounts)
-    fl = mp.freeze_list(table, ctx.fact(resource_points), ctx.fact(skip_entries))
+    and MountsToSkip, with "/" last; live, only the mount point lsblk names for each device."""
+    fl = _freeze_list(ctx)
     evidence = [f"{i}. {_label(m)}" for i, m in enumerate(fl.frozen, 1)]
     evidence += [f"not frozen: {_label(m)}: {why}" for m, why in fl.skipped]
     if ctx.options.get("mounts"):

@@ -477,3 +477,12 @@ def test_open_probe_never_waits_for_a_hung_mount(tmp_path):
     assert res[str(good)][0] == "ok"
     assert res[str(bad)][0] == "hung"
     assert res[str(tmp_path / "missing")][0] == "fail"
+
+
+def test_mount_list_uses_lsblk_live(fs):
+    lsblk = ('NAME="sda1" TYPE="part" FSTYPE="ext4" MOUNTPOINT="/"\n'
+             'NAME="sdc1" TYPE="part" FSTYPE="xfs" MOUNTPOINT="/logs"\n')
+    h = host(fs, commands={"lsblk -b -n -P -o NAME,TYPE,FSTYPE,MOUNTPOINT": lsblk})
+    res = run_rule(h, "freeze.mount_list")
+    assert res.evidence[:2] == ["1. /logs (/dev/sdc1, xfs)", "2. / (/dev/sda1, ext4)"]
+    assert any(e.startswith("not frozen: /data") and "lsblk" in e for e in res.evidence)

@@ -207,3 +207,32 @@ def test_btrfs_subvolumes_are_not_duplicates():
     table += mp.parse_mountinfo("30 27 0:30 /@/home /srv/home rw - btrfs /dev/sda2 rw\n")
     assert [[m.mount_point for m in g] for g in mp.same_superblock(table)] == [
         ["/home", "/srv/home"]]
+
+
+def test_lsblk_merge_keeps_the_mount_point_lsblk_names():
+    table = mp.parse_mountinfo(
+        "27 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        "30 27 8:17 / /a rw - ext4 /dev/sdb1 rw\n"
+        "31 27 8:17 / /b rw - ext4 /dev/sdb1 rw\n"
+        "32 27 7:3 / /img rw - ext4 /dev/mapper/img rw\n")
+    rows = mp.parse_lsblk_pairs(
+        'NAME="sda1" TYPE="part" FSTYPE="ext4" MOUNTPOINT="/"\n'
+        'NAME="sdb1" TYPE="part" FSTYPE="" MOUNTPOINT="/b"\n'
+        'NAME="loop3" TYPE="loop" FSTYPE="ext4" MOUNTPOINT="/img"\n'
+        'NAME="sdc" TYPE="disk" FSTYPE="" MOUNTPOINT=""\n')
+    fl = mp.freeze_list(table, (), (), rows)
+    assert [m.mount_point for m in fl.frozen] == ["/b", "/"]
+    why = {m.mount_point: r for m, r in fl.skipped}
+    assert why["/a"].startswith("lsblk does not list") and why["/img"] == "loop device"
+
+
+def test_parse_lsblk_pairs_escapes():
+    rows = mp.parse_lsblk_pairs('NAME="sdb1" MOUNTPOINT="/my\\x20data" LABEL="a\\"b"\njunk\n')
+    assert rows == [{"NAME": "sdb1", "MOUNTPOINT": "/my data", "LABEL": 'a\\"b'}]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_lsblk_parser_never_raises(text):
+    rows = mp.parse_lsblk_pairs(text)
+    mp.freeze_list(mp.parse_mountinfo(text), (), (), rows)

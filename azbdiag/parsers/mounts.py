@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional, Sequence, Tuple
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
 
 
 def unescape(field: str) -> str:
@@ -132,19 +133,29 @@ class FreezeList:
 
 
 def freeze_list(mounts: List[Mount], resource_points: Sequence[str] = (),
-                skip: Sequence[str] = ()) -> FreezeList:
+                skip: Sequence[str] = (),
+                lsblk: Optional[List[Dict[str, str]]] = None) -> FreezeList:
     """The mounts the backup extension freezes: ext3/ext4/xfs/btrfs, not loop devices, not the
-    resource disk, not in MountsToSkip (exact strings; "/" cannot be skipped); "/" last."""
+    resource disk, not in MountsToSkip (exact strings; "/" cannot be skipped); "/" last.
+    With `lsblk` rows (live), only mount points lsblk reports are kept, as the extension
+    merges the two lists: lsblk names one mount point per device."""
     frozen: List[Mount] = []
     skipped: List[Tuple[Mount, str]] = []
     root: Optional[Mount] = None
+    by_point = {r.get("MOUNTPOINT", ""): r for r in (lsblk or []) if r.get("MOUNTPOINT")}
     for m in last_per_mount_point(mounts):
         if m.fstype not in FREEZABLE_TYPES:
             if m.fstype in ("vfat", "swap") or is_network_or_fuse(m.fstype):
                 skipped.append((m, f"type {m.fstype} is never frozen"))
             continue
-        if is_loop(m):
+        row = by_point.get(m.mount_point)
+        if lsblk is not None and row is None:
+            skipped.append((m, "lsblk does not list this mount point (the extension freezes "
+                               "only the mount point lsblk names for a device)"))
+        elif is_loop(m) or (row is not None and row.get("TYPE") == "loop"):
             skipped.append((m, "loop device"))
+        elif row is not None and row.get("FSTYPE") and row["FSTYPE"] not in FREEZABLE_TYPES:
+            skipped.append((m, f"lsblk says type {row['FSTYPE']}, which is never frozen"))
         elif m.mount_point in resource_points and m.mount_point != "/":
             skipped.append((m, "resource disk"))
         elif m.mount_point in skip and m.mount_point != "/":
@@ -192,3 +203,20 @@ def stacked(mounts: List[Mount]) -> List[List[Mount]]:
         by_point.setdefault(m.mount_point, []).append(m)
     return [g for g in by_point.values() if len(g) > 1 and any(
         x.fstype in FREEZABLE_TYPES or is_network_or_fuse(x.fstype) for x in g)]
+
+
+_PAIR = re.compile(r'([A-Z:-]+)="((?:[^"\\]|\\.)*)"')
+
+
+def _unhex(value: str) -> str:
+    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def parse_lsblk_pairs(text: str) -> List[Dict[str, str]]:
+    """`lsblk -P` output: one dict per line of KEY="value" pairs (hex escapes undone)."""
+    rows: List[Dict[str, str]] = []
+    for line in (text or "").splitlines():
+        row = {k: _unhex(v) for k, v in _PAIR.findall(line)}
+        if row:
+            rows.append(row)
+    return rows
