@@ -79,6 +79,11 @@ def _world_readable(host, path: str) -> bool:
     return st.st_uid == os.geteuid() or st.st_mode & 0o005 == 0o005
 
 
+def _number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts characters int() rejects, like '¹'."""
+    return bool(re.fullmatch(r"[0-9]{1,18}", text))
+
+
 def _active(dirs: List[ExtDir]) -> Optional[ExtDir]:
     """The install the agent runs: the newest enabled one, else the newest."""
     enabled = [d for d in dirs if d.state == "Enabled"]
@@ -199,7 +204,7 @@ def last_status_fact(host) -> Optional[StatusFile]:
     best = None
     for path in host.glob(f"{active.path}/status", "*.status"):
         seq = os.path.basename(path)[:-len(".status")]
-        if not seq.isdigit():
+        if not _number(seq):
             continue
         try:
             mtime = host.stat(path).st_mtime
@@ -217,7 +222,7 @@ def last_status_fact(host) -> Optional[StatusFile]:
 def newest_settings(host, active: ExtDir) -> Optional[int]:
     seqs = [os.path.basename(p)[:-len(".settings")]
             for p in host.glob(f"{active.path}/config", "*.settings")]
-    numbers = [int(s) for s in seqs if s.isdigit()]
+    numbers = [int(s) for s in seqs if _number(s)]
     return max(numbers) if numbers else None
 
 
@@ -445,7 +450,7 @@ def extension_processes(host) -> List[Proc]:
     me = str(os.getpid())
     found = []
     for pid in host.listdir("/proc"):
-        if not pid.isdigit() or pid == me:
+        if not _number(pid) or pid == me:
             continue
         try:
             argv = pe.parse_cmdline(host.read_bytes(f"/proc/{pid}/cmdline", 8192))

@@ -575,3 +575,20 @@ def test_python_not_root_still_judges_the_interpreter(fs):
     os.chown(h.path("/var/lib/waagent"), 4321, 4321)
     res = run_rule(h, "extension.python")
     assert res.status.value == "ok" and "3.8" in res.summary
+
+
+def test_odd_digit_characters_in_names_and_proc_stat(fs):
+    files = ext_files(status=status_doc(1))
+    files[f"{EXT}/status/\u00b9.status"] = status_doc(121, 121)
+    files[f"{EXT}/config/\u00b2.settings"] = "{}"
+    res = run_rule(host(fs, files, mtime=NOW), "extension.last_status", now=NOW)
+    assert res.status.value == "ok" and "3.status" in res.evidence[0]
+    assert pe.parse_proc_stat("1 (x) S " + " ".join(["0"] * 18) + " \u00b9 0") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=6).filter(lambda t: not any(c.isspace() for c in t)),
+                min_size=18, max_size=24))
+def test_fuzz_proc_stat_fields(fields):
+    parsed = pe.parse_proc_stat("42 (name) " + " ".join(fields))
+    assert parsed is None or parsed.start_ticks >= 0

@@ -498,7 +498,7 @@ def parse_proc_stat(text: Any) -> Optional[ProcStat]:
         return None
     fields = text[text.rfind(")") + 1:].split()
     # after the command: state is field 3, starttime field 22 -> indexes 0 and 19
-    if len(fields) < 20 or not fields[19].isdigit() or len(fields[19]) > 18:
+    if len(fields) < 20 or not re.fullmatch(r"[0-9]{1,18}", fields[19]):
         return None
     return ProcStat(state=fields[0][:1], start_ticks=int(fields[19]))
 
