@@ -170,6 +170,11 @@ def test_man_page_and_completion_in_chroot(chroot):
                'COMP_CWORD=2; _azbdiag; echo "${COMPREPLY[*]}"')
     cp = chroot_run(chroot, ["bash", "-c", snippet], timeout=60)
     assert cp.stdout.strip() == "--vmbackup-conf", cp.stdout + cp.stderr
+    snippet = ('. /usr/share/bash-completion/completions/azbdiag; '
+               'COMP_WORDS=(azbdiag check --only vmbackup_c); COMP_CWORD=3; _azbdiag; '
+               'echo "${COMPREPLY[*]}"')
+    ids = chroot_run(chroot, ["bash", "-c", snippet], timeout=60).stdout.split()
+    assert "vmbackup_conf" in ids and "vmbackup_conf.isanysnapshotfailed" in ids, ids
 
 
 def test_timer_shipped_but_not_enabled(chroot):
