@@ -101,10 +101,11 @@ def kernel_log(host) -> List[fsstate.KernelLine]:
     """File system lines of this boot's kernel log (dmesg, else journalctl -k)."""
     if not host.live:
         raise SkipRule(SkipReason.OFFLINE_ROOT, "the kernel log belongs to the running system")
-    res = host.run(["dmesg"], timeout=15)
+    # The journal keeps the whole boot; the dmesg ring buffer may have lost its start.
+    res = host.run(["journalctl", "-k", "-b", "-q", "--no-pager", "-o", "short-monotonic"],
+                   timeout=20)
     if not res.ok or not res.stdout.strip():
-        alt = host.run(["journalctl", "-k", "-b", "-q", "--no-pager", "-o", "short-monotonic"],
-                       timeout=20)
+        alt = host.run(["dmesg"], timeout=15)
         res = alt if alt.ok or not res.ok else res
     if not res.ok:
         raise CheckError(f"cannot read the kernel log ({res.describe()})")
@@ -157,7 +158,7 @@ def _state(ctx, m: mp.Mount, klog) -> Tuple[str, str]:
     """('bad'|'ok'|'unknown', detail) for one mount."""
     host = ctx.host
     dev = device_of(host, m)
-    current, _ = fsstate.errors_since_mount(klog, kernel_name(host, m)) if klog else ([], [])
+    current, _ = fsstate.errors_since_mount(klog or [], kernel_name(host, m))
     if m.fstype in ("ext2", "ext3", "ext4"):
         res = host.run(["tune2fs", "-l", dev], timeout=15)
         st = fsstate.ext_state(res.stdout) if res.ok else None
@@ -177,6 +178,10 @@ def _state(ctx, m: mp.Mount, klog) -> Tuple[str, str]:
             verdict = fsstate.xfs_repair_verdict(res.rc, res.stdout, res.stderr)
             if verdict in ("corrupt", "dirty_log"):
                 return "bad", f"{dev}: xfs_repair -n says {verdict.replace('_', ' ')}"
+            if verdict == "clean":
+                return "ok", f"{dev}: xfs_repair -n found nothing"
+        if klog is None:
+            return "unknown", f"{dev}: XFS has no clean flag and the kernel log is unreadable"
         return "ok", f"{dev}: no XFS errors in the kernel log since it was mounted"
     if m.fstype == "btrfs":
         res = host.run(["btrfs", "device", "stats", m.mount_point], timeout=15)
@@ -209,7 +214,7 @@ def fs_state(ctx):
     try:
         klog = ctx.fact(kernel_log)
     except (CheckError, SkipRule):
-        klog = []
+        klog = None
     bad, good, unknown = [], [], []
     for m in targets:
         verdict, detail = _state(ctx, m, klog)

@@ -486,3 +486,19 @@ def test_mount_list_uses_lsblk_live(fs):
     res = run_rule(h, "freeze.mount_list")
     assert res.evidence[:2] == ["1. /logs (/dev/sdc1, xfs)", "2. / (/dev/sda1, ext4)"]
     assert any(e.startswith("not frozen: /data") and "lsblk" in e for e in res.evidence)
+
+
+def test_fs_state_xfs_without_kernel_log_is_unknown(fs):
+    h = host(fs, commands={"dmesg": (1, "", "dmesg: read kernel buffer failed: Operation not "
+                                            "permitted")})
+    res = run_rule(h, "freeze.fs_state")
+    assert res.status == Status.WARN
+    assert any(e.startswith("unknown /logs") for e in res.evidence)
+
+
+def test_kernel_log_prefers_the_journal(fs):
+    journal = ("[1.0] host kernel: EXT4-fs (sdb1): mounted filesystem x\n"
+               "[2.0] host kernel: EXT4-fs error (device sdb1): ext4_lookup:1: bad\n")
+    h = host(fs, commands={
+        "journalctl -k -b -q --no-pager -o short-monotonic": journal, "dmesg": ""})
+    assert run_rule(h, "freeze.kernel_errors").status == Status.FAIL
