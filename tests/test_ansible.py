@@ -1,0 +1,191 @@
+"""The Ansible playbooks end to end with the real ansible-playbook (integration).
+
+Three inventory hosts use the local connection, each with its own azbdiag_root: a temporary
+root prepared with a different fault (host1: vmbackup.conf with a UTF-8 BOM; host2:
+isanysnapshotfailed = True with Site Recovery present; host3: healthy, no /etc/hostname).
+check.yml installs azbdiag from a copy of this checkout into a venv per host, checks each root
+and fetches the reports; `azbdiag summarize` over them must show each fault on its host. Then
+fix.yml in --check mode must only dry-run on host1, and for real must repair host1 only.
+Everything happens under pytest's tmp_path; nothing outside it is touched.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from conftest import ROOT, SAMPLES
+
+pytestmark = pytest.mark.integration
+
+PLAYBOOKS = os.path.join(ROOT, "contrib", "ansible")
+PYTHON = "/usr/bin/python3"
+CONF = "etc/azure/vmbackup.conf"
+
+
+def need_tools():
+    if not shutil.which("ansible-playbook"):
+        pytest.skip("ansible-playbook is not installed (apt-get install ansible-core)")
+    if not os.path.exists(PYTHON):
+        pytest.skip(f"{PYTHON} is missing")
+    probe = subprocess.run([PYTHON, "-c", "import typer, sh, distro, setuptools, venv"],
+                           capture_output=True, text=True)
+    if probe.returncode:
+        pytest.skip(f"Debian's python3 lacks azbdiag's dependencies: {probe.stderr.strip()[-200:]}")
+
+
+def make_root(base, name, conf, hostname=None, asr=False):
+    root = base / "roots" / name
+    shutil.copytree(os.path.join(SAMPLES, "healthy"), root, symlinks=True)
+    (root / CONF).write_bytes(conf)
+    hostfile = root / "etc" / "hostname"
+    if hostname:
+        hostfile.write_text(hostname + "\n")
+    elif hostfile.exists():
+        hostfile.unlink()
+    if asr:
+        (root / "usr" / "local" / "ASR").mkdir(parents=True)
+    return root
+
+
+def copy_checkout(dest):
+    """The files pip needs, so that building does not write into the work tree."""
+    for part in ("azbdiag", "rules"):
+        shutil.copytree(os.path.join(ROOT, part), dest / part,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(os.path.join(ROOT, "pyproject.toml"), dest)
+    readme = os.path.join(ROOT, "README.md")
+    if os.path.exists(readme):
+        shutil.copy(readme, dest)
+    else:
+        (dest / "README.md").write_text("azbdiag\n")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    need_tools()
+    base = tmp_path_factory.mktemp("fleet")
+    src = copy_checkout(base / "src")
+    roots = {
+        "host1": make_root(base, "host1", b"\xef\xbb\xbf[SnapshotThread]\ntimeout = 90\n", "vm-bom"),
+        "host2": make_root(base, "host2", b"[SnapshotThread]\nisanysnapshotfailed = True\n",
+                           "vm-asr", asr=True),
+        "host3": make_root(base, "host3", b"[SnapshotThread]\ntimeout = 90\n"),
+    }
+    lines = ["[fleet]"]
+    for name, root in roots.items():
+        lines.append(f"{name} azbdiag_root={root} azbdiag_venv={base / ('venv-' + name)} "
+                     f"azbdiag_report_path={base / ('report-' + name + '.json')}")
+    lines += ["[fleet:vars]", "ansible_connection=local", f"ansible_python_interpreter={PYTHON}"]
+    inventory = base / "inventory.ini"
+    inventory.write_text("\n".join(lines) + "\n")
+    (base / "ansible.cfg").write_text("[defaults]\n")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(base / "ansible.cfg"), ANSIBLE_HOME=str(base / "ah"),
+               ANSIBLE_LOCAL_TEMP=str(base / "ah" / "tmp"), ANSIBLE_REMOTE_TEMP=str(base / "ah" / "rt"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_FORCE_COLOR="0",
+               PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1")
+    env.pop("PYTHONPATH", None)
+    common = ["-i", str(inventory), "-e", "azbdiag_become=false",
+              "-e", f"azbdiag_reports_dir={base / 'reports'}"]
+
+    def play(playbook, *extra):
+        proc = subprocess.run(["ansible-playbook", os.path.join(PLAYBOOKS, playbook), *common, *extra],
+                              cwd=base, env=env, capture_output=True, text=True, timeout=900)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    # One wheel for all hosts: pip builds in the source folder, so parallel builds would clash.
+    wheel = subprocess.run([PYTHON, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "--no-index", "-w", str(base / "wheels"), str(src)],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert wheel.returncode == 0, wheel.stdout[-2000:] + wheel.stderr[-2000:]
+    (wheel_file,) = (base / "wheels").glob("azbdiag-*.whl")
+    rc, out = play("check.yml", "-e", "azbdiag_install=pip", "-e", f"azbdiag_pip_spec={wheel_file}",
+                   "-e", f"azbdiag_python={PYTHON}", "-e", "azbdiag_venv_site_packages=true",
+                   "-e", "azbdiag_link=",
+                   "-e", "azbdiag_pip_extra_args=--no-deps --no-index")
+    assert rc == 0, out[-4000:]
+    return {"base": base, "roots": roots, "play": play, "check_output": out,
+            "azbdiag": str(base / "venv-host1" / "bin" / "azbdiag"), "env": env}
+
+
+def summarize(fleet):
+    out = fleet["base"] / "summary.json"
+    proc = subprocess.run([fleet["azbdiag"], "summarize", str(fleet["base"] / "reports"),
+                           "--format", "json", "--output", str(out)],
+                          capture_output=True, text=True, env=fleet["env"], timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    summary = json.loads(out.read_text())
+    rules = {r["id"]: r for r in summary["rules"]}
+    return proc.returncode, summary, rules
+
+
+def failing(rules, rule_id):
+    return rules[rule_id]["fail"] if rule_id in rules else []
+
+
+def test_check_play_fetches_every_report_and_summarize_puts_each_fault_on_its_host(fleet):
+    for name in ("host1", "host2", "host3"):
+        doc = json.loads((fleet["base"] / "reports" / name / "report.json").read_text())
+        assert doc["host"]["root"] == str(fleet["roots"][name])
+    rc, summary, rules = summarize(fleet)
+    assert rc == 1 and not summary["rejected"]
+    assert {h["host"] for h in summary["hosts"]} == {"vm-bom", "vm-asr", "host3"}
+    assert failing(rules, "vmbackup_conf.parses") == ["vm-bom"]
+    assert failing(rules, "vmbackup_conf.isanysnapshotfailed") == ["vm-asr"]
+    for rule_id, entry in rules.items():
+        if rule_id.startswith("vmbackup_conf."):
+            assert "host3" not in entry["fail"] + entry["warn"], rule_id
+    codes = {c["error_code"]: c for c in summary["error_codes"]}
+    assert "vmbackup_conf.isanysnapshotfailed" in codes["ExtensionFailedSnapshotLimitReachedError"]["rules"]
+    assert rules["vmbackup_conf.parses"]["fix"] == "vmbackup-conf"
+
+
+def test_fix_play_dry_runs_in_check_mode_then_fixes_only_the_failing_host(fleet):
+    roots = fleet["roots"]
+    before = {name: (root / CONF).read_bytes() for name, root in roots.items()}
+    rc, out = fleet["play"]("fix.yml", "--check", "-e", "azbdiag_fix_rule=vmbackup_conf.parses")
+    assert rc == 0, out[-4000:]
+    assert "Dry run: nothing was changed." in out
+    assert {name: (root / CONF).read_bytes() for name, root in roots.items()} == before
+    assert not any((root / "var" / "lib" / "azbdiag" / "journal").exists() for root in roots.values())
+
+    rc, out = fleet["play"]("fix.yml", "-e", "azbdiag_fix_rule=vmbackup_conf.parses")
+    assert rc == 0, out[-4000:]
+    fixed = (roots["host1"] / CONF).read_bytes()
+    assert not fixed.startswith(b"\xef\xbb\xbf") and b"[SnapshotThread]" in fixed
+    assert os.listdir(roots["host1"] / "var" / "lib" / "azbdiag" / "journal")
+    for name in ("host2", "host3"):
+        assert (roots[name] / CONF).read_bytes() == before[name]
+        assert not (roots[name] / "var" / "lib" / "azbdiag" / "journal").exists()
+    _rc, _summary, rules = summarize(fleet)  # the play fetched a new report after the fix
+    assert failing(rules, "vmbackup_conf.parses") == []
+    assert failing(rules, "vmbackup_conf.isanysnapshotfailed") == ["vm-asr"]
+
+    rc, out = fleet["play"]("fix.yml", "-e", "azbdiag_fix_rule=vmbackup_conf.parses")
+    assert rc == 0, out[-4000:]
+    assert recap(out) == {"host1": "0", "host2": "0", "host3": "0"}  # a second run changes nothing
+
+
+def recap(out):
+    """{host: changed count} from the PLAY RECAP."""
+    counts = {}
+    for line in out.split("PLAY RECAP")[-1].splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[1] == ":":
+            counts[fields[0]] = dict(f.split("=", 1) for f in fields[2:] if "=" in f)["changed"]
+    return counts
+
+
+@pytest.mark.parametrize("playbook", ["check.yml", "fix.yml"])
+def test_playbooks_pass_the_syntax_check(tmp_path, playbook):
+    if not shutil.which("ansible-playbook"):
+        pytest.skip("ansible-playbook is not installed (apt-get install ansible-core)")
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
+               ANSIBLE_HOME=str(tmp_path / "ah"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(["ansible-playbook", "--syntax-check", "-i", "localhost,",
+                           os.path.join(PLAYBOOKS, playbook)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
