@@ -218,7 +218,10 @@ def test_check_from_outside_finds_the_agent(chroot):
     assert doc["host"]["live"] is False and doc["host"]["root"] == chroot
     by_id = {r["id"]: r for r in doc["results"]}
     assert by_id["agent.installed"]["status"] == "ok", by_id["agent.installed"]
-    assert "waagent" in " ".join(by_id["agent.installed"]["evidence"])
+    evidence = " ".join(by_id["agent.installed"]["evidence"])
+    inside = chroot_run(chroot, ["waagent", "--version"], timeout=60).stdout
+    version = re.search(r"WALinuxAgent-(\S+) ", inside).group(1)
+    assert "/usr/sbin/waagent" in evidence and version in evidence, (inside, evidence)
 
 
 def test_purge_keeps_journals_and_says_so(chroot):
