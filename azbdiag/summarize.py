@@ -158,7 +158,9 @@ def _labels(entries):
 def _natural(text: str):
     import re
 
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+    # Odd positions are the ASCII digit runs, so ints and strings never meet in a comparison.
+    return [int(part) if i % 2 else part.lower()
+            for i, part in enumerate(re.split(r"([0-9]+)", text))]
 
 
 def digest(path: str, doc: dict) -> dict:
@@ -443,7 +445,16 @@ def render(s: dict, fmt: str) -> str:
     import json
 
     if fmt == "json":
-        return json.dumps(s, indent=2) + "\n"
+        # One line per list entry: readable, and json's C encoder only runs without indent,
+        # which matters for thousands of hosts.
+        parts = []
+        for key, value in s.items():
+            if isinstance(value, list) and value:
+                items = ",\n".join("    " + json.dumps(v) for v in value)
+                parts.append(f"  {json.dumps(key)}: [\n{items}\n  ]")
+            else:
+                parts.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+        return "{\n" + ",\n".join(parts) + "\n}\n"
     return {"text": render_text, "markdown": render_markdown, "csv": render_csv,
             "html": render_html}[fmt](s)
 

@@ -303,3 +303,23 @@ def test_an_unexpected_error_costs_one_file_only(tmp_path, monkeypatch):
     s = sm.summarize_paths([tmp_path / "r"], jobs=1)
     assert s["totals"]["reports"] == 1
     assert "ZeroDivisionError" in s["rejected"][0]["reason"]
+
+
+@pytest.mark.parametrize("fmt", sm.FORMATS)
+def test_lone_surrogates_and_undecodable_file_names_still_render(tmp_path, fmt):
+    folder = os.path.join(os.fsencode(tmp_path), b"r", b"caf\xe9")
+    os.makedirs(folder)
+    text = json.dumps(make_report("\ud800host", [BOM], generated_at="\udfff", extra_key="\ud834"))
+    with open(os.path.join(folder, b"report.json"), "w", encoding="ascii") as fh:
+        fh.write(text)  # json.dumps escaped the surrogates: the file itself is plain ASCII
+    out = tmp_path / f"s.{fmt}"
+    res = summarize(tmp_path / "r", "--format", fmt, "--output", out)
+    assert res.exit_code == 1, res.output
+    assert out.read_text(encoding="utf-8")
+
+
+@given(st.lists(st.text(max_size=6), max_size=8))
+def test_natural_sort_key_orders_any_names(names):
+    ordered = sorted(names, key=sm._natural)
+    assert sorted(ordered, key=sm._natural) == ordered
+    assert sorted(["vm10", "vm9", "vm²"], key=sm._natural)[:2] == ["vm9", "vm10"]
