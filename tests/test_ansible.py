@@ -29,7 +29,7 @@ def need_tools():
         pytest.skip("ansible-playbook is not installed (apt-get install ansible-core)")
     if not os.path.exists(PYTHON):
         pytest.skip(f"{PYTHON} is missing")
-    probe = subprocess.run([PYTHON, "-c", "import typer, sh, distro, setuptools, venv"],
+    probe = subprocess.run([PYTHON, "-c", "import typer, sh, distro, setuptools, venv, pip, wheel"],
                            capture_output=True, text=True)
     if probe.returncode:
         pytest.skip(f"Debian's python3 lacks azbdiag's dependencies: {probe.stderr.strip()[-200:]}")
@@ -85,7 +85,8 @@ def fleet(tmp_path_factory):
     env = dict(os.environ, ANSIBLE_CONFIG=str(base / "ansible.cfg"), ANSIBLE_HOME=str(base / "ah"),
                ANSIBLE_LOCAL_TEMP=str(base / "ah" / "tmp"), ANSIBLE_REMOTE_TEMP=str(base / "ah" / "rt"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_FORCE_COLOR="0",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1")
+               PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1",
+               LC_ALL="C.UTF-8", LANG="C.UTF-8")  # ansible refuses to start without UTF-8
     env.pop("PYTHONPATH", None)
     common = ["-i", str(inventory), "-e", "azbdiag_become=false",
               "-e", f"azbdiag_reports_dir={base / 'reports'}"]
@@ -184,7 +185,7 @@ def test_playbooks_pass_the_syntax_check(tmp_path, playbook):
         pytest.skip("ansible-playbook is not installed (apt-get install ansible-core)")
     (tmp_path / "ansible.cfg").write_text("[defaults]\n")
     env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
-               ANSIBLE_HOME=str(tmp_path / "ah"), ANSIBLE_NOCOLOR="1")
+               ANSIBLE_HOME=str(tmp_path / "ah"), ANSIBLE_NOCOLOR="1", LC_ALL="C.UTF-8")
     proc = subprocess.run(["ansible-playbook", "--syntax-check", "-i", "localhost,",
                            os.path.join(PLAYBOOKS, playbook)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
