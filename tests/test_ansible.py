@@ -102,13 +102,15 @@ def fleet(tmp_path_factory):
                            capture_output=True, text=True, env=env, timeout=300)
     assert wheel.returncode == 0, wheel.stdout[-2000:] + wheel.stderr[-2000:]
     (wheel_file,) = (base / "wheels").glob("azbdiag-*.whl")
+    azbdiag = str(base / "venv-host1" / "bin" / "azbdiag")  # exists once the first play ran
     rc, out = play("check.yml", "-e", "azbdiag_install=pip", "-e", f"azbdiag_pip_spec={wheel_file}",
                    "-e", f"azbdiag_python={PYTHON}", "-e", "azbdiag_venv_site_packages=true",
                    "-e", "azbdiag_link=",
-                   "-e", "azbdiag_pip_extra_args=--no-deps --no-index")
+                   "-e", "azbdiag_pip_extra_args=--no-deps --no-index",
+                   "-e", json.dumps({"azbdiag_summarize_command": [azbdiag]}))
     assert rc == 0, out[-4000:]
     return {"base": base, "roots": roots, "play": play, "check_output": out,
-            "azbdiag": str(base / "venv-host1" / "bin" / "azbdiag"), "env": env}
+            "azbdiag": azbdiag, "env": env}
 
 
 def summarize(fleet):
@@ -130,6 +132,9 @@ def test_check_play_fetches_every_report_and_summarize_puts_each_fault_on_its_ho
     for name in ("host1", "host2", "host3"):
         doc = json.loads((fleet["base"] / "reports" / name / "report.json").read_text())
         assert doc["host"]["root"] == str(fleet["roots"][name])
+    # check.yml's last play ran summarize on the controller and printed its table
+    assert "azbdiag summarize: 3 report(s): " in fleet["check_output"]
+    assert "vmbackup_conf.isanysnapshotfailed" in fleet["check_output"].split("Show the summary")[-1]
     rc, summary, rules = summarize(fleet)
     assert rc == 1 and not summary["rejected"]
     assert {h["host"] for h in summary["hosts"]} == {"vm-bom", "vm-asr", "host3"}

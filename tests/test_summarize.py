@@ -323,3 +323,9 @@ def test_natural_sort_key_orders_any_names(names):
     ordered = sorted(names, key=sm._natural)
     assert sorted(ordered, key=sm._natural) == ordered
     assert sorted(["vm10", "vm9", "vm²"], key=sm._natural)[:2] == ["vm9", "vm10"]
+
+
+def test_unwritable_output_is_one_line_exit_3(tmp_path, fleet):
+    (tmp_path / "file").write_text("x")
+    res = summarize(fleet, "--output", tmp_path / "file" / "out.txt")
+    assert res.exit_code == 3 and "cannot write" in res.output.splitlines()[-1]
