@@ -77,7 +77,7 @@ def fleet(tmp_path_factory):
     lines = ["[fleet]"]
     for name, root in roots.items():
         lines.append(f"{name} azbdiag_root={root} azbdiag_venv={base / ('venv-' + name)} "
-                     f"azbdiag_report_path={base / ('report-' + name + '.json')}")
+                     f"azbdiag_report_path={base / 'out' / name / 'report.json'}")
     lines += ["[fleet:vars]", "ansible_connection=local", f"ansible_python_interpreter={PYTHON}"]
     inventory = base / "inventory.ini"
     inventory.write_text("\n".join(lines) + "\n")
@@ -130,6 +130,7 @@ def failing(rules, rule_id):
 
 def test_check_play_fetches_every_report_and_summarize_puts_each_fault_on_its_host(fleet):
     for name in ("host1", "host2", "host3"):
+        assert os.stat(fleet["base"] / "out" / name).st_mode & 0o777 == 0o700
         doc = json.loads((fleet["base"] / "reports" / name / "report.json").read_text())
         assert doc["host"]["root"] == str(fleet["roots"][name])
     # check.yml's last play ran summarize on the controller and printed its table
