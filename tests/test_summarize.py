@@ -9,7 +9,7 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_schema import REPORT_SCHEMA, instance_for
+from test_schema import REPORT_SCHEMA, instance_for, json_values
 from typer.testing import CliRunner
 
 from azbdiag import report, schema
@@ -257,7 +257,8 @@ FUZZ = settings(max_examples=100, deadline=None,
 
 
 @FUZZ
-@given(st.binary(max_size=300) | st.text(max_size=300).map(lambda t: t.encode("utf-8", "replace")))
+@given(st.binary(max_size=300) | st.text(max_size=300).map(lambda t: t.encode("utf-8", "replace"))
+       | json_values.map(lambda v: json.dumps(v).encode()))
 def test_loader_never_raises_on_any_bytes(raw):
     with tempfile.TemporaryDirectory() as tmp:
         path = write(os.path.join(tmp, "r.json"), raw)
