@@ -119,10 +119,15 @@ def load_report(path: str, check):
     name = tool.get("name") if isinstance(tool, dict) else None
     if isinstance(name, str) and name != "azbdiag":
         return None, f"not an azbdiag report (made by {_clean(name)[:40]!r})"
-    version = doc.get("schema_version")
+    if "schema_version" not in doc:
+        return None, "no schema_version: not an azbdiag check report"
+    version = doc["schema_version"]
     if isinstance(version, bool) or not isinstance(version, (int, float)) or version != 1:
+        if isinstance(version, (int, float)) and not isinstance(version, bool) and version > 1:
+            return None, (f"schema_version {_clean(repr(version))[:40]} is newer than this "
+                          f"azbdiag reads (1): update azbdiag")
         return None, (f"schema_version {_clean(repr(version))[:40]} is not supported "
-                      f"(this azbdiag reads version 1; update azbdiag)")
+                      f"(this azbdiag reads version 1)")
     problem = first_error(doc, check)
     if problem is not None:
         return None, f"does not match the report schema: {_clean(problem)}"
