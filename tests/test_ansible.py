@@ -150,6 +150,8 @@ def test_check_play_fetches_every_report_and_summarize_puts_each_fault_on_its_ho
 
 
 def test_fix_play_dry_runs_in_check_mode_then_fixes_only_the_failing_host(fleet):
+    if os.geteuid() != 0:
+        pytest.skip("the fixer keeps files root-owned: run as root")
     roots = fleet["roots"]
     before = {name: (root / CONF).read_bytes() for name, root in roots.items()}
     rc, out = fleet["play"]("fix.yml", "--check", "-e", "azbdiag_fix_rule=vmbackup_conf.parses")
