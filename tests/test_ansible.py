@@ -74,10 +74,21 @@ def fleet(tmp_path_factory):
                            "vm-asr", asr=True),
         "host3": make_root(base, "host3", b"[SnapshotThread]\ntimeout = 90\n"),
     }
+    # One wheel for all hosts: pip builds in the source folder, so parallel builds would clash.
+    wheel = subprocess.run([PYTHON, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "--no-index", "-w", str(base / "wheels"), str(src)],
+                           capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
+    assert wheel.returncode == 0, wheel.stdout[-2000:] + wheel.stderr[-2000:]
+    (wheel_file,) = (base / "wheels").glob("azbdiag-*.whl")
+    (base / "pkg-host1").mkdir()
     lines = ["[fleet]"]
     for name, root in roots.items():
+        # host1 gets the wheel copied from the controller, the others pip-install it by path
+        how = (f"azbdiag_package_file={wheel_file} azbdiag_package_dest={base / 'pkg-host1'}"
+               if name == "host1" else f"azbdiag_pip_spec={wheel_file}")
         lines.append(f"{name} azbdiag_root={root} azbdiag_venv={base / ('venv-' + name)} "
-                     f"azbdiag_report_path={base / 'out' / name / 'report.json'}")
+                     f"azbdiag_report_path={base / 'out' / name / 'report.json'} {how}")
     lines += ["[fleet:vars]", "ansible_connection=local", f"ansible_python_interpreter={PYTHON}"]
     inventory = base / "inventory.ini"
     inventory.write_text("\n".join(lines) + "\n")
@@ -96,21 +107,15 @@ def fleet(tmp_path_factory):
                               cwd=base, env=env, capture_output=True, text=True, timeout=900)
         return proc.returncode, proc.stdout + proc.stderr
 
-    # One wheel for all hosts: pip builds in the source folder, so parallel builds would clash.
-    wheel = subprocess.run([PYTHON, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "--no-index", "-w", str(base / "wheels"), str(src)],
-                           capture_output=True, text=True, env=env, timeout=300)
-    assert wheel.returncode == 0, wheel.stdout[-2000:] + wheel.stderr[-2000:]
-    (wheel_file,) = (base / "wheels").glob("azbdiag-*.whl")
     azbdiag = str(base / "venv-host1" / "bin" / "azbdiag")  # exists once the first play ran
-    rc, out = play("check.yml", "-e", "azbdiag_install=pip", "-e", f"azbdiag_pip_spec={wheel_file}",
+    rc, out = play("check.yml", "-e", "azbdiag_install=pip",
                    "-e", f"azbdiag_python={PYTHON}", "-e", "azbdiag_venv_site_packages=true",
                    "-e", "azbdiag_link=",
                    "-e", "azbdiag_pip_extra_args=--no-deps --no-index",
                    "-e", json.dumps({"azbdiag_summarize_command": [azbdiag]}))
     assert rc == 0, out[-4000:]
     return {"base": base, "roots": roots, "play": play, "check_output": out,
-            "azbdiag": azbdiag, "env": env}
+            "azbdiag": azbdiag, "env": env, "wheel": str(wheel_file)}
 
 
 def summarize(fleet):
@@ -129,6 +134,7 @@ def failing(rules, rule_id):
 
 
 def test_check_play_fetches_every_report_and_summarize_puts_each_fault_on_its_host(fleet):
+    assert os.path.exists(fleet["base"] / "pkg-host1" / os.path.basename(fleet["wheel"]))
     for name in ("host1", "host2", "host3"):
         assert os.stat(fleet["base"] / "out" / name).st_mode & 0o777 == 0o700
         doc = json.loads((fleet["base"] / "reports" / name / "report.json").read_text())
