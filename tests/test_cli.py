@@ -149,3 +149,21 @@ def test_module_entry_point_runs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "azbdiag", "--version"], cwd=root,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == f"azbdiag {__version__}"
+
+
+def test_healthy_sample_has_no_findings():
+    res = invoke("check", "--root", HEALTHY, "--format", "json", "--fail-on", "warn")
+    doc = json.loads(res.output)
+    bad = [(r["id"], r["status"]) for r in doc["results"] if r["status"] in ("warn", "fail", "error")]
+    assert bad == [] and res.exit_code == 0
+
+
+@pytest.mark.parametrize("rule_id", [
+    "agent.version", "agent.extensions_enabled", "agent.disable_agent", "dhcp.config",
+    "extension.last_status", "vmbackup_conf.isanysnapshotfailed", "vmbackup_conf.integer_keys",
+    "vmbackup_conf.mounts_to_skip",
+])
+def test_broken_sample_shows_each_planted_fault(rule_id):
+    res = invoke("check", "--root", BROKEN, "--format", "json")
+    by_id = {r["id"]: r for r in json.loads(res.output)["results"]}
+    assert by_id[rule_id]["status"] == "fail", by_id[rule_id]

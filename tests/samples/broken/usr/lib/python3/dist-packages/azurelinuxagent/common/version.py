@@ -1,0 +1,2 @@
+AGENT_NAME = 'WALinuxAgent'
+AGENT_VERSION = '2.2.45'
