@@ -45,7 +45,9 @@ class Fatal(Exception):
 
 
 def err(message: str) -> None:
-    typer.echo(f"azbdiag: {message}", err=True)
+    from azbdiag.redact import redact
+
+    typer.echo(f"azbdiag: {redact(message)}", err=True)
 
 
 def guarded(func):

@@ -167,3 +167,15 @@ def test_broken_sample_shows_each_planted_fault(rule_id):
     res = invoke("check", "--root", BROKEN, "--format", "json")
     by_id = {r["id"]: r for r in json.loads(res.output)["results"]}
     assert by_id[rule_id]["status"] == "fail", by_id[rule_id]
+
+
+def test_internal_error_message_is_redacted(monkeypatch):
+    from azbdiag import engine
+
+    def leaky(*a, **k):
+        raise RuntimeError("PUT https://acct.blob.core.windows.net/c/d?sv=1&sig=TOPSECRET failed")
+
+    monkeypatch.setattr(engine, "run_rules", leaky)
+    res = invoke("check", "--root", HEALTHY)
+    assert res.exit_code == 3 and "TOPSECRET" not in res.output
+    assert "https://acct.blob.core.windows.net/c/d?" in res.output
