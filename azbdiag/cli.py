@@ -135,7 +135,8 @@ def check(
         False, "--freeze-test",
         help="Also freeze and thaw each mount the backup would freeze (root, live)."),
     mount: Optional[List[str]] = typer.Option(
-        None, "--mount", help="Limit --freeze-test to this mount point (repeatable)."),
+        None, "--mount",
+        help="Limit the per-mount freeze checks and --freeze-test to this mount point (repeatable)."),
 ):
     """Check this machine (or --root) for causes of Azure VM backup failures."""
     from azbdiag import report

@@ -44,6 +44,17 @@ def asr_present(host) -> List[str]:
 SAFEFREEZE_LOCK = "/etc/azure/MicrosoftRecoverySvcsSafeFreezeLock/SafeFreezeLockFile"
 
 
+def _in_extension_dir(host, pid: str, args: str) -> bool:
+    """The extension starts `main/handle.sh daemon` / `main/handle.py -daemon` with relative
+    paths from its own directory, so the command line alone does not name it."""
+    if "handle.py" not in args and "handle.sh" not in args:
+        return False
+    try:
+        return "VMSnapshotLinux" in host.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+
+
 def backup_in_progress(host) -> List[str]:
     """Evidence that a backup snapshot is running now (live only): a safefreeze or VMSnapshot
     daemon process, or the safefreeze lock file held (read from /proc/locks, never by taking
@@ -64,7 +75,7 @@ def backup_in_progress(host) -> List[str]:
         args = " ".join(a for a in argv if a)
         if comm == "safefreeze" or (argv and os.path.basename(argv[0]) == "safefreeze"):
             found.append(f"pid {pid}: safefreeze is running ({args[:200]})")
-        elif "VMSnapshotLinux" in args and "daemon" in args:
+        elif "daemon" in args and ("VMSnapshotLinux" in args or _in_extension_dir(host, pid, args)):
             found.append(f"pid {pid}: the VMSnapshot extension daemon is running ({args[:200]})")
     try:
         st = host.stat(SAFEFREEZE_LOCK)

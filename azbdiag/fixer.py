@@ -181,7 +181,8 @@ def _link_path(host, guest: str) -> str:
 def _rel(host, real: str) -> str:
     """`real` relative to the root, stored in the journal (undo maps it back, no lookup)."""
     rel = os.path.relpath(real, host.root)
-    return "/" + rel.lstrip("./") if rel != "." else "/"
+    # Only "." is special: lstrip("./") would eat the dot of names such as /.autorelabel.
+    return "/" if rel == "." else "/" + rel
 
 
 def _unrel(host, rel: str) -> str:

@@ -774,4 +774,4 @@ except ImportError:  # pragma: no cover - the fixer ships with azbdiag; only a p
     pass
 else:
     fix("scripts", title="Owner and mode of the pre/post script files",
-        rules=("extension.scripts_permissions",), order=60)(plan_scripts)
+        rules=("extension.scripts_permissions",), order=30)(plan_scripts)

@@ -610,7 +610,7 @@ def remount_options(entry: dict) -> str:
 
 
 @fix("freeze", title="Check and repair file systems the backup cannot freeze",
-     rules=("freeze.fs_state", "freeze.read_only"), order=10, live_only=True)
+     rules=("freeze.fs_state", "freeze.read_only"), order=90, live_only=True)
 def plan_freeze(ctx, findings):
     """For each file system that is not clean: unmount, check and repair, mount again."""
     host = ctx.host

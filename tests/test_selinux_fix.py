@@ -53,8 +53,6 @@ def test_fix_selinux_offline_schedules_relabel(tmp_path, state):
     assert tree(root) == after
 
 
-@pytest.mark.xfail(strict=True, reason="azbdiag/fixer.py _rel() does rel.lstrip('./'), which "
-                   "turns /.autorelabel into /autorelabel in the journal, so undo misses it")
 def test_fix_selinux_offline_undo(tmp_path, state):
     root = selinux_root(tmp_path)
     before = tree(root)
