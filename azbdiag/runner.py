@@ -92,13 +92,14 @@ class ShRunner:
         exe = shutil.which(argv[0], path=call_env.get("PATH"))
         if exe is None:
             return CommandResult(argv, None, not_found=True)
-        # sh's own timeout kills only the direct child; GNU timeout signals the whole process
-        # group, so a shell's children die too. sh's timeout stays as the backstop.
+        # sh's own timeout kills only the direct child, and its watcher thread adds ~100 ms to
+        # every call. GNU timeout signals the whole process group (a shell's children die too)
+        # and SIGKILLs it 2 s later; the engine's per-rule timeout is the backstop.
         wrapped = argv
         killer = shutil.which("timeout", path=call_env.get("PATH"))
         if killer:
             wrapped = (killer, "--kill-after=2", f"{timeout:g}", exe) + argv[1:]
-            kwargs["_timeout"] = timeout + 5
+            del kwargs["_timeout"]
         try:
             proc = sh.Command(wrapped[0])(*wrapped[1:], **kwargs)
             elapsed = int((time.monotonic() - started) * 1000)
