@@ -440,45 +440,29 @@ class Proc:
     age: Optional[float]
 
 
-def extension_processes(host) -> List[Proc]:
-    """safefreeze and extension daemon processes (live, from /proc)."""
+def extension_processes(host, table) -> List[Proc]:
+    """safefreeze and extension daemon processes, from the shared process table."""
     uptime = pe.parse_uptime(host.try_read_text("/proc/uptime", 256))
     try:
         hz = os.sysconf("SC_CLK_TCK") or 100
     except (ValueError, OSError, AttributeError):
         hz = 100
-    me = str(os.getpid())
     found = []
-    for pid in host.listdir("/proc"):
-        if not _number(pid) or pid == me:
-            continue
-        try:
-            argv = pe.parse_cmdline(host.read_bytes(f"/proc/{pid}/cmdline", 8192))
-        except OSError:
-            continue
+    for p in table:
+        argv = p.argv
         if not argv:
             continue
         if os.path.basename(argv[0]) == "safefreeze":
             kind = "safefreeze"
-        elif any(a.lstrip("-") == "daemon" for a in argv[1:]) and _is_extension(host, pid, argv):
+        elif any(a.lstrip("-") == "daemon" for a in argv[1:]) and \
+                shared_facts.runs_in_extension_dir(host, p.pid, argv):
             kind = "daemon"
         else:
             continue
-        st = pe.parse_proc_stat(host.try_read_text(f"/proc/{pid}/stat", 4096))
+        st = pe.parse_proc_stat(p.stat)
         age = uptime - st.start_ticks / hz if st is not None and uptime is not None else None
-        found.append(Proc(pid, kind, argv, st.state if st else "?", age))
+        found.append(Proc(p.pid, kind, argv, st.state if st else "?", age))
     return found
-
-
-def _is_extension(host, pid: str, argv: List[str]) -> bool:
-    """The extension starts `main/handle.sh daemon` and `main/handle.py -seqNo:N -daemon` with
-    relative paths from its own directory: look at the arguments, then at the process's cwd."""
-    if pe.HANDLER in " ".join(argv):
-        return True
-    try:
-        return pe.HANDLER in host.readlink(f"/proc/{pid}/cwd")
-    except OSError:  # not root: another user's cwd is hidden; judge by the script name
-        return any(a in ("main/handle.sh", "main/handle.py") for a in argv[1:2])
 
 
 @rule("extension.processes", "No safefreeze or extension daemon is left hanging",
@@ -492,11 +476,9 @@ def _is_extension(host, pid: str, argv: List[str]) -> bool:
 def processes(ctx):
     """A safefreeze that outlives its timeout, or a daemon older than a snapshot can take,
     means a hung backup; a lock on the safefreeze lock file blocks the next freeze."""
-    procs = ctx.fact(extension_processes)
-    try:
-        busy = ctx.fact(shared_facts.backup_in_progress)
-    except SkipRule:
-        busy = []
+    table = ctx.fact(shared_facts.processes)
+    procs = extension_processes(ctx.host, table)
+    busy = shared_facts.backup_in_progress(ctx.host, table)
     locks = [line for line in busy if "locked by" in line]
     ours = {p.pid for p in procs}
     holders = [(re.search(r"locked by pid (\d+)", line), line) for line in locks]

@@ -14,7 +14,7 @@ import shlex
 from typing import Dict, List, Tuple
 
 from azbdiag.engine import rule
-from azbdiag.facts import mounts, mounts_source
+from azbdiag.facts import mounts, mounts_source, processes
 from azbdiag.fixer import RefuseFix, RunCommand, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import fsstate
@@ -420,21 +420,6 @@ def iscsi_mounts(ctx):
 
 # ---- processes ---------------------------------------------------------------------------
 
-def processes(host) -> List[Tuple[str, str, str, str]]:
-    """(pid, comm, state, cmdline) of every process (live)."""
-    out = []
-    for pid in host.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        stat = host.try_read_text(f"/proc/{pid}/stat", 4096) or ""
-        m = re.match(r"\d+ \((?P<comm>.*)\) (?P<state>\S)", stat)
-        if not m:
-            continue
-        cmd = (host.try_read_text(f"/proc/{pid}/cmdline", 4096) or "").replace("\0", " ").strip()
-        out.append((pid, m.group("comm"), m.group("state"), cmd))
-    return out
-
-
 @rule("freeze.fapolicyd", "fapolicyd does not block the freeze", error_codes=CODES,
       live_only=True, timeout=15,
       remedy="fapolicyd keeps its database on a file system the backup freezes, and its fanotify "
@@ -445,7 +430,7 @@ def fapolicyd(ctx):
     """A running fapolicyd daemon (its DB under /var/lib/fapolicyd on a frozen mount)."""
     if not ctx.host.live:
         raise SkipRule(SkipReason.OFFLINE_ROOT)
-    running = [p for p in ctx.fact(processes) if p[1] == "fapolicyd"]
+    running = [p for p in ctx.fact(processes) if p.comm == "fapolicyd"]
     if not running:
         return ok("fapolicyd is not running")
     targets, _ = _targets(ctx)
@@ -455,8 +440,8 @@ def fapolicyd(ctx):
     where = (f"its database {db} is on {holder.mount_point}, which is frozen" if holder
              else f"its database {db} is not on a frozen mount")
     res = warn if holder else ok
-    return res(f"fapolicyd is running (pid {running[0][0]}); {where}",
-               [f"pid {p[0]}: {p[3][:120]}" for p in running])
+    return res(f"fapolicyd is running (pid {running[0].pid}); {where}",
+               [f"pid {p.pid}: {p.cmdline[:120]}" for p in running])
 
 
 @rule("freeze.lingering_safefreeze", "No safefreeze process is left running",
@@ -467,11 +452,11 @@ def fapolicyd(ctx):
 def lingering_safefreeze(ctx):
     """safefreeze runs only for seconds during a backup; one that is stuck (state D) or left
     behind blocks the next freeze."""
-    found = [p for p in ctx.fact(processes) if p[1] == "safefreeze"]
+    found = [p for p in ctx.fact(processes) if p.comm == "safefreeze"]
     if not found:
         return ok("no safefreeze process")
-    stuck = [p for p in found if p[2] == "D"]
-    evidence = [f"pid {p[0]} state {p[2]}: {p[3][:160]}" for p in found]
+    stuck = [p for p in found if p.state == "D"]
+    evidence = [f"pid {p.pid} state {p.state}: {p.cmdline[:160]}" for p in found]
     if stuck:
         return fail(f"{len(stuck)} safefreeze process(es) are stuck in the kernel (state D)",
                     evidence)

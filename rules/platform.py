@@ -15,7 +15,7 @@ from azbdiag.rules.agent import conf_fact, unit_fact
 
 from azbdiag import netprobe
 from azbdiag.engine import rule
-from azbdiag.facts import asr_present
+from azbdiag.facts import asr_present, processes
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
 
 NET_CODES = ("UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError",
@@ -73,19 +73,16 @@ def _proxy_sources(ctx) -> List[Tuple[str, Dict[str, str]]]:
         if settings:
             found.append((path, settings))
     if host.live:
-        found += _agent_process_env(host)
+        found += _agent_process_env(host, ctx.fact(processes))
     return found
 
 
-def _agent_process_env(host) -> List[Tuple[str, Dict[str, str]]]:
+def _agent_process_env(host, table) -> List[Tuple[str, Dict[str, str]]]:
     """Proxy variables in the environment of the running agent (root can read it): what
     the agent really passes on to the extensions it starts."""
     out = []
-    for pid in host.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        argv = (host.try_read_text(f"/proc/{pid}/cmdline", 4096) or "").split("\0")
-        joined = " ".join(argv)
+    for p in table:
+        pid, argv, joined = p.pid, p.argv, p.cmdline
         if not (("waagent" in joined or "WALinuxAgent" in joined)
                 and ("-daemon" in argv or "-run-exthandlers" in argv)):
             continue
@@ -300,16 +297,13 @@ OTHER_PRODUCTS = {
              "freeze/snapshot step while Azure Backup protects this VM.")
 def other_backup_products(ctx):
     """Running processes matched against a table of known backup and freeze tools."""
-    host = ctx.host
     seen: Dict[str, List[str]] = {}
-    me = str(os.getpid())
-    pids = [p for p in host.listdir("/proc") if p.isdigit() and p != me]
-    if not pids:
+    table = ctx.fact(processes)
+    if not table:
         raise SkipRule(SkipReason.NO_INPUT, "cannot list /proc")
-    for pid in pids:
-        comm = (host.try_read_text(f"/proc/{pid}/comm", 256) or "").strip()
-        if comm in OTHER_PRODUCTS:
-            seen.setdefault(OTHER_PRODUCTS[comm], []).append(f"pid {pid} ({comm})")
+    for p in table:
+        if p.comm in OTHER_PRODUCTS:
+            seen.setdefault(OTHER_PRODUCTS[p.comm], []).append(f"pid {p.pid} ({p.comm})")
     if seen:
         evidence = [f"{product}: {', '.join(p[:5])}" for product, p in sorted(seen.items())]
         return warn(f"{', '.join(sorted(seen))} running: it may freeze or snapshot file systems "

@@ -17,6 +17,7 @@ import stat as stat_mod
 from typing import List, Optional
 
 from azbdiag.engine import rule
+from azbdiag.facts import processes
 from azbdiag.fixer import RefuseFix, RunCommand, WriteFile, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import selinux as sp
@@ -339,20 +340,14 @@ def plan_selinux(ctx, findings):
 
 
 # ---- the agent's domain ------------------------------------------------------------------
-def agent_processes(host):
+def agent_processes(table):
     """[(pid, argv)] of the agent daemon and its extension handler."""
     found = []
-    for name in host.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            raw = host.read_bytes(f"/proc/{name}/cmdline", 8192)
-        except OSError:
-            continue
-        argv = [a.decode("utf-8", errors="replace") for a in raw.split(b"\x00") if a]
+    for p in table:
+        argv = p.argv
         if any(a.endswith("waagent") or "WALinuxAgent" in a for a in argv) and any(
                 a in ("-daemon", "-run-exthandlers") or a.endswith("-run-exthandlers") for a in argv):
-            found.append((int(name), argv))
+            found.append((int(p.pid), argv))
     return found
 
 
@@ -367,7 +362,7 @@ def agent_processes(host):
 def agent_domain(ctx):
     """Reads /proc/<pid>/attr/current of the agent's processes."""
     state = _enabled(ctx)
-    procs = ctx.fact(agent_processes)
+    procs = agent_processes(ctx.fact(processes))
     if not procs:
         raise SkipRule(SkipReason.NOT_APPLICABLE, "the agent is not running (see the agent checks)")
     evidence, bad = [], []

@@ -1,6 +1,8 @@
 """Shared facts: backup_in_progress, and the safe order of `fix --all`."""
 
 from conftest import make_host
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from azbdiag import fixer
 from azbdiag.facts import backup_in_progress
@@ -42,3 +44,34 @@ def test_fix_all_runs_reversible_config_fixes_before_the_irreversible_fsck():
     assert set(orders) == {"vmbackup-conf", "scripts", "selinux", "agent", "dhcp", "freeze"}
     assert sorted(orders, key=orders.get) == ["vmbackup-conf", "scripts", "selinux", "agent",
                                               "dhcp", "freeze"]
+
+
+def test_process_table_reads_comm_cmdline_and_stat(fs):
+    from azbdiag.facts import processes
+
+    fs.create_file("/proc/10/stat", contents="10 (fapolicyd) S 1 10 10 0 -1")
+    fs.create_file("/proc/10/cmdline", contents="/usr/sbin/fapolicyd\0--debug\0")
+    fs.create_file("/proc/11/comm", contents="kworker/0:1\n")   # kernel thread: no cmdline
+    fs.create_dir("/proc/self")
+    table = {p.pid: p for p in processes(make_host(fs, {}, live=True))}
+    assert set(table) == {"10", "11"}
+    assert (table["10"].comm, table["10"].state, table["10"].argv) == (
+        "fapolicyd", "S", ["/usr/sbin/fapolicyd", "--debug"])
+    assert table["10"].cmdline == "/usr/sbin/fapolicyd --debug"
+    assert (table["11"].comm, table["11"].state, table["11"].argv) == ("kworker/0:1", "?", [])
+
+
+def test_process_table_is_empty_offline(fs):
+    from azbdiag.facts import processes
+
+    fs.create_file("/mnt/disk/proc/10/comm", contents="safefreeze\n")
+    assert processes(make_host(fs, {}, root="/mnt/disk", live=False)) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200)))
+def test_stat_head_parser_never_raises(text):
+    from azbdiag.parsers.proc import parse_stat_head
+
+    head = parse_stat_head(text)
+    assert head is None or (isinstance(head[0], str) and len(head[1]) == 1)

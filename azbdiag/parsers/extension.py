@@ -21,6 +21,8 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from azbdiag.parsers.proc import parse_cmdline  # noqa: F401  (part of this module's API)
+
 HANDLER = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
 HANDLER_STATES = ("NotInstalled", "Installed", "Enabled", "FailedUpgrade")
 
@@ -475,15 +477,6 @@ def parse_pluginhost_conf(raw: Any) -> PluginHostConf:
 
 
 # ---- /proc ----------------------------------------------------------------------------
-def parse_cmdline(raw: Any) -> List[str]:
-    """/proc/<pid>/cmdline: NUL-separated arguments."""
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", errors="replace")
-    if not isinstance(raw, (bytes, bytearray)):
-        return []
-    return [a.decode("utf-8", errors="replace") for a in bytes(raw).split(b"\0") if a]
-
-
 @dataclasses.dataclass
 class ProcStat:
     state: str
