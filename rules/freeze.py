@@ -53,14 +53,10 @@ def resource_points(host) -> List[str]:
             name = os.path.basename(host.readlink("/dev/disk/azure/resource-part1"))
         except OSError:
             name = ""
-        for m in host_mounts(host):
+        for m in mounts(host):
             if name and os.path.basename(m.source) == name:
                 points.append(m.mount_point)
     return points
-
-
-def host_mounts(host) -> List[mp.Mount]:
-    return mounts(host)
 
 
 def lsblk_rows(host):
@@ -73,7 +69,7 @@ def lsblk_rows(host):
 
 
 def _freeze_list(ctx) -> mp.FreezeList:
-    return mp.freeze_list(ctx.fact(host_mounts), ctx.fact(resource_points),
+    return mp.freeze_list(ctx.fact(mounts), ctx.fact(resource_points),
                           ctx.fact(skip_entries), ctx.fact(lsblk_rows))
 
 
@@ -114,7 +110,7 @@ def kernel_log(host) -> List[fsstate.KernelLine]:
 
 def _targets(ctx) -> Tuple[List[mp.Mount], List[str]]:
     """The mounts to look at, and notes (for --mount paths that are not mount points)."""
-    table = ctx.fact(host_mounts)
+    table = ctx.fact(mounts)
     wanted = [p.rstrip("/") or "/" for p in (ctx.options.get("mounts") or [])]
     if not wanted:
         return _freeze_list(ctx).frozen, []
@@ -274,7 +270,7 @@ def kernel_errors(ctx):
         cur, earlier = fsstate.errors_since_mount(klog, name)
         current += [f"{point}: {x}" for x in cur[:5]]
         other += [f"{point} (before its last mount): {x}" for x in earlier[:3]]
-    mounted = {kernel_name(ctx.host, m) for m in ctx.fact(host_mounts)}
+    mounted = {kernel_name(ctx.host, m) for m in ctx.fact(mounts)}
     other += [f"{ln.device}: {ln.text}" for ln in klog
               if ln.is_error and ln.device not in names and ln.device in mounted][:10]
     if current:
@@ -295,7 +291,7 @@ def kernel_errors(ctx):
              "MountsToSkip in /etc/azure/vmbackup.conf).")
 def same_superblock(ctx):
     """Several mount points of one superblock: bind mounts or a device mounted twice."""
-    groups = mp.same_superblock(ctx.fact(host_mounts))
+    groups = mp.same_superblock(ctx.fact(mounts))
     if not groups:
         return ok(f"every freezable file system has one mount point in the "
                   f"{mounts_source(ctx.host)}")
@@ -311,7 +307,7 @@ def same_superblock(ctx):
              "only the top one and the lower one is left out, or frozen twice.")
 def stacked_mounts(ctx):
     """The same path mounted more than once; only the last mount is reachable."""
-    groups = mp.stacked(ctx.fact(host_mounts))
+    groups = mp.stacked(ctx.fact(mounts))
     if not groups:
         return ok("no stacked mounts")
     evidence = [f"{g[0].mount_point}: " + " under ".join(
@@ -378,7 +374,7 @@ def mounts_open(ctx):
     targets, _ = _targets(ctx)
     points = [m.mount_point for m in targets]
     if not ctx.options.get("mounts"):
-        points += [m.mount_point for m in mp.last_per_mount_point(ctx.fact(host_mounts))
+        points += [m.mount_point for m in mp.last_per_mount_point(ctx.fact(mounts))
                    if mp.is_network_or_fuse(m.fstype) and m.mount_point not in points]
     if not points:
         raise SkipRule(SkipReason.NOT_APPLICABLE, "no mount to probe")
@@ -399,7 +395,7 @@ def iscsi_mounts(ctx):
     """Mounts whose block device sits on an iSCSI session (File Recovery mounts recovery
     points over iSCSI and they break the next backup's freeze when left behind)."""
     found = []
-    for m in ctx.fact(host_mounts):
+    for m in ctx.fact(mounts):
         if not m.source.startswith("/dev/"):
             continue
         name = kernel_name(ctx.host, m)
