@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
 import pytest
@@ -15,6 +16,30 @@ os.environ["AZBDIAG_NO_RECORD"] = "1"
 os.environ["AZBDIAG_LOOPBACK_ONLY"] = "1"
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+
+def _loopback_only(connect):
+    """Wrap socket.connect/connect_ex: any test in this process that tries to reach an
+    address off this machine fails at once, whatever code path it took."""
+    import ipaddress
+
+    def guarded(sock, address, *args):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise AssertionError(f"a test tried to connect to {address!r}: tests may only "
+                                     f"reach loopback addresses")
+        return connect(sock, address, *args)
+
+    return guarded
+
+
+socket.socket.connect = _loopback_only(socket.socket.connect)
+socket.socket.connect_ex = _loopback_only(socket.socket.connect_ex)
 
 from azbdiag import engine  # noqa: E402
 from azbdiag.host import Host  # noqa: E402

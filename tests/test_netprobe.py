@@ -60,3 +60,12 @@ def test_loopback_only_guard(monkeypatch, listener):
     probe = netprobe.tcp_probe("192.0.2.1", 80, timeout=1)   # refused before any socket exists
     assert not probe.ok and "loopback" in probe.error
     assert netprobe._is_loopback("::1") and not netprobe._is_loopback("168.63.129.16")
+
+
+def test_the_suite_cannot_reach_off_box_addresses(monkeypatch):
+    """Even with the probe's own guard switched off, conftest's socket guard stops a
+    connection to an address that is not loopback before any packet leaves."""
+    monkeypatch.delenv(netprobe.LOOPBACK_ONLY_ENV, raising=False)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        with pytest.raises(AssertionError, match="loopback"):
+            sock.connect(("192.0.2.1", 9))
