@@ -8,7 +8,6 @@ silently ignores `Annotated` options. Exit codes: 0 nothing reached --fail-on, 1
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import time
 import traceback
@@ -149,13 +148,14 @@ def check(
     _ctx, results, doc = run_check(host, only or (), skip or (), options)
     from azbdiag import state  # keep the last report and a log line (live, root); never fatal
 
-    problem = state.record_check(host, doc, report.render_json(doc))
+    report_json = report.render_json(doc)
+    problem = state.record_check(host, doc, report_json)
     if problem:
         err(f"note: could not record this run: {problem}")
     if brief:
         text = report.render_brief(doc)
     elif fmt == "json":
-        text = report.render_json(doc)
+        text = report_json
     else:
         text = report.render_text(doc, colour=not output and report.use_colour())
     report.write_output(text, output)
@@ -227,7 +227,5 @@ def main():
         sys.exit(EXIT_CANNOT_RUN)
 
 
-# Commands contributed by later modules register themselves on `app` when imported.
-for _mod in ("azbdiag.fixcli", "azbdiag.summarize"):
-    if os.path.exists(os.path.join(os.path.dirname(__file__), _mod.split(".")[1] + ".py")):
-        __import__(_mod)
+# These modules register their commands (fix, undo, summarize) on `app` when imported.
+from azbdiag import fixcli, summarize  # noqa: E402,F401
