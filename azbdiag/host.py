@@ -87,7 +87,7 @@ class Host:
                     resolved.pop()
                 continue
             candidate = os.path.join(self.root, *resolved, part)
-            if os.path.islink(candidate) and parts is not None:
+            if os.path.islink(candidate):
                 hops += 1
                 if hops > _MAX_LINK_HOPS:
                     raise OSError(40, "Too many levels of symbolic links", p)

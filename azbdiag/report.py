@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import sys
+import textwrap
 from typing import List, Optional, Sequence
 
 from azbdiag import __version__
@@ -67,8 +68,6 @@ def _paint(text: str, status: str, colour: bool) -> str:
 
 
 def _wrap(text: str, indent: str, width: int = 100) -> List[str]:
-    import textwrap
-
     out: List[str] = []
     for para in text.splitlines() or [""]:
         out.extend(textwrap.wrap(para, width=width, initial_indent=indent,

@@ -81,10 +81,8 @@ class ShRunner:
             "_tty_out": False,
             "_tty_in": False,
             "_ok_code": list(range(256)),
-            "_timeout": timeout,
             "_env": call_env,
             "_in": input if input is not None else "",
-            # Kill the whole process group on timeout, not only the direct child.
             "_new_session": True,
         }
         if _SH2:
@@ -92,14 +90,16 @@ class ShRunner:
         exe = shutil.which(argv[0], path=call_env.get("PATH"))
         if exe is None:
             return CommandResult(argv, None, not_found=True)
-        # sh's own timeout kills only the direct child, and its watcher thread adds ~100 ms to
-        # every call. GNU timeout signals the whole process group (a shell's children die too)
-        # and SIGKILLs it 2 s later; the engine's per-rule timeout is the backstop.
+        # GNU timeout signals the whole process group (a shell's children die too) and
+        # SIGKILLs it 2 s later; the engine's per-rule timeout is the backstop. sh's own
+        # timeout, used only without it, kills just the direct child, and its watcher thread
+        # adds ~100 ms to every call.
         wrapped = argv
         killer = shutil.which("timeout", path=call_env.get("PATH"))
         if killer:
             wrapped = (killer, "--kill-after=2", f"{timeout:g}", exe) + argv[1:]
-            del kwargs["_timeout"]
+        else:
+            kwargs["_timeout"] = timeout
         try:
             proc = sh.Command(wrapped[0])(*wrapped[1:], **kwargs)
             elapsed = int((time.monotonic() - started) * 1000)
