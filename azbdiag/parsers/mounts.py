@@ -6,6 +6,8 @@ import dataclasses
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from azbdiag.parsers.waagent import parse_conf
+
 
 def unescape(field: str) -> str:
     """Undo the octal escapes (\\040 for a space) the kernel and fstab use in paths."""
@@ -170,13 +172,9 @@ def freeze_list(mounts: List[Mount], resource_points: Sequence[str] = (),
 
 
 def resource_disk_mount_point(waagent_conf: Optional[str]) -> str:
-    """ResourceDisk.MountPoint from waagent.conf text (default /mnt/resource)."""
-    value = None
-    for line in (waagent_conf or "").splitlines():
-        line = line.split("#", 1)[0].strip()
-        key, sep, val = line.partition("=")
-        if sep and key.strip() == "ResourceDisk.MountPoint":
-            value = val.strip().strip('"').strip()
+    """ResourceDisk.MountPoint from waagent.conf text, read as the agent reads it (default
+    /mnt/resource)."""
+    value = parse_conf(waagent_conf or "").get("ResourceDisk.MountPoint")
     return (value.rstrip("/") or "/") if value else DEFAULT_RESOURCE_MOUNT
 
 
