@@ -37,3 +37,11 @@ def test_every_fix_id_is_documented():
     readme = _read("README.md")
     for fix_id in fixer.registered_fixes():
         assert f"fix --{fix_id}" in readme, fix_id
+
+
+def test_quick_start_package_names_match_the_version():
+    from azbdiag import __version__
+
+    quick = _read("README.md").split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert f"apt install ./azbdiag_{__version__}_all.deb" in quick
+    assert f"dnf install ./azbdiag-{__version__}-1*.noarch.rpm" in quick
