@@ -812,6 +812,45 @@ class Root:
     def fstab_append(self, line: str):
         self.append("/etc/fstab", line.rstrip("\n") + "\n")
 
+    def vmbackup_conf(self, text, mode: int = 0o644):
+        self.write("/etc/azure/vmbackup.conf", text, mode)
+
+    def set_extension_version(self, version: str):
+        """Move the extension directory to another version, as the agent would have laid it
+        out: the directory name, HandlerEnvironment.json and the status telemetry follow."""
+        new = f"{LIB}/{HANDLER}-{version}"
+        os.rename(self.p(self.ext_dir), self.p(new))
+        self.ext_dir = new
+        self.write(f"{new}/HandlerEnvironment.json", handler_environment(new))
+        for name in os.listdir(self.p(f"{new}/status")):
+            path = f"{new}/status/{name}"
+            when = datetime.datetime.fromtimestamp(os.stat(self.p(path)).st_mtime,
+                                                   datetime.timezone.utc)
+            text = self.read(path).replace(EXT_VERSION, version)
+            self.write(path, text, mtime=when)
+
+    def use_python(self, version: str):
+        """Make /usr/bin/python3 point at python<version> (the distribution's next Python)."""
+        self.write(f"/usr/bin/python{version}", ELF_X86_64, 0o755)
+        self.symlink("/usr/bin/python3", f"python{version}")
+
+    def script_plugin(self, changes: Optional[dict] = None, *, pre: bool = True,
+                      post: bool = True, config_mode: int = 0o600):
+        """Application-consistent backup as the documentation sets it up: the extension's own
+        template VMSnapshotScriptPluginConfig.json filled in, root-only scripts."""
+        config = json.loads(upstream_text(
+            "azure-linux-extensions/VMBackup/main/tempPlugin/VMSnapshotScriptPluginConfig.json"))
+        config.update({"preScriptLocation": "/etc/azure/prescript.sh",
+                       "postScriptLocation": "/etc/azure/postscript.sh",
+                       "preScriptParams": [], "postScriptParams": []})
+        config.update(changes or {})
+        self.write("/etc/azure/VMSnapshotScriptPluginConfig.json", json.dumps(config, indent=4),
+                   config_mode)
+        for role, wanted in (("prescript", pre), ("postscript", post)):
+            if wanted:
+                self.write(f"/etc/azure/{role}.sh", "#!/bin/sh\n# quiesce the application\n"
+                                                    "sync\nexit 0\n", 0o700)
+
 
 def _mkdirs(root: Root, guest: str):
     """mkdir -p inside the root, creating real directories (never through a link that leaves
