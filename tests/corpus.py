@@ -125,7 +125,10 @@ class Layout:
     conf_edit: Optional[Callable[[str], str]] = None
     goal_agents: Tuple[str, ...] = ()     # auto-updated WALinuxAgent-<v> directories
     fstab: str = ""
-    freeze_order: Tuple[str, ...] = ()    # the extension's freeze list for this fstab
+    # The extension's freeze list for this fstab; an entry that is a tuple is one mount point
+    # of a device that has several (lsblk names one of them: util-linux lsblk-mnt.c picks the
+    # last mount of the device whose fs root is "/", else the last one).
+    freeze_order: Tuple = ()
     network: Dict[str, str] = dataclasses.field(default_factory=dict)
     selinux: bool = False
     os_label: str = ""                    # osVersion as the extension reports it
@@ -551,7 +554,7 @@ _add(Layout(
     unit_src="WALinuxAgent/init/sles/waagent.service",
     conf_src="WALinuxAgent/config/suse/waagent.conf",
     goal_agents=("2.14.0.1",),
-    fstab=_sles_fstab(), freeze_order=("/",),
+    fstab=_sles_fstab(), freeze_order=(("/.snapshots", "/") + SLES_BTRFS_SUBVOLS[:-1],),
     network={"/etc/sysconfig/network/ifcfg-eth0": SUSE_IFCFG.format(n=0)},
     os_label="SuSE-15.6",
     notes="btrfs root with the subvolumes YaST creates; the rpm database lives in "
@@ -1073,7 +1076,7 @@ def extension_log(root: Root) -> str:
     `<utcnow> [<name>-1.0]<message>`), the freeze in the extension's order."""
     when = root.now - datetime.timedelta(minutes=44)
     prefix = f"[{HANDLER}-1.0]"
-    mounts = list(root.layout.freeze_order)
+    mounts = [m if isinstance(m, str) else m[0] for m in root.layout.freeze_order]
     binary = f"{root.ext_dir}/main/safefreeze/bin/safefreeze"
     msgs = [
         f"ConfigSequenceNumber from environment variable: {root.seq}",
@@ -1374,6 +1377,12 @@ class Report:
 
     def with_status(self, *statuses: str) -> List[dict]:
         return [r for r in self.doc["results"] if r["status"] in statuses]
+
+    def freeze_list_matches(self, expected) -> bool:
+        """The freeze list is `expected`, where a tuple entry accepts any one of its points."""
+        got = self.freeze_list()
+        return len(got) == len(expected) and all(
+            g == e if isinstance(e, str) else g in e for g, e in zip(got, expected))
 
     def freeze_list(self) -> List[str]:
         """The mount points freeze.mount_list lists as frozen, in its order."""
