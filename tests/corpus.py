@@ -17,8 +17,9 @@ the extension lay them out, healthy agent and extension logs, fstab (UUID/PARTUU
 ships, and SELinux for RHEL. Binaries are stand-ins: small files with an ELF header and the
 right names and modes; nothing in a root is ever executed.
 
-Version numbers marked "approx." in DISTROS are plausible for the release but were not read
-from the distribution's archive; the audit (coord/issue13-audit.md) lists the sources.
+Where a version string was not read from a public source (package releases, kernels), it is a
+plausible value of the right format for that release; the notes in DISTROS cite the sources of
+the ones that were (issue numbers).
 """
 
 from __future__ import annotations
@@ -949,9 +950,10 @@ def _dpkg_stanza(pkg: Package, layout: Layout, agent: bool) -> str:
 
 def _dpkg_text(layout: Layout) -> str:
     pkgs = [(layout.agent_pkg, True)] + [(p, False) for p in layout.other_pkgs]
-    # dpkg keeps the file sorted by name; a removed package keeps its stanza.
-    removed = ("Package: walinuxagent-legacy\nStatus: deinstall ok config-files\n"
-               "Architecture: all\nVersion: 2.2.45-1\n")
+    # dpkg keeps the file sorted by name; a removed package (an old kernel) keeps its stanza.
+    old_kernel = re.sub(r"-(\d+)-", lambda m: f"-{int(m.group(1)) - 1}-", layout.kernel, count=1)
+    removed = (f"Package: linux-image-{old_kernel}\nStatus: deinstall ok config-files\n"
+               f"Architecture: amd64\nVersion: {old_kernel}\n")
     body = [_dpkg_stanza(p, layout, agent) for p, agent in sorted(pkgs, key=lambda x: x[0].name)]
     return "\n".join(body + [removed]) + "\n"
 
