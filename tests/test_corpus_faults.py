@@ -1,0 +1,424 @@
+"""Planted faults on the realistic roots of tests/corpus.py: one case for each point of the two
+"Corrections" sections (reference/vmbackup-extension.md = "extension Correction N",
+reference/walinuxagent.md = "agent Correction N") and for the cases issue 13 names. Each case
+says which rule must answer, with which status, and which Azure error code that rule names.
+
+Where today's rules decide differently from the agent or the extension, the case is
+xfail(strict=True) with the reason; it flips once the rule follows the upstream source. Cases
+without a mark already hold and guard the behaviour the fix must keep."""
+
+import dataclasses
+import datetime
+import json
+import os
+from typing import Callable, Optional, Tuple
+
+import corpus
+import pytest
+from corpus import HANDLER, Root, build, check
+
+
+@dataclasses.dataclass
+class Fault:
+    name: str
+    distro: str
+    plant: Callable[[Root], None]
+    rule: str
+    status: Tuple[str, ...]              # accepted statuses
+    code: Optional[str] = None           # Azure error code the rule must name
+    says: Tuple[str, ...] = ()           # words the summary must hold
+    evidence_lacks: Tuple[str, ...] = ()
+    extra: Optional[Callable] = None     # more assertions: extra(report, root)
+    xfail: Optional[str] = None
+    needs_root: bool = False
+    ref: str = ""                        # "extension N", "agent N" or "issue 13"
+
+
+def nothing(root):
+    pass
+
+
+# ---- plants ------------------------------------------------------------------------------
+
+def fstab_line_twice(root):
+    line = next(ln for ln in root.read("/etc/fstab").splitlines() if "/datadrive" in ln)
+    root.fstab_append(line)
+
+
+def fstab_bind_mount(root):
+    root.fstab_append("/srv/data/www /var/www none bind,nofail 0 0")
+
+
+def fstab_loop_image(root):
+    root.write("/srv/data/images/scratch.ext4", b"\0" * 4096)
+    root.fstab_append("/srv/data/images/scratch.ext4 /srv/scratch ext4 loop,nofail 0 2")
+
+
+def not_frozen(point):
+    def extra(rep, root):
+        assert point not in rep.freeze_list(), rep.result("freeze.mount_list")
+    return extra
+
+
+def freeze_list_is(*points):
+    def extra(rep, root):
+        assert rep.freeze_list_matches(points), rep.result("freeze.mount_list")
+    return extra
+
+
+def vmbackup(text):
+    def plant(root):
+        root.vmbackup_conf(text)
+    return plant
+
+
+def failed_guest_freeze(root):
+    """A run on the guest path (host pre-snapshot unavailable) whose freeze failed: the status
+    keeps `code` 121 and the extension error code is overwritten with 761
+    (freezesnapshotter.py takeSnapshotFromFirstHostThenGuest)."""
+    root.write_status(code=121, health_code=761, real_status="error",
+                      message="snapshotCreator=guestExtension, hostStatusCodePreSnapshot=555, ",
+                      ext_error="FailedRetryableSnapshotFailedRestrictedNetwork", age_minutes=30)
+    when = root.now - datetime.timedelta(minutes=31)
+    stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")
+    prefix = f"[{HANDLER}-1.0]"
+    binary = f"{root.ext_dir}/main/safefreeze/bin/safefreeze"
+    lines = ["****** 1. Starting Freeze Binary ",
+             "arg : " + repr([binary, "60", "/datadrive", "/"]),
+             "****** 2. Binary Freeze Started", "Freezing: /datadrive",
+             "Failed to FIFREEZE: /datadrive with error message: Device or resource busy",
+             "Failed to FITHAW: /datadrive with error message: Invalid argument",
+             "freeze failed for some mount",
+             "T:S Enable failed with error: freeze failed for some mount"]
+    root.append(f"{corpus.EXT_LOG_DIR}/extension.log",
+                "".join(f"{stamp} {prefix}{ln}\n" for ln in lines))
+
+
+def transitioning(minutes):
+    def plant(root):
+        root.write_status(code=4, health_code=0, status="success", real_status="transitioning",
+                          message="Transitioning state in extension", age_minutes=minutes)
+    return plant
+
+
+def set_conf(**pairs):
+    def plant(root):
+        for key, value in pairs.items():
+            root.set_waagent_conf(key.replace("__", "."), value)
+    return plant
+
+
+def update_to_latest_disabled(root):
+    """The agent's own test configuration for this case, appended to the distribution's."""
+    text = corpus.upstream_text(
+        "WALinuxAgent/tests/data/config/waagent_update_to_latest_version_disabled.conf")
+    line = next(ln for ln in text.splitlines() if ln.startswith("AutoUpdate.UpdateToLatestVersion"))
+    root.append("/etc/waagent.conf", "\n" + line + "\n")
+
+
+def agent_manifest(content):
+    def plant(root):
+        path = f"{root.agent_dir('2.11.1.4')}/HandlerManifest.json"
+        if content is None:
+            root.remove(path)
+        else:
+            root.write(path, content)
+    return plant
+
+
+def agent_blacklisted(root):
+    root.write(f"{root.agent_dir('2.11.1.4')}/error.json", json.dumps({
+        "last_failure": (root.now - datetime.timedelta(hours=2)).timestamp(),
+        "failure_count": 3, "was_fatal": False,
+        "reason": "Agent WALinuxAgent-2.11.1.4 launched with command 'python3 -u bin/"
+                  "WALinuxAgent-2.11.1.4-py3.8.egg -run-exthandlers' failed with return code: 1"}))
+
+
+def waagent_conf_bytes(transform):
+    def plant(root):
+        root.write("/etc/waagent.conf", transform(root.read_bytes("/etc/waagent.conf")))
+    return plant
+
+
+def latin1_comment(data: bytes) -> bytes:
+    return "# Geändert: Logs.Verbose für die Fehlersuche\n".encode("latin-1") + data
+
+
+def lone_cr_before_extensions_disabled(data: bytes) -> bytes:
+    # An editor that ended one line with a bare CR: the agent reads "Logs.Verbose=n\r
+    # Extensions.Enabled=n" as one line whose key is Logs.Verbose.
+    assert b"Logs.Verbose=n\n" in data
+    return data.replace(b"Logs.Verbose=n\n", b"Logs.Verbose=n\rExtensions.Enabled=n\n", 1)
+
+
+def python_3_14(root):
+    root.use_python("3.14")
+
+
+def extension_version(version):
+    def plant(root):
+        root.set_extension_version(version)
+    return plant
+
+
+def plugin(changes=None, **kw):
+    def plant(root):
+        root.script_plugin(changes, **kw)
+    return plant
+
+
+def plugin_bundled_host_conf_writable(root):
+    root.script_plugin()
+    os.chmod(root.p(f"{root.ext_dir}/main/VMSnapshotPluginHost.conf"), 0o666)
+
+
+def evidence_has_package(name):
+    def extra(rep, root):
+        ev = rep.result("agent.installed")["evidence"]
+        assert any(e.startswith(f"package: {name} ") for e in ev), ev
+    return extra
+
+
+def conf_problems_have_lines(rep, root):
+    """Every setting the summary counts is shown with the line it is on."""
+    res = rep.result("agent.conf")
+    count = int(res["summary"].split()[0])
+    located = [e for e in res["evidence"] if e.startswith("line ")]
+    assert count == len(located), res
+
+
+def freeze_keeps_root(rep, root):
+    assert rep.freeze_list()[-1:] == ["/"], rep.result("freeze.mount_list")
+
+
+# ---- the cases ---------------------------------------------------------------------------
+
+def F(ref, *args, **kw) -> Fault:
+    return Fault(*args, ref=ref, **kw)
+
+
+E, A = "extension Correction", "agent Correction"
+
+FAULTS = [
+    # extension Correction 1: order (see also test_corpus_healthy: every root)
+    F("extension 1", "two_data_disks_in_reverse_mount_order", "ubuntu2404", nothing, "freeze.mount_list",
+          ("ok",), extra=freeze_list_is("/data2", "/data1", "/"),
+          xfail=f"freeze.mount_list: fstab order instead of reverse mount order ({E} 1)"),
+    # extension Correction 2: duplicates
+    F("extension 2", "fstab_line_written_twice", "ubuntu2204", fstab_line_twice, "freeze.stacked_mounts",
+          ("ok",), extra=freeze_list_is("/datadrive", "/"),
+          xfail=f"freeze.stacked_mounts: fails an fstab line written twice, which mounts once and "
+                f"which the extension de-duplicates anyway ({E} 2)"),
+    F("extension 2", "sles_btrfs_subvolumes", "sles15", nothing, "freeze.same_superblock", ("ok",),
+          xfail=f"freeze.same_superblock: fails btrfs subvolumes of one file system; the "
+                f"extension keeps one mount point per device ({E} 2)"),
+    F("extension 2", "bind_mount_of_a_data_disk", "debian12", fstab_bind_mount, "freeze.same_superblock",
+          ("ok",), extra=freeze_list_is("/srv/data", "/")),
+    # extension Correction 3: loop devices
+    F("extension 3", "loop_mounted_image_file", "debian12", fstab_loop_image, "freeze.mount_list", ("ok",),
+          extra=not_frozen("/srv/scratch"),
+          xfail=f"freeze.mount_list: lists an image mounted with the fstab option loop as frozen; "
+                f"the extension skips lsblk TYPE loop ({E} 3)"),
+    # extension Correction 4: MountsToSkip = /
+    F("extension 4", "mountstoskip_root", "ubuntu2204", vmbackup("[SnapshotThread]\nMountsToSkip = /\n"),
+          "vmbackup_conf.mounts_to_skip", ("ok",), extra=freeze_keeps_root,
+          xfail=f"vmbackup_conf.mounts_to_skip: fails MountsToSkip = /, a no-op the extension "
+                f"logs and ignores ({E} 4)"),
+    # extension Correction 5: SafeFreezeWaitInSeconds floor
+    F("extension 5", "safefreezewait_2", "ubuntu2404",
+          vmbackup("[SnapshotThread]\ntimeout = 60\nSafeFreezeWaitInSeconds = 2\n"),
+          "vmbackup_conf.integer_keys", ("fail",), code="UserErrorFsFreezeTimeout",
+          says=("SafeFreezeWaitInSeconds",),
+          xfail=f"vmbackup_conf.integer_keys: accepts SafeFreezeWaitInSeconds = 2, which ends "
+                f"every backup with 122 (3 s delay, int(N/2) polls of 2 s) ({E} 5)"),
+    F("extension 5", "safefreezewait_4_can_work", "ubuntu2404",
+          vmbackup("[SnapshotThread]\nSafeFreezeWaitInSeconds = 4\n"),
+          "vmbackup_conf.integer_keys", ("ok", "warn")),
+    # extension Correction 6: 121 reported with 761
+    F("extension 6", "freeze_failure_reported_with_761", "ubuntu2204", failed_guest_freeze,
+          "extension.last_status", ("fail",), code="UserErrorFsFreezeFailed",
+          says=("121", "UserErrorFsFreezeFailed"),
+          xfail=f"extension.last_status: names 761 (restricted network) when code 121 says the "
+                f"freeze failed ({E} 6)"),
+    F("extension 6", "freeze_failure_in_extension_log", "ubuntu2204", failed_guest_freeze,
+          "freeze.extension_log", ("fail",), code="UserErrorFsFreezeFailed",
+          says=("/datadrive",)),
+    # extension Correction 7: UTF-8 vmbackup.conf
+    F("extension 7", "vmbackup_conf_utf8_comment", "ubuntu2204",
+          vmbackup("[SnapshotThread]\n# Sicherung für /datadrive: nicht einfrieren\n"
+                   "MountsToSkip = /datadrive\n"),
+          "vmbackup_conf.parses", ("ok",),
+          xfail=f"vmbackup_conf.parses: fails valid UTF-8, which Python 3.7+ decodes even under "
+                f"the C locale ({E} 7)"),
+    F("extension 7", "vmbackup_conf_bom", "ubuntu2204",
+          vmbackup("\ufeff[SnapshotThread]\nMountsToSkip = /datadrive\n"),
+          "vmbackup_conf.parses", ("fail",),
+          code="VMBackupLinuxExtensionConfFileWrongEncodingFormat"),
+    # extension Correction 8: a % costs one key
+    F("extension 8", "vmbackup_conf_percent_in_one_key", "debian12",
+          vmbackup("[SnapshotThread]\nSafeFreezeWaitInSeconds = 120\n"
+                   "LoggingOff = 0 ; log 100% of the run\n"),
+          "vmbackup_conf.parses", ("warn",), says=("LoggingOff",),
+          xfail=f"vmbackup_conf.parses: fails the file for a % that costs only the key holding "
+                f"it (LoggingOff keeps its default, the rest is read) ({E} 8)"),
+    # extension Correction 9: interpreter fallback
+    F("extension 9", "rhel8_platform_python_only", "rhel8", nothing, "extension.python", ("ok",),
+          says=("/usr/libexec/platform-python",),
+          xfail=f"extension.python: fails when handle.sh's list finds no interpreter, though it "
+                f"then runs the Python that runs waagent ({E} 9)"),
+    # extension Correction 10: pre/post errors the backup survives
+    F("extension 10", "prepost_timeout_as_string", "rhel9", plugin({"timeoutInSeconds": "60"}),
+          "extension.scripts_config", ("warn",), needs_root=True,
+          xfail=f"extension.scripts_config: fails timeoutInSeconds given as a string; the "
+                f"extension ends in 304 and takes a file-system-consistent backup ({E} 10)"),
+    F("extension 10", "prepost_missing_script_no_freeze", "rhel9",
+          plugin({"fsFreezeEnabled": False}, pre=False), "extension.scripts_config", ("warn",),
+          needs_root=True,
+          xfail=f"extension.scripts_config: fails a missing pre-script with fsFreezeEnabled "
+                f"false; validate_scripts failures let the backup go on (code 1, 302) unless "
+                f"continueBackupOnFailure is false ({E} 10)"),
+    F("extension 10", "prepost_missing_script_continue", "rhel9", plugin(pre=False),
+          "extension.scripts_config", ("warn",), needs_root=True),
+    F("extension 10", "prepost_missing_script_stop", "rhel9",
+          plugin({"continueBackupOnFailure": False}, pre=False), "extension.scripts_config",
+          ("fail",), code="BackUpOperationFailed", needs_root=True),
+    # extension Correction 11: the bundled PluginHost conf is checked too
+    F("extension 11", "bundled_pluginhost_conf_writable", "rhel9", plugin_bundled_host_conf_writable,
+          "extension.scripts_permissions", ("warn",), needs_root=True,
+          xfail=f"extension.scripts_permissions: never checks main/VMSnapshotPluginHost.conf, "
+                f"which the extension checks (314, file-system-consistent backup) ({E} 11)"),
+    # extension Correction 12: snapshotConsistency is always 0
+    F("extension 12", "snapshot_consistency_zero_is_no_finding", "ubuntu2404", nothing,
+          "extension.last_status", ("ok",), evidence_lacks=("consistency: none",),
+          xfail=f"extension.last_status: shows 'snapshot consistency: none' from a field the "
+                f"extension always writes as 0 ({E} 12)"),
+    # extension Correction 13: a transitioning status says success, code 4
+    F("extension 13", "transitioning_stuck_for_hours", "ubuntu2404", transitioning(200),
+          "extension.last_status", ("fail",), says=("code 4",)),
+    F("extension 13", "transitioning_now", "ubuntu2404", transitioning(5), "extension.last_status", ("ok",),
+          says=("in progress",)),
+    # agent Correction 1: UpdateToLatestVersion=n still runs the newest agent on disk
+    F("agent 1", "update_to_latest_version_n_version", "ubuntu2204", update_to_latest_disabled,
+          "agent.version", ("warn",), says=("2.11.1.4",),
+          xfail=f"agent.version: fails installed 2.2.46 under AutoUpdate.UpdateToLatestVersion=n, "
+                f"though the daemon still runs WALinuxAgent-2.11.1.4 from disk ({A} 1)"),
+    F("agent 1", "update_to_latest_version_n_conf", "ubuntu2204", update_to_latest_disabled,
+          "agent.conf", ("ok",),
+          xfail=f"agent.conf: warns the agent 'stays at the package version' under "
+                f"UpdateToLatestVersion=n; it keeps the newest agent on disk ({A} 1)"),
+    # Not what the Correction's parenthesis says: with the legacy AutoUpdate.Enabled=n alone the
+    # daemon runs the package's agent. Daemons before 2.15.0.1 test only AutoUpdate.Enabled
+    # (ga/update.py run_latest at v2.2.46 ... v2.14.0.1); 2.15.0.1 (#3404) also runs the newest
+    # agent on disk when AutoUpdate.UpdateToLatestVersion is present, whatever its value.
+    F("agent 1", "autoupdate_enabled_n_runs_the_package", "ubuntu2204",
+          set_conf(AutoUpdate__Enabled="n"), "agent.version", ("fail",),
+          code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
+    # agent Correction 2: a usable agent directory has a valid manifest, not blacklisted
+    F("agent 2", "agent_dir_without_manifest", "ubuntu2204", agent_manifest(None), "agent.version",
+          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",),
+          xfail=f"agent.version: counts WALinuxAgent-2.11.1.4 without HandlerManifest.json, which "
+                f"the agent deletes and never runs ({A} 2)"),
+    F("agent 2", "agent_dir_with_empty_manifest", "ubuntu2204", agent_manifest("[]"), "agent.version",
+          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",),
+          xfail=f"agent.version: counts WALinuxAgent-2.11.1.4 whose HandlerManifest.json is [], "
+                f"which the agent rejects ({A} 2)"),
+    F("agent 2", "agent_dir_blacklisted", "ubuntu2204", agent_blacklisted, "agent.version", ("fail",),
+          code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
+    # agent Correction 3: strict UTF-8
+    F("agent 3", "waagent_conf_not_utf8", "ubuntu2404", waagent_conf_bytes(latin1_comment),
+          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable",
+          xfail=f"agent.conf: accepts a Latin-1 byte that makes the agent die at start and "
+                f"systemd restart it in a loop ({A} 3)"),
+    # agent Correction 4: lines split on \n only; only a zero-byte file is empty
+    F("agent 4", "waagent_conf_lone_cr", "ubuntu2404",
+          waagent_conf_bytes(lone_cr_before_extensions_disabled), "agent.extensions_enabled",
+          ("ok",),
+          xfail=f"agent.extensions_enabled: splits on a bare CR; the agent reads "
+                f"'Extensions.Enabled=n' after it as part of the Logs.Verbose line ({A} 4)"),
+    F("agent 4", "waagent_conf_whitespace_only", "ubuntu2404",
+          waagent_conf_bytes(lambda data: b"\n  \n\t\n"), "agent.conf", ("ok", "warn"),
+          xfail=f"agent.conf: fails a file of whitespace as empty; the agent loads it with "
+                f"defaults ({A} 4)"),
+    F("agent 4", "waagent_conf_zero_bytes", "ubuntu2404", waagent_conf_bytes(lambda data: b""),
+          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable",
+          xfail=f"agent.conf: fails a zero-byte file rightly, but names only "
+                f"GuestAgentSnapshotTaskStatusError; the agent does not start at all ({A} 4)"),
+    # agent Correction 5: offline rpm needs --dbpath
+    F("agent 5", "rpm_package_rhel9", "rhel9", nothing, "agent.installed", ("ok",),
+          extra=evidence_has_package("WALinuxAgent"),
+          xfail=f"agent.installed: runs rpm --root without --dbpath, so a Debian rescue VM's "
+                f"rpm reads its own empty database ({A} 5)"),
+    F("agent 5", "rpm_package_sles_sysimage", "sles15", nothing, "agent.installed", ("ok",),
+          extra=evidence_has_package("python-azure-agent"),
+          xfail=f"agent.installed: no --dbpath; SLES keeps the database in /usr/lib/sysimage/rpm "
+                f"behind the /var/lib/rpm link ({A} 5)"),
+    # issue 13: a distribution's stock settings are information, counts match the evidence
+    F("issue 13", "debian_stock_settings_are_information", "debian12", nothing, "agent.conf", ("ok",),
+          xfail="agent.conf: warns on Debian's stock AutoUpdate.Enabled=n and "
+                "Provisioning.Agent=cloud-init, which do not stop backups (issue 13, noise)"),
+    F("issue 13", "rhel9_cloud_init_keyfile_bound_by_mac", "rhel9", nothing, "dhcp.config",
+      ("ok",), says=("DHCP",),
+      xfail="dhcp.config: warns 'no network configuration' for cloud-init's ethernet keyfile, "
+            "which is bound to eth0 by MAC and says method=auto (issue 13, noise)"),
+    F("issue 13", "summary_count_matches_evidence", "debian12", set_conf(Logs__Verbose="yes"),
+          "agent.conf", ("warn",), extra=conf_problems_have_lines,
+          xfail="agent.conf: the summary counts settings that the evidence does not show with "
+                "their line (issue 13: counts must match the evidence)"),
+    # issue 13: the extension versions and the Python they start on
+    F("issue 13", "python312_with_extension_9218", "ubuntu2404", extension_version("1.0.9218.0"),
+          "extension.python", ("warn",), says=("1.0.9218.0",)),
+    F("issue 13", "python314_with_extension_9225", "ubuntu2404",
+          python_3_14, "extension.python", ("fail",),
+          says=("3.14", "1.0.9225.0"),
+          xfail="extension.python: says 1.0.9225.0 runs on Python 3.14; it dies importing crypt "
+                "and imp (azure-linux-extensions#2172, fixed by #2177, no released version "
+                "named yet)"),
+]
+
+
+def _param(f: Fault):
+    marks = []
+    if f.xfail:
+        marks.append(pytest.mark.xfail(strict=True, reason=f.xfail))
+    if f.needs_root:
+        marks.append(pytest.mark.skipif(os.geteuid() != 0, reason="the extension's owner checks "
+                                        "need files owned by root: run as root"))
+    return pytest.param(f, id=f.name, marks=marks)
+
+
+@pytest.mark.parametrize("fault", [_param(f) for f in FAULTS])
+def test_planted_fault(tmp_path, fault):
+    root = build(tmp_path, fault.distro)
+    fault.plant(root)
+    if root.labels:
+        # files made on a running SELinux system get their label from the policy
+        corpus.label_tree(root)
+    rep = check(root)
+    res = rep.result(fault.rule)
+    assert res["status"] in fault.status, (res, corpus.describe(rep))
+    if fault.code:
+        assert fault.code in res["error_codes"], res
+    for word in fault.says:
+        assert word in res["summary"], res
+    for word in fault.evidence_lacks:
+        assert not any(word in e for e in res["evidence"]), res
+    if fault.extra:
+        fault.extra(rep, root)
+    assert not rep.with_status("error"), corpus.describe(rep, ("error",))
+
+
+def test_every_correction_has_a_case():
+    """Both Corrections sections, point by point: extension 1-13 here (14 is the catalogue
+    test below), agent 1-5, and the issue's own cases."""
+    refs = {f.ref for f in FAULTS}
+    wanted = {f"extension {n}" for n in range(1, 14)} | {f"agent {n}" for n in range(1, 6)}
+    assert wanted | {"issue 13"} == refs
+    assert len({f.name for f in FAULTS}) == len(FAULTS)
+
+
+@pytest.mark.xfail(strict=True, reason=f"catalogue: presents 122 -> UserErrorFsFreezeTimeout as "
+                                       f"fact; no public source maps it ({E} 14)")
+def test_explain_122_says_the_azure_name_is_inferred():
+    code, text = corpus.explain("122")
+    assert code == 0 and "UserErrorFsFreezeTimeout" in text
+    assert "infer" in text.lower(), text
