@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 import traceback
 from typing import List, Optional
 
 import typer
 
 from azbdiag import __version__
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
+from azbdiag.exit_codes import (  # noqa: F401  (re-exported for the commands)
+    EXIT_CANNOT_RUN,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -63,7 +67,7 @@ def guarded(func):
             raise typer.Exit(exc.code) from None
         except KeyboardInterrupt:
             err("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:  # the promise: no traceback without --debug
             if _state["debug"]:
                 traceback.print_exc()
@@ -104,19 +108,6 @@ def _choice(value: str, allowed, option: str) -> str:
     return value
 
 
-def run_check(host, only=(), skip=(), options=None):
-    """Run the rules on `host`; returns (results, document)."""
-    from azbdiag import engine, report
-
-    ctx = engine.Context(host, options or {})
-    started = time.monotonic()
-    results = engine.run_rules(ctx, only=only, skip=skip,
-                               deadline=(options or {}).get("deadline", engine.DEFAULT_DEADLINE))
-    doc = report.build_document(host.facts(), results,
-                                duration_ms=int((time.monotonic() - started) * 1000))
-    return ctx, results, doc
-
-
 @app.command()
 @guarded
 def check(
@@ -145,7 +136,7 @@ def check(
     host = make_host(root)
     options = {"debug": _state["debug"], "deadline": deadline, "freeze_test": freeze_test,
                "mounts": list(mount or [])}
-    _ctx, results, doc = run_check(host, only or (), skip or (), options)
+    _ctx, results, doc = report.run_check(host, only or (), skip or (), options)
     from azbdiag import state  # keep the last report and a log line (live, root); never fatal
 
     report_json = report.render_json(doc)

@@ -1,5 +1,6 @@
-"""`azbdiag fix` and `azbdiag undo`: the command line of the shared fixer (azbdiag/fixer.py).
+"""`azbdiag fix` and `azbdiag undo`: the command line of the shared fixer (azbdiag/fix/).
 
+Each `fix_<id>` parameter is the flag `--<id>` of the fix registered as `<id>` with `@fix`.
 Exit codes of fix and undo: 0 applied (or nothing to do) and the re-check is clean, 1 applied
 but something still fails, 2 usage error, 3 could not run or refused for safety, 4 not
 confirmed.
@@ -12,19 +13,9 @@ from typing import List, Optional
 
 import typer
 
-from azbdiag.cli import (  # noqa: F401  (EXIT_* documented for the contract)
-    EXIT_CANNOT_RUN,
-    EXIT_FINDINGS,
-    EXIT_OK,
-    Fatal,
-    _state,
-    app,
-    err,
-    guarded,
-    make_host,
-    run_check,
-)
-from azbdiag.fixer import FIX_IDS, run_fix, run_undo
+from azbdiag.cli import EXIT_OK, _state, app, err, guarded, make_host
+
+FLAG_PREFIX = "fix_"
 
 
 def _confirm(question: str) -> bool:
@@ -34,14 +25,15 @@ def _confirm(question: str) -> bool:
 @app.command()
 @guarded
 def fix(
-    freeze: bool = typer.Option(False, "--freeze",
-                                help="Repair file systems the backup cannot freeze."),
-    vmbackup_conf: bool = typer.Option(False, "--vmbackup-conf",
-                                       help="Repair /etc/azure/vmbackup.conf."),
-    selinux: bool = typer.Option(False, "--selinux", help="Repair SELinux labels and settings."),
-    agent: bool = typer.Option(False, "--agent", help="Repair the guest agent's setup."),
-    scripts: bool = typer.Option(False, "--scripts", help="Repair pre/post script settings."),
-    dhcp: bool = typer.Option(False, "--dhcp", help="Repair DHCP on the primary NIC."),
+    ctx: typer.Context,
+    fix_freeze: bool = typer.Option(False, "--freeze",
+                                    help="Repair file systems the backup cannot freeze."),
+    fix_vmbackup_conf: bool = typer.Option(False, "--vmbackup-conf",
+                                           help="Repair /etc/azure/vmbackup.conf."),
+    fix_selinux: bool = typer.Option(False, "--selinux", help="Repair SELinux labels and settings."),
+    fix_agent: bool = typer.Option(False, "--agent", help="Repair the guest agent's setup."),
+    fix_scripts: bool = typer.Option(False, "--scripts", help="Repair pre/post script settings."),
+    fix_dhcp: bool = typer.Option(False, "--dhcp", help="Repair DHCP on the primary NIC."),
     all_fixes: bool = typer.Option(False, "--all", help="Every fix above."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     yes: bool = typer.Option(False, "--yes", "-y",
@@ -52,22 +44,31 @@ def fix(
     deadline: float = typer.Option(180.0, "--deadline", help="Seconds each check run may take."),
 ):
     """Repair what `azbdiag check` found: print a plan, confirm, back up, apply, re-check."""
-    chosen = {"freeze": freeze, "vmbackup-conf": vmbackup_conf, "selinux": selinux,
-              "agent": agent, "scripts": scripts, "dhcp": dhcp}
-    ids = list(FIX_IDS) if all_fixes else [fid for fid in FIX_IDS if chosen[fid]]
-    if not ids:
-        raise typer.BadParameter("choose what to fix: " + ", ".join(f"--{f}" for f in FIX_IDS)
-                                 + " or --all", param_hint="FIX")
+    flags = fix_flags(ctx.command)
     if all_fixes:
-        from azbdiag.fixer import registered_fixes
+        from azbdiag.fix import registered_fixes
 
-        ids = [fid for fid in ids if fid in registered_fixes()]
+        ids = list(registered_fixes())
+    else:
+        ids = [fix_id for name, fix_id in flags if ctx.params.get(name)]
+    if not ids:
+        raise typer.BadParameter("choose what to fix: " + ", ".join(f"--{f}" for _, f in flags)
+                                 + " or --all", param_hint="FIX")
+    from azbdiag.fix.run import run_fix
+    from azbdiag.report import run_check
+
     host = make_host(root)
     options = {"debug": _state["debug"], "deadline": deadline, "mounts": list(mount or []),
                "fixing": True}
     code = run_fix(host, ids, check=run_check, options=options, dry_run=dry_run, yes=yes,
                    confirm=_confirm, argv=list(sys.argv), out=typer.echo, err=err)
     raise typer.Exit(code)
+
+
+def fix_flags(command) -> List[tuple]:
+    """(parameter name, fix id) of each fix flag of the click `command`, in --help order."""
+    return [(p.name, p.name[len(FLAG_PREFIX):].replace("_", "-")) for p in command.params
+            if p.name.startswith(FLAG_PREFIX)]
 
 
 @app.command()
@@ -80,20 +81,12 @@ def undo(
     list_runs: bool = typer.Option(False, "--list", help="List the journal's runs."),
 ):
     """Revert a fix run from its journal (files restored byte for byte, newest run first)."""
-    from azbdiag import fixer
+    from azbdiag.fix.undo import describe_runs, run_undo
 
     host = make_host(root)
     if list_runs:
-        runs = fixer.list_runs(host)
-        if not runs:
-            typer.echo(f"no fix runs in {fixer.journal_root(host)}")
-        for r in runs:
-            try:
-                data = fixer.Journal.load(host, r).data
-            except (OSError, ValueError):
-                typer.echo(f"{r}  (unreadable journal)")
-                continue
-            typer.echo(f"{r}  {data.get('status', '?'):12} {','.join(data.get('fixes', []))}")
+        for line in describe_runs(host):
+            typer.echo(line)
         raise typer.Exit(EXIT_OK)
     code = run_undo(host, run, dry_run=dry_run, yes=yes, confirm=_confirm,
                     out=typer.echo, err=err)

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import textwrap
+import time
 from typing import List, Optional, Sequence
 
 from azbdiag import __version__
@@ -51,6 +52,19 @@ def build_document(host_facts, results: Sequence[Result], duration_ms: int = 0) 
         "summary": summarize(results),
         "results": [result_json(r) for r in results],
     }
+
+
+def run_check(host, only=(), skip=(), options=None):
+    """Run the rules on `host`; returns (context, results, document)."""
+    from azbdiag import engine
+
+    ctx = engine.Context(host, options or {})
+    started = time.monotonic()
+    results = engine.run_rules(ctx, only=only, skip=skip,
+                               deadline=(options or {}).get("deadline", engine.DEFAULT_DEADLINE))
+    doc = build_document(host.facts(), results,
+                         duration_ms=int((time.monotonic() - started) * 1000))
+    return ctx, results, doc
 
 
 def render_json(doc: dict) -> str:

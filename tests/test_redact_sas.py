@@ -202,7 +202,7 @@ def test_recorded_report_and_log_have_no_sas(tmp_path, monkeypatch):
     """The last report and the log line a live root run records under /var/lib/azbdiag and
     /var/log/azbdiag (pointed elsewhere here)."""
     from azbdiag import report, state
-    from azbdiag.cli import run_check
+    from azbdiag.report import run_check
 
     root = sas_root(tmp_path)
     monkeypatch.setenv(state.STATE_ENV, str(tmp_path / "state"))
