@@ -129,7 +129,7 @@ def check(
         help="Limit the per-mount freeze checks and --freeze-test to this mount point (repeatable)."),
 ):
     """Check this machine (or --root) for causes of Azure VM backup failures."""
-    from azbdiag import report
+    from azbdiag import render, report
 
     fmt = _choice(fmt, ("text", "json"), "--format")
     fail_on = _choice(fail_on, ("warn", "fail"), "--fail-on")
@@ -139,17 +139,19 @@ def check(
     _ctx, results, doc = report.run_check(host, only or (), skip or (), options)
     from azbdiag import state  # keep the last report and a log line (live, root); never fatal
 
-    report_json = report.render_json(doc)
+    report_json = render.report(doc, "json")
     problem = state.record_check(host, doc, report_json)
     if problem:
         err(f"note: could not record this run: {problem}")
     if brief:
-        text = report.render_brief(doc)
+        text = render.report(doc, "brief")
     elif fmt == "json":
         text = report_json
     else:
-        text = report.render_text(doc, colour=not output and report.use_colour())
-    report.write_output(text, output)
+        from azbdiag.render.text import use_colour
+
+        text = render.report(doc, "text", colour=not output and use_colour())
+    render.write_output(text, output)
     raise typer.Exit(EXIT_FINDINGS if report.worst_reaches(results, fail_on) else EXIT_OK)
 
 
@@ -159,26 +161,10 @@ def list_rules(
     fmt: str = typer.Option("text", "--format", help="text or json."),
 ):
     """List every rule: id, title, error codes, needs-root, live-only."""
-    import json
+    from azbdiag import engine, render
 
-    from azbdiag import engine
-
-    fmt = _choice(fmt, ("text", "json"), "--format")
-    rules = engine.all_rules()
-    if fmt == "json":
-        typer.echo(json.dumps([
-            {"id": r.id, "title": r.title, "error_codes": list(r.error_codes),
-             "needs_root": r.needs_root, "live_only": r.live_only, "azure_only": r.azure_only,
-             "fix": r.fix, "opt_in": r.opt_in, "description": r.description}
-            for r in rules], indent=2))
-        return
-    idw = max(len(r.id) for r in rules)
-    typer.echo(f"{'ID':{idw}}  ROOT LIVE  TITLE / ERROR CODES")
-    for r in rules:
-        flags = f"{'yes' if r.needs_root else 'no':4} {'yes' if r.live_only else 'no':4}"
-        typer.echo(f"{r.id:{idw}}  {flags}  {r.title}")
-        if r.error_codes:
-            typer.echo(f"{'':{idw}}             {', '.join(r.error_codes)}")
+    fmt = _choice(fmt, render.CATALOGUE_FORMATS, "--format")
+    typer.echo(render.rule_list(engine.all_rules(), fmt), nl=False)
 
 
 @app.command()
@@ -190,11 +176,11 @@ def explain(
     fmt: str = typer.Option("text", "--format", help="text or json."),
 ):
     """Explain an Azure backup error code: what it means for a Linux guest and what to do."""
-    from azbdiag import catalogue
+    from azbdiag import catalogue, render
 
-    fmt = _choice(fmt, ("text", "json"), "--format")
+    fmt = _choice(fmt, render.CATALOGUE_FORMATS, "--format")
     if list_all:
-        typer.echo(catalogue.render_list(fmt), nl=False)
+        typer.echo(render.code_list(catalogue.list_rows(), fmt), nl=False)
         return
     if not code:
         raise typer.BadParameter("give a CODE or --list", param_hint="CODE")
@@ -202,7 +188,7 @@ def explain(
     if entry is None:
         err(f"unknown error code {code!r}; `azbdiag explain --list` shows the known ones")
         raise typer.Exit(EXIT_FINDINGS)
-    typer.echo(catalogue.render_entry(entry, fmt), nl=False)
+    typer.echo(render.code_entry(catalogue.as_dict(entry), fmt), nl=False)
 
 
 def main():
