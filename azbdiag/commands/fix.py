@@ -1,9 +1,9 @@
-"""`azbdiag fix` and `azbdiag undo`: the command line of the shared fixer (azbdiag/fix/).
+"""`azbdiag fix`: repair what check found, through the shared fixer (azbdiag/fix/run.py).
 
-Each `fix_<id>` parameter is the flag `--<id>` of the fix registered as `<id>` with `@fix`.
-Exit codes of fix and undo: 0 applied (or nothing to do) and the re-check is clean, 1 applied
-but something still fails, 2 usage error, 3 could not run or refused for safety, 4 not
-confirmed.
+Each `fix_<id>` parameter is the flag `--<id>` of the fix registered as `<id>` with `@fix`
+(azbdiag/fix/__init__.py); tests/test_cli_layout.py fails when a registered fix has no flag here,
+or a flag no fix. Exit codes: 0 applied (or nothing to do) and the re-check is clean, 1 applied
+but something still fails, 2 usage error, 3 could not run or refused for safety, 4 not confirmed.
 """
 
 from __future__ import annotations
@@ -13,17 +13,11 @@ from typing import List, Optional
 
 import typer
 
-from azbdiag.cli import EXIT_OK, _state, app, err, guarded, make_host
+from azbdiag.app import confirm, debug_enabled, err, make_host
 
 FLAG_PREFIX = "fix_"
 
 
-def _confirm(question: str) -> bool:
-    return typer.confirm(question, default=False)
-
-
-@app.command()
-@guarded
 def fix(
     ctx: typer.Context,
     fix_freeze: bool = typer.Option(False, "--freeze",
@@ -58,10 +52,10 @@ def fix(
     from azbdiag.report import run_check
 
     host = make_host(root)
-    options = {"debug": _state["debug"], "deadline": deadline, "mounts": list(mount or []),
+    options = {"debug": debug_enabled(), "deadline": deadline, "mounts": list(mount or []),
                "fixing": True}
     code = run_fix(host, ids, check=run_check, options=options, dry_run=dry_run, yes=yes,
-                   confirm=_confirm, argv=list(sys.argv), out=typer.echo, err=err)
+                   confirm=confirm, argv=list(sys.argv), out=typer.echo, err=err)
     raise typer.Exit(code)
 
 
@@ -69,25 +63,3 @@ def fix_flags(command) -> List[tuple]:
     """(parameter name, fix id) of each fix flag of the click `command`, in --help order."""
     return [(p.name, p.name[len(FLAG_PREFIX):].replace("_", "-")) for p in command.params
             if p.name.startswith(FLAG_PREFIX)]
-
-
-@app.command()
-@guarded
-def undo(
-    run: Optional[str] = typer.Argument(None, help="Run id from the journal (default: newest)."),
-    root: str = typer.Option("/", "--root", help="Undo on an OS disk mounted at PATH."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be undone."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Undo without asking."),
-    list_runs: bool = typer.Option(False, "--list", help="List the journal's runs."),
-):
-    """Revert a fix run from its journal (files restored byte for byte, newest run first)."""
-    from azbdiag.fix.undo import describe_runs, run_undo
-
-    host = make_host(root)
-    if list_runs:
-        for line in describe_runs(host):
-            typer.echo(line)
-        raise typer.Exit(EXIT_OK)
-    code = run_undo(host, run, dry_run=dry_run, yes=yes, confirm=_confirm,
-                    out=typer.echo, err=err)
-    raise typer.Exit(code)
