@@ -126,6 +126,18 @@ def choice(value: str, allowed, option: str) -> str:
     return value
 
 
+def given_on_command_line(ctx: typer.Context, param: str) -> bool:
+    """Whether option `param` (the parameter's name) was given, rather than left at its default."""
+    source = ctx.get_parameter_source(param)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
 def confirm(question: str) -> bool:
     """Ask on the terminal; anything but yes is no."""
     return typer.confirm(question, default=False)
+
+
+def usage_error(message: str) -> None:
+    """A usage error in one line (exit 2), for conflicts click cannot express."""
+    err(message)
+    raise typer.Exit(EXIT_USAGE)

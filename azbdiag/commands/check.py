@@ -6,19 +6,31 @@ from typing import List, Optional
 
 import typer
 
-from azbdiag.app import EXIT_FINDINGS, EXIT_OK, choice, debug_enabled, err, make_host
+from azbdiag.app import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    choice,
+    debug_enabled,
+    err,
+    given_on_command_line,
+    make_host,
+    usage_error,
+)
 
 
 def check(
+    ctx: typer.Context,
     root: str = typer.Option("/", "--root", help="Inspect an OS disk mounted at PATH (offline)."),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
+    fmt: str = typer.Option("text", "--format", help="text, json or brief."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE."),
     only: Optional[List[str]] = typer.Option(
         None, "--only", help="Run only this rule id or prefix (repeatable)."),
     skip: Optional[List[str]] = typer.Option(
         None, "--skip", help="Skip this rule id or prefix (repeatable)."),
     fail_on: str = typer.Option("fail", "--fail-on", help="Exit 1 when a result reaches warn or fail."),
-    brief: bool = typer.Option(False, "--brief", help="One line per finding, under 4 KB (Run Command)."),
+    brief: bool = typer.Option(False, "--brief",
+                               help="Same as --format brief: one line per finding, under 4 KB "
+                                    "(Run Command)."),
     deadline: float = typer.Option(180.0, "--deadline", help="Seconds the whole run may take."),
     freeze_test: bool = typer.Option(
         False, "--freeze-test",
@@ -30,8 +42,11 @@ def check(
     """Check this machine (or --root) for causes of Azure VM backup failures."""
     from azbdiag import render, report, state
 
-    fmt = choice(fmt, ("text", "json"), "--format")
+    fmt = choice(fmt, render.REPORT_FORMATS, "--format")
     if brief:
+        if fmt != "brief" and given_on_command_line(ctx, "fmt"):
+            usage_error(f"--brief and --format {fmt} contradict each other: --brief is "
+                        f"--format brief; give one of them")
         fmt = "brief"
     fail_on = choice(fail_on, ("warn", "fail"), "--fail-on")
     host = make_host(root)
