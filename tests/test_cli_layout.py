@@ -1,5 +1,6 @@
-"""check's formats are the report renderers', and `--brief` is `--format brief`, never silently
-overriding another --format."""
+"""What the command line offers agrees with the registries behind it: the fix flags, the bash
+completion and the man page list exactly the registered fixes, and check's formats are the
+renderers'. And `--brief` is `--format brief`, never silently overriding another --format."""
 
 from __future__ import annotations
 
@@ -7,15 +8,22 @@ import os
 import re
 
 import pytest
+import typer
 from conftest import SAMPLES
 from typer.testing import CliRunner
 
 from azbdiag import render
 from azbdiag.cli import app
+from azbdiag.commands.fix import fix_flags
+from azbdiag.fix import registered_fixes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BROKEN = os.path.join(SAMPLES, "broken")
 runner = CliRunner()
+
+
+def command(name):
+    return typer.main.get_command(app).commands[name]
 
 
 def read(rel):
@@ -26,8 +34,49 @@ def read(rel):
         return fh.read()
 
 
+FIX_IDS = set(registered_fixes())
+FIX_OPTIONS_NOT_FIXES = {"--all", "--dry-run", "--yes", "-y", "--root", "--mount", "--deadline",
+                         "--help", "-h"}
+
+
+def test_the_registry_has_the_fixes():
+    assert {"freeze", "vmbackup-conf", "selinux", "agent", "scripts", "dhcp"} <= FIX_IDS
+
+
+def test_fix_flags_are_the_registered_fixes():
+    cmd = command("fix")
+    flags = fix_flags(cmd)
+    assert {fix_id for _, fix_id in flags} == FIX_IDS
+    # each fix flag's option string is --<id>
+    by_name = {p.name: p for p in cmd.params}
+    for name, fix_id in flags:
+        assert by_name[name].opts == [f"--{fix_id}"], name
+    others = {o for p in cmd.params if not p.name.startswith("fix_") for o in p.opts + p.secondary_opts}
+    assert others == FIX_OPTIONS_NOT_FIXES - {"--help", "-h"}
+
+
+def test_completion_offers_exactly_the_registered_fixes():
+    script = read("completion/azbdiag")
+    case = re.search(r"^\s+fix\)\n\s+opts=\"([^\"]*)\"", script, re.M)
+    assert case, "completion: no fix) case"
+    offered = set(case.group(1).split())
+    assert offered - FIX_OPTIONS_NOT_FIXES == {f"--{f}" for f in FIX_IDS}
+    assert FIX_OPTIONS_NOT_FIXES <= offered
+
+
 def _man():
     return read("man/azbdiag.1").replace("\\-", "-")
+
+
+def test_man_page_synopsis_and_fix_section_list_exactly_the_registered_fixes():
+    man = _man()
+    synopsis = re.search(r"^\.B azbdiag fix\n\.RB \{ (.*) \}\.\.\.$", man, re.M)
+    assert synopsis, "man: fix synopsis"
+    listed = {w.strip() for w in synopsis.group(1).split("|")}
+    assert listed == {f"--{f}" for f in FIX_IDS} | {"--all"}
+    section = man.split("\n.SS fix\n", 1)[1].split("\n.SS ", 1)[0]
+    items = set(re.findall(r"^\.TP\n\.B[IR]? (--[a-z-]+)", section, re.M))
+    assert items - FIX_OPTIONS_NOT_FIXES == {f"--{f}" for f in FIX_IDS}
 
 
 def test_check_formats_are_the_report_renderers():
@@ -37,6 +86,13 @@ def test_check_formats_are_the_report_renderers():
                       script)
     assert words and tuple(words.group(1).split()) == render.REPORT_FORMATS
     assert re.search(r"--format\n\.BR text \| json \| brief \]", _man())
+
+
+def test_catalogue_relevance_values_have_a_text():
+    from azbdiag import catalogue
+    from azbdiag.render.text import RELEVANCE_TEXT
+
+    assert set(RELEVANCE_TEXT) == set(catalogue.RELEVANCE)
 
 
 # ---- --brief is --format brief -------------------------------------------------------------
