@@ -34,19 +34,19 @@ def read(rel):
         return fh.read()
 
 
-FIX_IDS = set(registered_fixes())
+REGISTERED = set(registered_fixes())
 FIX_OPTIONS_NOT_FIXES = {"--all", "--dry-run", "--yes", "-y", "--root", "--mount", "--deadline",
                          "--help", "-h"}
 
 
 def test_the_registry_has_the_fixes():
-    assert {"freeze", "vmbackup-conf", "selinux", "agent", "scripts", "dhcp"} <= FIX_IDS
+    assert {"freeze", "vmbackup-conf", "selinux", "agent", "scripts", "dhcp"} <= REGISTERED
 
 
 def test_fix_flags_are_the_registered_fixes():
     cmd = command("fix")
     flags = fix_flags(cmd)
-    assert {fix_id for _, fix_id in flags} == FIX_IDS
+    assert {fix_id for _, fix_id in flags} == REGISTERED
     # each fix flag's option string is --<id>
     by_name = {p.name: p for p in cmd.params}
     for name, fix_id in flags:
@@ -60,7 +60,7 @@ def test_completion_offers_exactly_the_registered_fixes():
     case = re.search(r"^\s+fix\)\n\s+opts=\"([^\"]*)\"", script, re.M)
     assert case, "completion: no fix) case"
     offered = set(case.group(1).split())
-    assert offered - FIX_OPTIONS_NOT_FIXES == {f"--{f}" for f in FIX_IDS}
+    assert offered - FIX_OPTIONS_NOT_FIXES == {f"--{f}" for f in REGISTERED}
     assert FIX_OPTIONS_NOT_FIXES <= offered
 
 
@@ -73,10 +73,10 @@ def test_man_page_synopsis_and_fix_section_list_exactly_the_registered_fixes():
     synopsis = re.search(r"^\.B azbdiag fix\n\.RB \{ (.*) \}\.\.\.$", man, re.M)
     assert synopsis, "man: fix synopsis"
     listed = {w.strip() for w in synopsis.group(1).split("|")}
-    assert listed == {f"--{f}" for f in FIX_IDS} | {"--all"}
+    assert listed == {f"--{f}" for f in REGISTERED} | {"--all"}
     section = man.split("\n.SS fix\n", 1)[1].split("\n.SS ", 1)[0]
     items = set(re.findall(r"^\.TP\n\.B[IR]? (--[a-z-]+)", section, re.M))
-    assert items - FIX_OPTIONS_NOT_FIXES == {f"--{f}" for f in FIX_IDS}
+    assert items - FIX_OPTIONS_NOT_FIXES == {f"--{f}" for f in REGISTERED}
 
 
 def test_check_formats_are_the_report_renderers():
