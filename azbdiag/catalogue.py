@@ -3,25 +3,18 @@
 The data (azbdiag/data/error_codes.json) holds the Azure Backup error codes of the Microsoft
 troubleshooting articles and the status codes of the Linux backup extension (VMSnapshotLinux).
 Which azbdiag rules and fixes cover a code is not stored there: it is computed from the rule
-registry each time an entry is rendered, so it can never go stale.
+registry each time an entry is shown, so it can never go stale. azbdiag/render/ prints entries.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import textwrap
 from typing import Dict, List, Optional
 
 DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "error_codes.json")
 RELEVANCE = ("yes", "partly", "windows-only", "platform")
 KINDS = ("azure", "extension")
-RELEVANCE_TEXT = {
-    "yes": "yes: the cause is usually inside the Linux guest",
-    "partly": "partly: some causes are inside the Linux guest, or it is only a hint",
-    "windows-only": "no: Windows guests only",
-    "platform": "no: a platform, policy or restore-side error with no cause in the guest",
-}
 
 _entries: Optional[List[dict]] = None
 _index: Optional[Dict[str, dict]] = None
@@ -156,77 +149,7 @@ def as_dict(entry: dict) -> dict:
     return out
 
 
-# ---- rendering ----------------------------------------------------------------------------
-
-def _wrap(text: str, indent: str = "  ", first: Optional[str] = None) -> List[str]:
-    return textwrap.wrap(text, width=88, initial_indent=first if first is not None else indent,
-                         subsequent_indent=indent) or [indent.rstrip()]
-
-
-def render_entry(entry: dict, fmt: str = "text") -> str:
-    """One entry as text or JSON; always ends with a newline."""
-    data = as_dict(entry)
-    if fmt == "json":
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    lines: List[str] = []
-    number = f" ({data['number']})" if data["number"] is not None else ""
-    kind = "backup extension status code" if data["kind"] == "extension" else "Azure Backup error code"
-    lines.append(f"{data['code']}{number}: {data['title']}")
-    lines.append(f"  kind:          {kind}")
-    if data["aliases"]:
-        lines.append(f"  also known as: {', '.join(data['aliases'])}")
-    lines.append(f"  Linux guests:  {RELEVANCE_TEXT.get(data['linux_relevance'], data['linux_relevance'])}")
-    if data["kind"] == "extension":
-        lines.append(f"  health:        {data['health'] or 'none defined'}")
-        if data["surfaces_as"]:
-            lines.append(f"  shown in Azure as: {data['surfaces_as']} "
-                         f"(`azbdiag explain {data['surfaces_as']}`)")
-        lines.append("")
-        lines.append("Raised when:")
-        lines.extend(_wrap(data["raised_when"] or ""))
-    lines.append("")
-    lines.append("What it means:")
-    lines.extend(_wrap(data["meaning"]))
-    if data["causes"]:
-        lines.append("")
-        lines.append("Causes:")
-        for cause in data["causes"]:
-            lines.extend(_wrap(cause, "    ", "  - "))
-    if data["steps"]:
-        lines.append("")
-        lines.append("What to do:")
-        for n, step in enumerate(data["steps"], 1):
-            lines.extend(_wrap(step, "     ", f"  {n}. "))
-    if data.get("extension_codes"):
-        lines.append("")
-        lines.append("Backup extension status codes behind it:")
-        for e in data["extension_codes"]:
-            lines.append(f"  {e['number']} {e['name']}")
-    lines.append("")
-    if data["rules"]:
-        lines.append("azbdiag rules that look for it (`sudo azbdiag check --only ID`):")
-        width = max(len(r["id"]) for r in data["rules"])
-        for r in data["rules"]:
-            lines.append(f"  {r['id']:{width}}  {r['title']}")
-    else:
-        lines.append("No azbdiag rule looks for this one.")
-    if data["fixes"]:
-        lines.append("Fixes: " + "; ".join(f["command"] for f in data["fixes"]))
-    return "\n".join(lines) + "\n"
-
-
-def render_list(fmt: str = "text") -> str:
-    """Every code: code, Linux relevance and title, one per line (or a JSON list)."""
-    rows = [{"code": e["code"], "number": e.get("number"), "kind": e["kind"],
+def list_rows() -> List[dict]:
+    """Every code in catalogue order, as `explain --list` shows it."""
+    return [{"code": e["code"], "number": e.get("number"), "kind": e["kind"],
              "linux_relevance": e["linux"], "title": e["title"]} for e in entries()]
-    if fmt == "json":
-        return json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    labels = []
-    for row in rows:
-        label = row["code"] if row["number"] is None else f"{row['number']} {row['code']}"
-        labels.append(label)
-    width = min(max(len(x) for x in labels), 44)
-    out = [f"{'CODE':{width}}  {'LINUX':12}  TITLE"]
-    for label, row in zip(labels, rows):
-        out.append(f"{label:{width}}  {row['linux_relevance']:12}  {row['title']}")
-    return "\n".join(out) + "\n"

@@ -3,6 +3,9 @@
 - /var/lib/azbdiag/             state (0700): journal/ of fix runs, last-report.json
 - /var/log/azbdiag/             logs (0700): azbdiag.log, one line per check run
 
+This module is the one place that says where the state directory is: the fix journal
+(azbdiag/fix/journal.py) asks it too. Files are replaced through the fixer's atomic_write.
+
 Under --root these paths map into the mounted disk (host.path), so a fix journal of an offline
 disk travels with that disk. A check only records its report on the live system as root:
 checking a mounted disk never writes to it. AZBDIAG_STATE_DIR and AZBDIAG_LOG_DIR point them
@@ -18,7 +21,9 @@ import errno
 import os
 from typing import Optional
 
-STATE_ENV = "AZBDIAG_STATE_DIR"   # same variable as azbdiag.fixer uses for its journal
+from azbdiag.fix.files import atomic_write
+
+STATE_ENV = "AZBDIAG_STATE_DIR"   # the state directory, fix journal included
 LOG_ENV = "AZBDIAG_LOG_DIR"
 NO_RECORD_ENV = "AZBDIAG_NO_RECORD"
 STATE_DIR = "/var/lib/azbdiag"
@@ -62,24 +67,6 @@ def ensure_dir(path: str) -> None:
         raise OSError(errno.ENOTDIR, "not a directory", path)
 
 
-def _write_private(path: str, data: bytes) -> None:
-    """Atomically replace `path` with `data`, mode 0600, never following a symlink."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError:
-        os.unlink(tmp)
-        raise
-
-
 def _append_private(path: str, line: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     try:
@@ -104,7 +91,7 @@ def _trim(path: str, max_bytes: Optional[int] = None) -> None:
     finally:
         os.close(fd)
     cut = tail.find(b"\n")
-    _write_private(path, tail[cut + 1:] if cut >= 0 else b"")
+    atomic_write(path, tail[cut + 1:] if cut >= 0 else b"", 0o600)
 
 
 def summary_line(doc: dict, now: Optional[datetime.datetime] = None) -> str:
@@ -146,7 +133,7 @@ def record_check(host, doc: dict, report_json: str) -> Optional[str]:
         problems = []
         try:
             ensure_dir(state_dir(host))
-            _write_private(last_report_path(host), report_json.encode("utf-8", "replace"))
+            atomic_write(last_report_path(host), report_json.encode("utf-8", "replace"), 0o600)
         except OSError as exc:
             problems.append(f"{last_report_path(host)}: {exc.strerror or exc}")
         try:

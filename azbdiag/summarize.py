@@ -1,28 +1,20 @@
-"""`azbdiag summarize REPORT...`: one table across a fleet's `azbdiag check --format json` reports.
+"""The fleet summary behind `azbdiag summarize REPORT...`: one document across a fleet's
+`azbdiag check --format json` reports (azbdiag/render/ prints it in each format).
 
 Files and folders (searched recursively for *.json) are read, checked against the report JSON
 Schema with azbdiag.schema (no jsonschema at run time), and the warn/fail/error results are
 grouped by Azure error code and rule, with the hosts affected and the fix id. Files that are
-not valid reports are named with the reason and skipped. Exit 0 when no host has a fail, 1 when
-some host has one, 3 when no file was a valid report.
-
-Imports stay light at module level: cli.py imports this module on every start.
+not valid reports are named with the reason and skipped.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional
+from azbdiag.render import one_line
 
-import typer
-
-from azbdiag.cli import EXIT_CANNOT_RUN, EXIT_FINDINGS, EXIT_OK, Fatal, _choice, app, err, guarded
-
-FORMATS = ("text", "json", "markdown", "csv", "html")
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 NO_CODE = "(no error code)"
 FINDINGS = ("fail", "warn", "error")
 SUMMARY_VERSION = 1
-TEXT_HOSTS = 6  # hosts named per row in text and markdown; json, csv and html name them all
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,25 +110,20 @@ def load_report(path: str, check):
     tool = doc.get("tool")
     name = tool.get("name") if isinstance(tool, dict) else None
     if isinstance(name, str) and name != "azbdiag":
-        return None, f"not an azbdiag report (made by {_clean(name)[:40]!r})"
+        return None, f"not an azbdiag report (made by {one_line(name)[:40]!r})"
     if "schema_version" not in doc:
         return None, "no schema_version: not an azbdiag check report"
     version = doc["schema_version"]
     if isinstance(version, bool) or not isinstance(version, (int, float)) or version != 1:
         if isinstance(version, (int, float)) and not isinstance(version, bool) and version > 1:
-            return None, (f"schema_version {_clean(repr(version))[:40]} is newer than this "
+            return None, (f"schema_version {one_line(repr(version))[:40]} is newer than this "
                           f"azbdiag reads (1): update azbdiag")
-        return None, (f"schema_version {_clean(repr(version))[:40]} is not supported "
+        return None, (f"schema_version {one_line(repr(version))[:40]} is not supported "
                       f"(this azbdiag reads version 1)")
     problem = first_error(doc, check)
     if problem is not None:
-        return None, f"does not match the report schema: {_clean(problem)}"
+        return None, f"does not match the report schema: {one_line(problem)}"
     return doc, None
-
-
-def _clean(text: str) -> str:
-    """One line without control characters (report contents may come from anywhere)."""
-    return "".join(ch if ch.isprintable() else " " for ch in str(text)).strip()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,12 +138,12 @@ def _labels(entries):
     def parent(path):
         return os.path.basename(os.path.dirname(os.path.abspath(path))) or path
 
-    names = [d["hostname"] or _clean(parent(d["path"])) or _clean(d["path"]) for d in entries]
+    names = [d["hostname"] or one_line(parent(d["path"])) or one_line(d["path"]) for d in entries]
     counts = collections.Counter(names)
-    labels = [f"{n} ({_clean(parent(d['path']))})" if counts[n] > 1 else n
+    labels = [f"{n} ({one_line(parent(d['path']))})" if counts[n] > 1 else n
               for n, d in zip(names, entries)]
     counts = collections.Counter(labels)
-    return [f"{n} ({_clean(d['path'])})" if counts[lab] > 1 else lab
+    return [f"{n} ({one_line(d['path'])})" if counts[lab] > 1 else lab
             for n, lab, d in zip(names, labels, entries)]
 
 
@@ -178,7 +165,7 @@ def digest(path: str, doc: dict) -> dict:
         if status in FINDINGS:
             findings.append((status, r["id"], r["title"], r["fix"], tuple(r["error_codes"])))
     host = doc["host"]
-    return {"path": path, "hostname": _clean(host.get("hostname") or ""),
+    return {"path": path, "hostname": one_line(host.get("hostname") or ""),
             "generated_at": doc["generated_at"], "tool_version": doc["tool"]["version"],
             "live": host["live"], "root": host["root"], "is_root": host["is_root"],
             "counts": counts, "findings": findings}
@@ -198,13 +185,13 @@ def build_summary(entries, rejected) -> dict:
             found[status].append(rule_id)
             entry = rules.get(rule_id)
             if entry is None:
-                entry = rules[rule_id] = {"id": rule_id, "title": _clean(title), "fix": fix,
+                entry = rules[rule_id] = {"id": rule_id, "title": one_line(title), "fix": fix,
                                           "error_codes": [], "fail": [], "warn": [], "error": [],
                                           "_codes": set()}
             if codes not in entry["_codes"]:
                 entry["_codes"].add(codes)
                 for code in codes:
-                    code = _clean(code)
+                    code = one_line(code)
                     if code and code not in entry["error_codes"]:
                         entry["error_codes"].append(code)
             if entry["fix"] is None and fix:
@@ -221,7 +208,7 @@ def build_summary(entries, rejected) -> dict:
         del entry["_codes"]
         for status in FINDINGS:
             entry[status] = sorted(set(entry[status]), key=_natural)
-        entry["fix"] = _clean(entry["fix"]) if entry["fix"] else None
+        entry["fix"] = one_line(entry["fix"]) if entry["fix"] else None
     rule_list = sorted(rules.values(), key=lambda e: (-len(e["fail"]), -len(e["warn"]),
                                                       -len(e["error"]), e["id"]))
     by_code = {}
@@ -263,207 +250,6 @@ def build_summary(entries, rejected) -> dict:
     }
 
 
-def _headline(s: dict) -> str:
-    t = s["totals"]
-    text = (f"{t['reports']} report(s): {t['hosts_fail']} host(s) with a fail, "
-            f"{t['hosts_warn_only']} with warnings only, {t['hosts_clean']} clean")
-    if t["hosts_error"]:
-        text += f", {t['hosts_error']} where a check could not run"
-    if t["rejected"]:
-        text += f"; {t['rejected']} file(s) skipped"
-    return text
-
-
-def _hosts_short(names: List[str], limit: int = TEXT_HOSTS) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" +{len(names) - limit} more" if len(names) > limit else "")
-
-
-def _rows(s: dict):
-    """(error code, rule entry or None) in display order: a code line, then its rules."""
-    rules = {e["id"]: e for e in s["rules"]}
-    for code in s["error_codes"]:
-        yield code, None
-        for rule_id in code["rules"]:
-            yield code, rules[rule_id]
-
-
-# ---------------------------------------------------------------------------------------------
-# Renderers
-
-
-def render_text(s: dict) -> str:
-    lines = [f"azbdiag summarize: {_headline(s)}", ""]
-    if s["rules"]:
-        table = [("ERROR CODE / RULE", "FIX", "FAIL", "WARN", "ERROR", "HOSTS")]
-        for code, e in _rows(s):
-            if e is None:
-                table.append((code["error_code"], "", str(code["hosts_fail"]),
-                              str(code["hosts_warn"]), str(code["hosts_error"]), ""))
-                continue
-            where = "; ".join(f"{st}: {_hosts_short(e[st])}" for st in FINDINGS if e[st])
-            table.append(("  " + e["id"], e["fix"] or "-", str(len(e["fail"])), str(len(e["warn"])),
-                          str(len(e["error"])), where))
-        widths = [max(len(row[i]) for row in table) for i in range(5)]
-        for row in table:
-            lines.append("  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-                                   + [row[i].rjust(widths[i]) for i in (2, 3, 4)] + [row[5]]).rstrip())
-        lines.append("(code lines count hosts; a host counts once per code)")
-    else:
-        lines.append("No host has a warn, fail or error.")
-    found = [h for h in s["hosts"] if h["fail"] or h["warn"] or h["error"]]
-    if found:
-        lines += ["", "HOSTS WITH FINDINGS"]
-        width = max(len(h["host"]) for h in found + [{"host": "HOST"}])
-        lines.append(f"{'HOST':{width}}  FAIL  WARN  ERROR  RULES (fail first)")
-        for h in found:
-            rules = h["failed_rules"] + h["warned_rules"] + h["error_rules"]
-            lines.append(f"{h['host']:{width}}  {h['fail']:4}  {h['warn']:4}  {h['error']:5}  "
-                         f"{_hosts_short(rules, 4)}")
-    if s["totals"]["hosts_not_root"]:
-        lines += ["", f"{s['totals']['hosts_not_root']} report(s) were made without root: "
-                      f"checks that need root were skipped there."]
-    if s["rejected"]:
-        lines += ["", "SKIPPED FILES"]
-        lines += [f"  {_clean(r['file'])}: {r['reason']}" for r in s["rejected"]]
-    fixes = sorted({e["fix"] for e in s["rules"] if e["fix"] and e["fail"]})
-    if fixes:
-        lines += ["", "Fix on the hosts concerned: sudo azbdiag fix " +
-                  " ".join(f"--{f}" for f in fixes) + "  (or contrib/ansible/fix.yml)"]
-    return "\n".join(lines) + "\n"
-
-
-def _md(text) -> str:
-    import re
-
-    return re.sub(r"([\\`*_\[\]{}<>|#!~&])", r"\\\1", _clean(text))
-
-
-def render_markdown(s: dict) -> str:
-    out = ["# azbdiag fleet summary", "", _md(_headline(s)) + ".", ""]
-    if s["rules"]:
-        out += ["| Error code / rule | Fix | Fail | Warn | Error | Hosts |",
-                "|---|---|--:|--:|--:|---|"]
-        for code, e in _rows(s):
-            if e is None:
-                out.append(f"| **{_md(code['error_code'])}** | | {code['hosts_fail']} | "
-                           f"{code['hosts_warn']} | {code['hosts_error']} | |")
-                continue
-            where = "; ".join(f"{st}: {_md(_hosts_short(e[st]))}" for st in FINDINGS if e[st])
-            out.append(f"| {_md(e['id'])}<br>{_md(e['title'])} | {_md(e['fix'] or '-')} | "
-                       f"{len(e['fail'])} | {len(e['warn'])} | {len(e['error'])} | {where} |")
-    else:
-        out.append("No host has a warn, fail or error.")
-    found = [h for h in s["hosts"] if h["fail"] or h["warn"] or h["error"]]
-    if found:
-        out += ["", "## Hosts with findings", "", "| Host | Fail | Warn | Error | Rules |",
-                "|---|--:|--:|--:|---|"]
-        for h in found:
-            rules = h["failed_rules"] + h["warned_rules"] + h["error_rules"]
-            out.append(f"| {_md(h['host'])} | {h['fail']} | {h['warn']} | {h['error']} | "
-                       f"{_md(', '.join(rules))} |")
-    if s["rejected"]:
-        out += ["", "## Skipped files", ""]
-        out += [f"- {_md(r['file'])}: {_md(r['reason'])}" for r in s["rejected"]]
-    return "\n".join(out) + "\n"
-
-
-def render_csv(s: dict) -> str:
-    import csv
-    import io
-
-    def cell(value) -> str:
-        text = _clean("" if value is None else value)
-        # A spreadsheet would run a cell that starts like a formula.
-        return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["error_code", "rule_id", "title", "fix", "fail_count", "warn_count",
-                     "error_count", "fail_hosts", "warn_hosts", "error_hosts"])
-    for code, e in _rows(s):
-        if e is not None:
-            writer.writerow([cell(code["error_code"]), cell(e["id"]), cell(e["title"]),
-                             cell(e["fix"]), len(e["fail"]), len(e["warn"]), len(e["error"])]
-                            + [cell("; ".join(e[st])) for st in FINDINGS])
-    return buf.getvalue()
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em;
-text-align:left;vertical-align:top}th{background:#f0f0f0}td.n{text-align:right}
-tr.code td{background:#f7f7fb;font-weight:bold}.fail{color:#b00}.warn{color:#a60}.error{color:#708}
-small{color:#666}
-"""
-
-
-def render_html(s: dict) -> str:
-    from html import escape
-
-    def e_(text) -> str:
-        return escape(_clean("" if text is None else text), quote=True)
-
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-           "style-src 'unsafe-inline'\">",
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           "<title>azbdiag fleet summary</title>", f"<style>{_CSS}</style></head><body>",
-           "<h1>azbdiag fleet summary</h1>", f"<p>{e_(_headline(s))}.</p>",
-           f"<p><small>generated {e_(s['generated_at'])} by azbdiag {e_(s['tool']['version'])}"
-           "</small></p>"]
-    if s["rules"]:
-        out.append("<table><thead><tr><th>Error code / rule</th><th>Fix</th><th>Fail</th>"
-                   "<th>Warn</th><th>Error</th><th>Hosts</th></tr></thead><tbody>")
-        for code, e in _rows(s):
-            if e is None:
-                out.append(f'<tr class="code"><td>{e_(code["error_code"])}</td><td></td>'
-                           f'<td class="n">{code["hosts_fail"]}</td><td class="n">{code["hosts_warn"]}'
-                           f'</td><td class="n">{code["hosts_error"]}</td><td></td></tr>')
-                continue
-            where = "<br>".join(f'<span class="{st}">{st}:</span> {e_(", ".join(e[st]))}'
-                                for st in FINDINGS if e[st])
-            out.append(f"<tr><td>{e_(e['id'])}<br><small>{e_(e['title'])}</small></td>"
-                       f"<td>{e_(e['fix'] or '-')}</td><td class=\"n\">{len(e['fail'])}</td>"
-                       f"<td class=\"n\">{len(e['warn'])}</td><td class=\"n\">{len(e['error'])}</td>"
-                       f"<td>{where}</td></tr>")
-        out.append("</tbody></table>")
-    else:
-        out.append("<p>No host has a warn, fail or error.</p>")
-    out.append("<h2>Hosts</h2><table><thead><tr><th>Host</th><th>Fail</th><th>Warn</th>"
-               "<th>Error</th><th>Rules</th><th>Report</th></tr></thead><tbody>")
-    for h in s["hosts"]:
-        rules = h["failed_rules"] + h["warned_rules"] + h["error_rules"]
-        out.append(f"<tr><td>{e_(h['host'])}</td><td class=\"n\">{h['fail']}</td>"
-                   f"<td class=\"n\">{h['warn']}</td><td class=\"n\">{h['error']}</td>"
-                   f"<td>{e_(', '.join(rules))}</td><td><small>{e_(h['file'])}</small></td></tr>")
-    out.append("</tbody></table>")
-    if s["rejected"]:
-        out.append("<h2>Skipped files</h2><ul>")
-        out += [f"<li>{e_(r['file'])}: {e_(r['reason'])}</li>" for r in s["rejected"]]
-        out.append("</ul>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-def render(s: dict, fmt: str) -> str:
-    import json
-
-    if fmt == "json":
-        # One line per list entry: readable, and json's C encoder only runs without indent,
-        # which matters for thousands of hosts.
-        parts = []
-        for key, value in s.items():
-            if isinstance(value, list) and value:
-                items = ",\n".join("    " + json.dumps(v) for v in value)
-                parts.append(f"  {json.dumps(key)}: [\n{items}\n  ]")
-            else:
-                parts.append(f"  {json.dumps(key)}: {json.dumps(value)}")
-        return "{\n" + ",\n".join(parts) + "\n}\n"
-    return {"text": render_text, "markdown": render_markdown, "csv": render_csv,
-            "html": render_html}[fmt](s)
-
-
 _CHECK = []  # the compiled report schema, once per process
 
 
@@ -480,7 +266,7 @@ def _load_one(path: str):
             return None, (path, reason)
         return digest(path, doc), None
     except Exception as exc:  # a bug must cost one file, not the whole fleet
-        return None, (path, f"could not be read: {type(exc).__name__}: {_clean(exc)[:200]}")
+        return None, (path, f"could not be read: {type(exc).__name__}: {one_line(exc)[:200]}")
 
 
 PARALLEL_FROM = 200  # files; below this, worker processes cost more than they save
@@ -520,33 +306,3 @@ def summarize_paths(paths, on_reject=None, jobs: int = 0):
         for path, reason in rejected:
             on_reject(path, reason)
     return build_summary(entries, rejected)
-
-
-@app.command()
-@guarded
-def summarize(
-    reports: List[str] = typer.Argument(
-        ..., help="Report files, or folders searched recursively for *.json "
-                  "(for example the reports/ folder the Ansible playbook fetches into)."),
-    fmt: str = typer.Option("text", "--format", help="text, json, markdown, csv or html."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the summary to FILE."),
-    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
-                             help="Worker processes reading reports (0: one per CPU, at most 8)."),
-):
-    """Summarize many hosts' JSON reports: failing rules by Azure error code, hosts, fix ids.
-
-    Exit 0 when no host has a fail, 1 when some host has one, 3 when no file is a valid report.
-    """
-    from azbdiag.report import write_output
-
-    fmt = _choice(fmt, FORMATS, "--format")
-    summary = summarize_paths(reports, on_reject=lambda p, r: err(f"skipped {_clean(p)}: {r}"),
-                              jobs=jobs)
-    if not summary["hosts"]:
-        raise Fatal(f"no valid report among the {len(summary['rejected'])} path(s) given",
-                    EXIT_CANNOT_RUN)
-    try:
-        write_output(render(summary, fmt), output)
-    except OSError as exc:
-        raise Fatal(f"cannot write {output}: {exc.strerror or exc}") from None
-    raise typer.Exit(EXIT_FINDINGS if summary["totals"]["hosts_fail"] else EXIT_OK)

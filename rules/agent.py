@@ -12,7 +12,7 @@ from typing import List, Optional
 
 from azbdiag.engine import rule
 from azbdiag.facts import mounts, mounts_source
-from azbdiag.fixer import DeleteFile, RefuseFix, RunCommand, Symlink, WriteFile, fix
+from azbdiag.fix import DeleteFile, RefuseFix, RunCommand, Symlink, WriteFile, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import packages as pk
 from azbdiag.parsers import waagent as wa

@@ -14,7 +14,7 @@ import os
 from typing import Dict, List, Optional, Tuple
 
 from azbdiag.engine import rule
-from azbdiag.fixer import RefuseFix, WriteFile, fix
+from azbdiag.fix import RefuseFix, WriteFile, fix
 from azbdiag.model import CheckError, SkipRule, fail, ok, warn
 from azbdiag.parsers import network as nw
 

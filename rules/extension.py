@@ -751,7 +751,7 @@ def plan_scripts(ctx, findings):
 
 
 try:
-    from azbdiag.fixer import Chmod, Chown, fix
+    from azbdiag.fix import Chmod, Chown, fix
 except ImportError:  # pragma: no cover - the fixer ships with azbdiag; only a partial copy lacks it
     pass
 else:

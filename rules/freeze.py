@@ -15,7 +15,7 @@ from typing import Dict, List, Tuple
 
 from azbdiag.engine import rule
 from azbdiag.facts import mounts, mounts_source, processes
-from azbdiag.fixer import RefuseFix, RunCommand, fix
+from azbdiag.fix import RefuseFix, RunCommand, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import fsstate
 from azbdiag.parsers import mounts as mp

@@ -18,7 +18,7 @@ from typing import List, Optional
 
 from azbdiag.engine import rule
 from azbdiag.facts import processes
-from azbdiag.fixer import RefuseFix, RunCommand, WriteFile, fix
+from azbdiag.fix import RefuseFix, RunCommand, WriteFile, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import selinux as sp
 

@@ -6,7 +6,7 @@ import stat
 
 from azbdiag.engine import rule
 from azbdiag.facts import asr_present, mounts, mounts_source
-from azbdiag.fixer import RefuseFix, WriteFile, fix
+from azbdiag.fix import RefuseFix, WriteFile, fix
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import vmbackup_conf as vc
 

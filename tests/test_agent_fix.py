@@ -9,9 +9,11 @@ import pytest
 from conftest import make_host
 from typer.testing import CliRunner
 
-from azbdiag import engine, fixer
+from azbdiag import engine
 from azbdiag.cli import app
-from azbdiag.fixer import DeleteFile, RunCommand, Symlink, WriteFile
+from azbdiag.fix import FIXES, DeleteFile, RunCommand, Symlink, WriteFile
+from azbdiag.fix.journal import list_runs
+from azbdiag.state import STATE_ENV
 
 UNIT_PATH = "lib/systemd/system/walinuxagent.service"
 WANTS = "etc/systemd/system/multi-user.target.wants/walinuxagent.service"
@@ -24,7 +26,7 @@ CONF_TEXT = (b"# Microsoft Azure Linux Agent Configuration\n"
 
 @pytest.fixture(autouse=True)
 def journal_under_root(monkeypatch):
-    monkeypatch.delenv(fixer.STATE_ENV, raising=False)
+    monkeypatch.delenv(STATE_ENV, raising=False)
 
 
 def build_root(tmp_path, broken=True):
@@ -119,7 +121,7 @@ def test_fix_agent_on_a_healthy_root_plans_nothing(tmp_path):
     res = invoke("fix", "--agent", "--yes", "--root", str(root))
     assert res.exit_code == 0 and "nothing to do" in res.output
     assert tree(root) == before
-    assert fixer.list_runs(make_host(root=str(root), live=False)) == []
+    assert list_runs(make_host(root=str(root), live=False)) == []
 
 
 def test_fix_agent_dry_run_shows_the_plan(tmp_path):
@@ -161,7 +163,7 @@ def live_findings(fs, commands):
     h = make_host(fs, files, commands, live=True)
     os.chmod("/usr/sbin/waagent", 0o755)
     ctx = engine.Context(h, {})
-    spec = fixer.FIXES["agent"]
+    spec = FIXES["agent"]
     results = engine.run_rules(ctx, only=list(spec.rules))
     findings = [r for r in results if r.status.value in ("warn", "fail") and r.fix == "agent"]
     return ctx, spec, findings

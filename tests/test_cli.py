@@ -8,7 +8,7 @@ import pytest
 from conftest import SAMPLES
 from typer.testing import CliRunner
 
-from azbdiag import __version__, report
+from azbdiag import __version__, render, report
 from azbdiag.cli import app
 
 runner = CliRunner()
@@ -81,7 +81,7 @@ def test_brief_truncates_many_findings():
             return {"root": "/", "live": True, "distro": {"id": "d", "version": "1", "name": "n"},
                     "kernel": "k", "azure": None, "is_root": True}
 
-    text = report.render_brief(report.build_document(Facts(), results))
+    text = render.report(report.build_document(Facts(), results), "brief")
     assert len(text.encode()) < 4096 and "more (use --format json)" in text
 
 

@@ -11,9 +11,9 @@ from test_dhcp import NETWORKD_STATIC, RHEL_STATIC, SUSE_STATIC
 from test_network import AZURE_NETPLAN, KEYFILE, STATIC_NETPLAN
 from typer.testing import CliRunner
 
-from azbdiag import fixer
 from azbdiag.cli import app
 from azbdiag.parsers import network as nw
+from azbdiag.state import STATE_ENV
 
 
 def tree(root):
@@ -40,7 +40,7 @@ def invoke(*args):
 
 @pytest.fixture
 def state(tmp_path, monkeypatch):
-    monkeypatch.setenv(fixer.STATE_ENV, str(tmp_path / "state"))
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
     return tmp_path / "state"
 
 

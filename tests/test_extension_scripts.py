@@ -12,10 +12,12 @@ import pytest
 from conftest import make_host, run_rule
 from typer.testing import CliRunner
 
-from azbdiag import engine, fixer
+from azbdiag import engine
 from azbdiag.cli import app
+from azbdiag.fix import registered_fixes
 from azbdiag.host import Host
 from azbdiag.runner import FakeRunner
+from azbdiag.state import STATE_ENV
 
 PLUGIN = "/etc/azure/VMSnapshotScriptPluginConfig.json"
 PHOST = "/etc/azure/VMSnapshotPluginHost.conf"
@@ -178,7 +180,7 @@ def test_planner_actions(fs):
     h = setup_host(fs, modes={PLUGIN: 0o640, PRE: 0o755}, owners={PLUGIN: 1000})
     res = run_rule(h, "extension.scripts_permissions")
     ctx = engine.Context(h, {})
-    planner = fixer.registered_fixes()["scripts"].planner
+    planner = registered_fixes()["scripts"].planner
     actions = planner(ctx, [res])
     described = [a.describe() for a in actions]
     assert described == [f"chown 0:0 {PLUGIN}", f"chmod 0600 {PLUGIN}", f"chmod 0700 {PRE}"]
@@ -236,7 +238,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to root and bac
 
 @pytest.fixture
 def state_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(fixer.STATE_ENV, str(tmp_path / "state"))
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
     return tmp_path / "state"
 
 

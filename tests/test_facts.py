@@ -4,8 +4,8 @@ from conftest import make_host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azbdiag import fixer
 from azbdiag.facts import backup_in_progress
+from azbdiag.fix import registered_fixes
 
 EXT = "/var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9220.0"
 
@@ -40,7 +40,7 @@ def test_fix_all_runs_reversible_config_fixes_before_the_irreversible_fsck():
     from azbdiag import engine
 
     engine.load_rules()
-    orders = {k: v.order for k, v in fixer.registered_fixes().items()}
+    orders = {k: v.order for k, v in registered_fixes().items()}
     assert set(orders) == {"vmbackup-conf", "scripts", "selinux", "agent", "dhcp", "freeze"}
     assert sorted(orders, key=orders.get) == ["vmbackup-conf", "scripts", "selinux", "agent",
                                               "dhcp", "freeze"]

@@ -15,12 +15,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from azbdiag import engine, fixer
-from azbdiag.cli import app, run_check
+from azbdiag import engine
+from azbdiag.cli import app
+from azbdiag.fix import (
+    FIXES,
+    Chmod,
+    Chown,
+    DeleteFile,
+    FixSpec,
+    RefuseFix,
+    RunCommand,
+    Symlink,
+    WriteFile,
+    steps,
+)
+from azbdiag.fix import run as fix_run
+from azbdiag.fix.journal import Lock, list_runs, lock_path
+from azbdiag.fix.run import run_fix
+from azbdiag.fix.undo import run_undo
 from azbdiag.host import Host
 from azbdiag.model import CheckError, Rule, fail, ok
 from azbdiag.parsers.fsstate import parse_proc_locks
+from azbdiag.report import run_check
 from azbdiag.runner import CommandResult, FakeRunner
+from azbdiag.state import STATE_ENV
 
 CONF = "/etc/fixertest.conf"
 
@@ -41,16 +59,15 @@ def registered(monkeypatch):
                         Rule(id="fixertest.conf", title="test conf is good", func=_conf_rule,
                              fix="scripts"))
     box = {"actions": lambda ctx, findings: [
-        fixer.WriteFile(CONF, b"good\n", why="make it good")]}
+        WriteFile(CONF, b"good\n", why="make it good")]}
 
     def planner(ctx, findings):
         assert findings and findings[0].id == "fixertest.conf"
         return box["actions"](ctx, findings)
 
-    monkeypatch.setitem(fixer.FIXES, "scripts",
-                        fixer.FixSpec("scripts", "Test fix", ("fixertest.conf",), 10, False,
-                                      planner))
-    monkeypatch.delenv(fixer.STATE_ENV, raising=False)
+    monkeypatch.setitem(FIXES, "scripts",
+                        FixSpec("scripts", "Test fix", ("fixertest.conf",), 10, False, planner))
+    monkeypatch.delenv(STATE_ENV, raising=False)
     return box
 
 
@@ -108,7 +125,7 @@ def test_user_says_no(tmp_path, registered):
     root = make_root(tmp_path)
     before = tree(root)
     msgs = []
-    code = fixer.run_fix(Host(str(root)), ["scripts"], check=run_check, interactive=True,
+    code = run_fix(Host(str(root)), ["scripts"], check=run_check, interactive=True,
                          confirm=lambda q: False, out=msgs.append, err=msgs.append)
     assert code == 4
     assert tree(root) == before
@@ -117,7 +134,7 @@ def test_user_says_no(tmp_path, registered):
 def test_user_says_yes(tmp_path, registered):
     root = make_root(tmp_path)
     msgs = []
-    code = fixer.run_fix(Host(str(root)), ["scripts"], check=run_check, interactive=True,
+    code = run_fix(Host(str(root)), ["scripts"], check=run_check, interactive=True,
                          confirm=lambda q: True, out=msgs.append, err=msgs.append)
     assert code == 0, msgs
     assert (root / "etc/fixertest.conf").read_bytes() == b"good\n"
@@ -132,7 +149,7 @@ def test_apply_keeps_mode_journals_and_undo_restores(tmp_path, registered):
     assert f.read_bytes() == b"good\n"
     assert stat.S_IMODE(f.stat().st_mode) == 0o640
     assert "fixertest.conf: fail -> ok" in res.output
-    runs = fixer.list_runs(Host(str(root)))
+    runs = list_runs(Host(str(root)))
     assert len(runs) == 1
     jdir = root / "var/lib/azbdiag/journal" / runs[0]
     data = json.loads((jdir / "journal.json").read_text())
@@ -198,11 +215,11 @@ def test_other_actions_and_their_undo(tmp_path, registered):
     before = tree(root)
     uid, gid = os.getuid(), os.getgid()
     registered["actions"] = lambda ctx, f: [
-        fixer.DeleteFile("/etc/old", why="stale"),
-        fixer.Chmod("/etc/exe", 0o755, why="run it"),
-        fixer.Chown("/etc/exe", uid, gid, why="own it"),
-        fixer.Symlink("/etc/link", "/etc/exe", why="point"),
-        fixer.WriteFile(CONF, b"good\n"),
+        DeleteFile("/etc/old", why="stale"),
+        Chmod("/etc/exe", 0o755, why="run it"),
+        Chown("/etc/exe", uid, gid, why="own it"),
+        Symlink("/etc/link", "/etc/exe", why="point"),
+        WriteFile(CONF, b"good\n"),
     ]
     res = invoke("fix", "--scripts", "--yes", "--root", str(root))
     assert res.exit_code == 0, res.output
@@ -218,27 +235,27 @@ def test_other_actions_and_their_undo(tmp_path, registered):
 def test_run_command_without_undo_is_marked(tmp_path, registered):
     root = make_root(tmp_path)
     runner = FakeRunner({"true": (0, "")})
-    registered["actions"] = lambda ctx, f: [fixer.RunCommand(["true"], why="x"),
-                                            fixer.WriteFile(CONF, b"good\n")]
+    registered["actions"] = lambda ctx, f: [RunCommand(["true"], why="x"),
+                                            WriteFile(CONF, b"good\n")]
     msgs = []
     host = Host(str(root), runner=runner)
-    code = fixer.run_fix(host, ["scripts"], check=run_check, yes=True, out=msgs.append,
+    code = run_fix(host, ["scripts"], check=run_check, yes=True, out=msgs.append,
                          err=msgs.append)
     assert code == 0, msgs
     assert any("run: true   [cannot be undone]" in m for m in msgs)
     assert ("true",) in runner.calls
     msgs.clear()
-    assert fixer.run_undo(host, None, yes=True, out=msgs.append, err=msgs.append) == 0
+    assert run_undo(host, None, yes=True, out=msgs.append, err=msgs.append) == 0
     assert any("skipped: cannot be undone" in m for m in msgs)
 
 
 def test_failed_step_stops_the_plan(tmp_path, registered):
     root = make_root(tmp_path)
     runner = FakeRunner({"false": lambda argv, t: CommandResult(argv, 1, "", "boom\n")})
-    registered["actions"] = lambda ctx, f: [fixer.RunCommand(["false"]),
-                                            fixer.WriteFile(CONF, b"good\n")]
+    registered["actions"] = lambda ctx, f: [RunCommand(["false"]),
+                                            WriteFile(CONF, b"good\n")]
     msgs = []
-    code = fixer.run_fix(Host(str(root), runner=runner), ["scripts"], check=run_check, yes=True,
+    code = run_fix(Host(str(root), runner=runner), ["scripts"], check=run_check, yes=True,
                          out=msgs.append, err=msgs.append)
     assert code == 1
     assert (root / "etc/fixertest.conf").read_bytes() == b"bad\n"
@@ -258,7 +275,7 @@ def test_planner_refusal(tmp_path, registered):
     root = make_root(tmp_path)
 
     def refuse(ctx, f):
-        raise fixer.RefuseFix("the disk is busy")
+        raise RefuseFix("the disk is busy")
 
     registered["actions"] = refuse
     before = tree(root)
@@ -280,7 +297,7 @@ def test_backup_running_refuses(tmp_path, registered, monkeypatch):
 
 def test_lock_held_refuses(tmp_path, registered):
     root = make_root(tmp_path)
-    lock = fixer.Lock(fixer.lock_path(Host(str(root))))
+    lock = Lock(lock_path(Host(str(root))))
     assert lock.acquire()
     try:
         res = invoke("fix", "--scripts", "--yes", "--root", str(root))
@@ -291,8 +308,8 @@ def test_lock_held_refuses(tmp_path, registered):
 
 
 def test_unregistered_fix_says_so(tmp_path, monkeypatch):
-    monkeypatch.delitem(fixer.FIXES, "dhcp", raising=False)
-    monkeypatch.setattr(fixer, "registered_fixes", lambda: fixer.FIXES)
+    monkeypatch.delitem(FIXES, "dhcp", raising=False)
+    monkeypatch.setattr(fix_run, "registered_fixes", lambda: FIXES)
     res = invoke("fix", "--dhcp", "--yes", "--root", str(tmp_path))
     assert res.exit_code == 3
     assert "no fix is registered for --dhcp" in res.output
@@ -385,11 +402,11 @@ def test_backup_does_not_follow_a_symlink(tmp_path, registered):
     root = make_root(tmp_path)
     secret = tmp_path / "outside-secret"
     secret.write_bytes(b"do not copy\n")
-    registered["actions"] = lambda ctx, f: [fixer.DeleteFile("/etc/link-out"),
-                                            fixer.WriteFile(CONF, b"good\n")]
+    registered["actions"] = lambda ctx, f: [DeleteFile("/etc/link-out"),
+                                            WriteFile(CONF, b"good\n")]
     os.symlink(str(secret), root / "etc/link-out")
     assert invoke("fix", "--scripts", "--yes", "--root", str(root)).exit_code == 0
-    runs = fixer.list_runs(Host(str(root)))
+    runs = list_runs(Host(str(root)))
     jdir = root / "var/lib/azbdiag/journal" / runs[0]
     rec = json.loads((jdir / "journal.json").read_text())["actions"][0]
     assert rec["before"] == {**rec["before"], "kind": "symlink", "target": str(secret)}
@@ -416,7 +433,7 @@ def test_skipped_checks_are_not_nothing_to_do(tmp_path, registered, monkeypatch)
 def test_live_fix_needs_root(registered):
     msgs = []
     h = Host("/", is_root=False)
-    assert fixer.run_fix(h, ["scripts"], check=run_check, yes=True, out=msgs.append,
+    assert run_fix(h, ["scripts"], check=run_check, yes=True, out=msgs.append,
                          err=msgs.append) == 3
     assert "needs root" in msgs[0]
 
@@ -424,8 +441,8 @@ def test_live_fix_needs_root(registered):
 def test_undo_can_be_retried_after_a_partial_undo(tmp_path, registered):
     root = make_root(tmp_path)
     (root / "etc/other").write_bytes(b"other\n")
-    registered["actions"] = lambda ctx, f: [fixer.WriteFile("/etc/other", b"new other\n"),
-                                            fixer.WriteFile(CONF, b"good\n")]
+    registered["actions"] = lambda ctx, f: [WriteFile("/etc/other", b"new other\n"),
+                                            WriteFile(CONF, b"good\n")]
     assert invoke("fix", "--scripts", "--yes", "--root", str(root)).exit_code == 0
     (root / "etc/other").write_bytes(b"edited\n")
     res = invoke("undo", "--yes", "--root", str(root))
@@ -440,10 +457,10 @@ def test_undo_can_be_retried_after_a_partial_undo(tmp_path, registered):
 
 def test_interrupted_run_is_offered_for_undo(tmp_path, registered, monkeypatch):
     root = make_root(tmp_path)
-    registered["actions"] = lambda ctx, f: [fixer.WriteFile(CONF, b"good\n"),
-                                            fixer.RunCommand(["boom"])]
+    registered["actions"] = lambda ctx, f: [WriteFile(CONF, b"good\n"),
+                                            RunCommand(["boom"])]
     calls = {"n": 0}
-    real = fixer.apply_action
+    real = steps.apply_action
 
     def dying(host, action, backup_dir, n):
         calls["n"] += 1
@@ -451,11 +468,11 @@ def test_interrupted_run_is_offered_for_undo(tmp_path, registered, monkeypatch):
             raise KeyboardInterrupt
         return real(host, action, backup_dir, n)
 
-    monkeypatch.setattr(fixer, "apply_action", dying)
+    monkeypatch.setattr(steps, "apply_action", dying)
     res = invoke("fix", "--scripts", "--yes", "--root", str(root))
     assert res.exit_code == 130
     assert (root / "etc/fixertest.conf").read_bytes() == b"good\n"
-    monkeypatch.setattr(fixer, "apply_action", real)
+    monkeypatch.setattr(steps, "apply_action", real)
     res = invoke("undo", "--yes", "--root", str(root))
     assert res.exit_code == 0, res.output
     assert (root / "etc/fixertest.conf").read_bytes() == b"bad\n"

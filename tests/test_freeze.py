@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from azbdiag import fixer
+from azbdiag.fix import RefuseFix
 from azbdiag.model import Result, Status, fail
 from azbdiag.runner import CommandResult, FakeRunner
 from tests.conftest import make_host, run_rule
@@ -370,7 +370,7 @@ def test_plan_xfs_replays_log_first(fs):
 def test_plan_refuses_root(fs):
     from azbdiag.rules.freeze import plan_freeze
 
-    with pytest.raises(fixer.RefuseFix) as exc:
+    with pytest.raises(RefuseFix) as exc:
         plan_freeze(Ctx(host(fs)), finding(fs, entry("/", "/dev/sda1")))
     assert "next boot" in str(exc.value) and "tune2fs -c -1" in str(exc.value)
     assert "rescue VM" in str(exc.value)
@@ -381,7 +381,7 @@ def test_plan_refuses_busy(fs):
 
     h = host(fs, {"/proc/55/comm": "postgres\n", "/data/db/file": "x"})
     fs.create_symlink("/proc/55/cwd", "/data/db")
-    with pytest.raises(fixer.RefuseFix) as exc:
+    with pytest.raises(RefuseFix) as exc:
         plan_freeze(Ctx(h), finding(fs, entry("/data", "/dev/sdb1")))
     assert "postgres (pid 55: cwd)" in str(exc.value)
 
@@ -392,7 +392,7 @@ def test_plan_refuses_open_file_and_child_mount(fs):
     mi = MI + "60 30 8:49 / /data/sub rw - ext4 /dev/sdd1 rw\n"
     h = host(fs, {"/proc/56/comm": "vim\n", "/data/notes": "x"}, mountinfo=mi)
     fs.create_symlink("/proc/56/fd/3", "/data/notes")
-    with pytest.raises(fixer.RefuseFix) as exc:
+    with pytest.raises(RefuseFix) as exc:
         plan_freeze(Ctx(h), finding(fs, entry("/data", "/dev/sdb1")))
     assert "vim (pid 56: open file)" in str(exc.value) and "/data/sub" in str(exc.value)
 
@@ -400,7 +400,7 @@ def test_plan_refuses_open_file_and_child_mount(fs):
 def test_plan_refuses_btrfs(fs):
     from azbdiag.rules.freeze import plan_freeze
 
-    with pytest.raises(fixer.RefuseFix):
+    with pytest.raises(RefuseFix):
         plan_freeze(Ctx(host(fs)), finding(fs, entry("/b", "/dev/sde1", "btrfs")))
 
 

@@ -15,10 +15,11 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from azbdiag import fixer
 from azbdiag.cli import app
+from azbdiag.fix.run import run_fix
 from azbdiag.host import Host
 from azbdiag.model import Result, Status
+from azbdiag.state import STATE_ENV
 from tests.integration_fs import (
     checksums,
     ext4_state,
@@ -37,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture
 def state(tmp_path, monkeypatch):
     d = tmp_path / "state"
-    monkeypatch.setenv(fixer.STATE_ENV, str(d))
+    monkeypatch.setenv(STATE_ENV, str(d))
     return d
 
 
@@ -155,7 +156,7 @@ def test_root_is_refused_with_alternatives(tmp_path, state):
         return ctx, [res], None
 
     msgs = []
-    code = fixer.run_fix(Host("/"), ["freeze"], check=fake_check, yes=True,
+    code = run_fix(Host("/"), ["freeze"], check=fake_check, yes=True,
                          out=msgs.append, err=msgs.append)
     assert code == 3
     text = "\n".join(msgs)

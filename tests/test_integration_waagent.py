@@ -97,9 +97,9 @@ def _tree(root, subdirs):
 def test_fix_agent_on_the_real_package_files(waagent_root, monkeypatch):
     import os
 
-    from azbdiag import fixer
+    from azbdiag.state import STATE_ENV
 
-    monkeypatch.delenv(fixer.STATE_ENV, raising=False)
+    monkeypatch.delenv(STATE_ENV, raising=False)
     conf = os.path.join(waagent_root, "etc/waagent.conf")
     with open(conf, "rb") as fh:
         shipped = fh.read()

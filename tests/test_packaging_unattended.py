@@ -9,8 +9,9 @@ import pytest
 from conftest import SAMPLES
 from typer.testing import CliRunner
 
-from azbdiag import report
+from azbdiag import render
 from azbdiag.cli import app
+from azbdiag.render.text import use_colour
 
 runner = CliRunner()  # stdin/stdout are not terminals here
 
@@ -71,12 +72,12 @@ def test_use_colour_only_on_a_terminal(monkeypatch):
 
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
-    assert report.use_colour(Tty()) is True
+    assert use_colour(Tty()) is True
     monkeypatch.setenv("NO_COLOR", "1")
-    assert report.use_colour(Tty()) is False
+    assert use_colour(Tty()) is False
     monkeypatch.delenv("NO_COLOR")
     monkeypatch.setenv("TERM", "dumb")
-    assert report.use_colour(Tty()) is False
+    assert use_colour(Tty()) is False
 
 
 def test_brief_stays_under_the_run_command_limit(broken):
@@ -87,5 +88,5 @@ def test_brief_stays_under_the_run_command_limit(broken):
     doc = json.loads(runner.invoke(app, ["check", "--root", str(broken), "--format", "json"]).output)
     many = dict(doc, results=[dict(doc["results"][0], id=f"x.rule_{i}", status="fail",
                                    summary="s" * 300) for i in range(100)])
-    text = report.render_brief(many)
+    text = render.report(many, "brief")
     assert len(text.encode()) < 4096 and "more (use --format json)" in text

@@ -32,10 +32,10 @@ def test_quick_start_commands_exist_and_ci_runs_the_readme_test_command():
 
 
 def test_every_fix_id_is_documented():
-    from azbdiag import fixer
+    from azbdiag.fix import registered_fixes
 
     readme = _read("README.md")
-    for fix_id in fixer.registered_fixes():
+    for fix_id in registered_fixes():
         assert f"fix --{fix_id}" in readme, fix_id
 
 

@@ -201,8 +201,8 @@ def test_output_file_has_no_sas(tmp_path, fmt):
 def test_recorded_report_and_log_have_no_sas(tmp_path, monkeypatch):
     """The last report and the log line a live root run records under /var/lib/azbdiag and
     /var/log/azbdiag (pointed elsewhere here)."""
-    from azbdiag import report, state
-    from azbdiag.cli import run_check
+    from azbdiag import render, state
+    from azbdiag.report import run_check
 
     root = sas_root(tmp_path)
     monkeypatch.setenv(state.STATE_ENV, str(tmp_path / "state"))
@@ -210,7 +210,7 @@ def test_recorded_report_and_log_have_no_sas(tmp_path, monkeypatch):
     monkeypatch.delenv(state.NO_RECORD_ENV, raising=False)
     host = Host(root=str(root), runner=FakeRunner({}), is_root=True, live=True, azure=False)
     _ctx, _results, doc = run_check(host, options={"now": 1_800_000_000.0})
-    assert state.record_check(host, doc, report.render_json(doc)) is None
+    assert state.record_check(host, doc, render.report(doc, "json")) is None
     written = [state.last_report_path(host), state.log_path(host)]
     for path in written:
         with open(path, encoding="utf-8") as fh:

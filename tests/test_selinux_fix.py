@@ -9,10 +9,13 @@ import os
 import pytest
 from test_dhcp_fix import invoke, make_root, tree
 
-from azbdiag import fixer
-from azbdiag.cli import run_check
+from azbdiag.fix import registered_fixes
+from azbdiag.fix.run import run_fix
+from azbdiag.fix.undo import run_undo
 from azbdiag.host import Host
+from azbdiag.report import run_check
 from azbdiag.runner import CommandResult, FakeRunner
+from azbdiag.state import STATE_ENV
 
 CONFIG = "SELINUX=enforcing\nSELINUXTYPE=targeted\n"
 OLD = "unconfined_u:object_r:user_tmp_t:s0"
@@ -21,7 +24,7 @@ FILE = "/var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9/
 
 @pytest.fixture
 def state(tmp_path, monkeypatch):
-    monkeypatch.setenv(fixer.STATE_ENV, str(tmp_path / "state"))
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
     return tmp_path / "state"
 
 
@@ -118,7 +121,7 @@ def live_host(tmp_path):
 def test_fix_selinux_live_relabels_previewed_files_and_undoes(tmp_path, state):
     host, fake = live_host(tmp_path)
     out = []
-    code = fixer.run_fix(host, ["selinux"], check=run_check, yes=True, out=out.append,
+    code = run_fix(host, ["selinux"], check=run_check, yes=True, out=out.append,
                          err=out.append)
     text = "\n".join(out)
     assert code == 0, text
@@ -127,10 +130,10 @@ def test_fix_selinux_live_relabels_previewed_files_and_undoes(tmp_path, state):
     assert not any(c[0] in ("setenforce", "setsebool", "semanage") for c in fake.calls)
     assert fake.wrong is False
     out.clear()
-    assert fixer.run_fix(host, ["selinux"], check=run_check, yes=True, out=out.append,
+    assert run_fix(host, ["selinux"], check=run_check, yes=True, out=out.append,
                          err=out.append) == 0
     assert "nothing to do" in "\n".join(out)
-    assert fixer.run_undo(host, None, yes=True, out=out.append, err=out.append) == 0
+    assert run_undo(host, None, yes=True, out=out.append, err=out.append) == 0
     assert ("chcon", "-h", OLD, FILE) in fake.calls and fake.wrong is True
 
 
@@ -138,7 +141,7 @@ def test_fix_selinux_live_without_restorecon_refuses(tmp_path, state):
     host, _ = live_host(tmp_path)
     os.unlink(host.path("/usr/sbin/restorecon"))
     out = []
-    code = fixer.run_fix(host, ["selinux"], check=run_check, yes=True, out=out.append,
+    code = run_fix(host, ["selinux"], check=run_check, yes=True, out=out.append,
                          err=out.append)
     assert code == 3 and "restorecon is not installed" in "\n".join(out)
 
@@ -154,7 +157,7 @@ def test_fix_all_orders_selinux_before_dhcp(tmp_path, state):
     res = invoke("fix", "--all", "--dry-run", "--root", str(root))
     assert "--selinux:" in res.output and "--dhcp:" in res.output, res.output
     assert res.output.index("--selinux:") < res.output.index("--dhcp:")
-    orders = {k: v.order for k, v in fixer.registered_fixes().items()}
+    orders = {k: v.order for k, v in registered_fixes().items()}
     # labels are repaired before the agent is (re)started, and the network change comes last
     assert orders["selinux"] < orders.get("agent", 99) and orders["selinux"] < orders["dhcp"]
     assert orders["dhcp"] >= max(v for k, v in orders.items() if k not in ("dhcp", "freeze"))

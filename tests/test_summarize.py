@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from test_schema import REPORT_SCHEMA, instance_for, json_values
 from typer.testing import CliRunner
 
-from azbdiag import report, schema
+from azbdiag import render, report, schema
 from azbdiag import summarize as sm
 from azbdiag.cli import app
 
@@ -279,8 +279,8 @@ def test_loader_and_renderers_never_raise_on_report_like_documents(data):
             write(os.path.join(tmp, f"h{i}", "report.json"), doc)
         s = sm.summarize_paths([tmp])
         assert s["totals"]["reports"] + s["totals"]["rejected"] == len(docs)
-        for fmt in sm.FORMATS:
-            assert isinstance(sm.render(s, fmt), str)
+        for fmt in render.SUMMARY_FORMATS:
+            assert isinstance(render.summary(s, fmt), str)
 
 
 def test_worker_processes_give_the_same_summary(tmp_path):
@@ -308,7 +308,7 @@ def test_an_unexpected_error_costs_one_file_only(tmp_path, monkeypatch):
     assert "ZeroDivisionError" in s["rejected"][0]["reason"]
 
 
-@pytest.mark.parametrize("fmt", sm.FORMATS)
+@pytest.mark.parametrize("fmt", render.SUMMARY_FORMATS)
 def test_lone_surrogates_and_undecodable_file_names_still_render(tmp_path, fmt):
     folder = os.path.join(os.fsencode(tmp_path), b"r", b"caf\xe9")
     os.makedirs(folder)

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from azbdiag import fixer
 from azbdiag.cli import app
 from azbdiag.model import Status
 from azbdiag.parsers import vmbackup_conf as vc
+from azbdiag.state import STATE_ENV
 
 P = "/etc/azure/vmbackup.conf"
 runner = CliRunner()
@@ -201,7 +201,7 @@ def make_root(tmp_path, content, mode=0o640):
 def state_dir(monkeypatch, tmp_path):
     """The journal goes next to the root, not into it, so the whole root can be compared."""
     path = tmp_path / "state"
-    monkeypatch.setenv(fixer.STATE_ENV, str(path))
+    monkeypatch.setenv(STATE_ENV, str(path))
     return path
 
 

@@ -1,0 +1,156 @@
+"""What a rule module needs to offer a fix: the `@fix` decorator, `RefuseFix` and the actions.
+
+A fix is a planner registered with ``@fix(...)`` next to the rules it repairs. The planner gets
+the check context and the warn/fail results of its rules and returns a list of actions (or
+raises RefuseFix). The rest of the package does the work, the same way for every fix:
+
+- files.py    capture, atomic write and restore of one file (the only writes azbdiag makes)
+- journal.py  the journal of fix runs, the one lock and the confirm-then-lock gate
+- steps.py    apply one action and undo one journal record
+- run.py      `azbdiag fix`: plan, confirm, back up, apply, re-check
+- undo.py     `azbdiag undo`: replay a journal in reverse
+
+Paths in actions are guest paths, mapped through ``host.path()`` so that ``--root`` works. Fix
+ids come from this registry: `azbdiag fix --<id>` is the planner registered here as `<id>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+_FIX_ID = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+
+
+class RefuseFix(Exception):
+    """Raised by a planner: this fix must not be applied now (the message says why)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FixSpec:
+    id: str
+    title: str
+    rules: Tuple[str, ...]
+    order: int
+    live_only: bool
+    planner: Callable
+
+
+FIXES: Dict[str, FixSpec] = {}
+
+
+def fix(id: str, title: str, rules: Sequence[str] = (), order: int = 50, live_only: bool = False):
+    """Register the planner of `azbdiag fix --<id>` for the warn/fail results of `rules`.
+
+    `order` sorts the fixes of one run (lower first); `live_only` refuses an offline --root."""
+
+    def wrap(func: Callable) -> Callable:
+        if not _FIX_ID.fullmatch(id):
+            raise ValueError(f"fix id {id!r} is not a command line flag (lower-case words and -)")
+        if id in FIXES and FIXES[id].planner.__qualname__ != func.__qualname__:
+            raise ValueError(f"duplicate fix id {id!r}")
+        FIXES[id] = FixSpec(id, title, tuple(rules), order, live_only, func)
+        func.fix_id = id
+        return func
+
+    return wrap
+
+
+def registered_fixes() -> Dict[str, FixSpec]:
+    """Every registered fix by id (the rule modules, where the planners live, are loaded)."""
+    from azbdiag import engine
+
+    engine.load_rules()
+    return FIXES
+
+
+# ---- actions -----------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class WriteFile:
+    path: str
+    content: bytes
+    mode: Optional[int] = None
+    why: str = ""
+    kind = "write"
+    reversible = True
+
+    def describe(self) -> str:
+        mode = f" (mode {self.mode:04o})" if self.mode is not None else ""
+        return f"write {self.path}{mode}, {len(self.content)} bytes"
+
+
+@dataclasses.dataclass
+class DeleteFile:
+    path: str
+    why: str = ""
+    kind = "delete"
+    reversible = True
+
+    def describe(self) -> str:
+        return f"delete {self.path}"
+
+
+@dataclasses.dataclass
+class Chmod:
+    path: str
+    mode: int
+    why: str = ""
+    kind = "chmod"
+    reversible = True
+
+    def describe(self) -> str:
+        return f"chmod {self.mode:04o} {self.path}"
+
+
+@dataclasses.dataclass
+class Chown:
+    path: str
+    uid: int
+    gid: int
+    why: str = ""
+    kind = "chown"
+    reversible = True
+
+    def describe(self) -> str:
+        return f"chown {self.uid}:{self.gid} {self.path}"
+
+
+@dataclasses.dataclass
+class Symlink:
+    path: str
+    target: str
+    why: str = ""
+    kind = "symlink"
+    reversible = True
+
+    def describe(self) -> str:
+        return f"symlink {self.path} -> {self.target}"
+
+
+@dataclasses.dataclass
+class RunCommand:
+    argv: Sequence[str]
+    why: str = ""
+    undo_argv: Optional[Sequence[str]] = None
+    timeout: float = 60.0
+    ok_codes: Sequence[int] = (0,)     # exit codes that count as success (e2fsck: 0 and 1)
+    kind = "run"
+
+    @property
+    def reversible(self) -> bool:
+        return self.undo_argv is not None
+
+    def describe(self) -> str:
+        return "run: " + shell_words(self.argv)
+
+
+ACTION_TYPES = (WriteFile, DeleteFile, Chmod, Chown, Symlink, RunCommand)
+
+
+def shell_words(argv: Sequence[str]) -> str:
+    """`argv` as one shell-quoted line, for plans and journals."""
+    import shlex
+
+    return " ".join(shlex.quote(str(a)) for a in argv)

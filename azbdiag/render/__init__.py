@@ -1,0 +1,79 @@
+"""Rendering: one module per output format, each rendering every document that has that format.
+
+The documents are the check report (`check`, azbdiag/report.py), the fleet summary
+(`summarize`, azbdiag/summarize.py), the error code catalogue (`explain`, azbdiag/catalogue.py)
+and the rule list (`rules`). A format module defines one function per document it renders,
+named after the document: `report`, `summary`, `code_entry`, `code_list`, `rule_list`.
+
+    text.py      every document, for people (check's table, colour only on a terminal)
+    json.py      every document, for programs
+    brief.py     the check report in under 4 KB, for Azure Run Command
+    markdown.py, csv.py, html.py   the fleet summary
+    summary_parts.py   what the summary's text, markdown, csv and html share
+
+The modules are imported when first used: a command loads only the format it prints.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+REPORT_FORMATS = ("text", "json", "brief")
+SUMMARY_FORMATS = ("text", "json", "markdown", "csv", "html")
+CATALOGUE_FORMATS = ("text", "json")   # explain's entries and list, and the rule list
+
+
+def _renderer(document: str, fmt: str, formats):
+    if fmt not in formats:
+        raise ValueError(f"no {fmt!r} rendering of the {document.replace('_', ' ')}")
+    return getattr(importlib.import_module(f"{__name__}.{fmt}"), document)
+
+
+def report(doc: dict, fmt: str, colour: bool = False) -> str:
+    """The check report (azbdiag.report.build_document) as text, json or brief."""
+    if fmt == "text":
+        return _renderer("report", fmt, REPORT_FORMATS)(doc, colour=colour)
+    return _renderer("report", fmt, REPORT_FORMATS)(doc)
+
+
+def summary(s: dict, fmt: str) -> str:
+    """The fleet summary (azbdiag.summarize.build_summary) in one of SUMMARY_FORMATS."""
+    return _renderer("summary", fmt, SUMMARY_FORMATS)(s)
+
+
+def code_entry(data: dict, fmt: str) -> str:
+    """One error code (azbdiag.catalogue.as_dict) as text or json."""
+    return _renderer("code_entry", fmt, CATALOGUE_FORMATS)(data)
+
+
+def code_list(rows: list, fmt: str) -> str:
+    """Every error code (azbdiag.catalogue.list_rows) as text or json."""
+    return _renderer("code_list", fmt, CATALOGUE_FORMATS)(rows)
+
+
+def rule_list(rules: list, fmt: str) -> str:
+    """The registered rules (azbdiag.engine.all_rules) as text or json."""
+    return _renderer("rule_list", fmt, CATALOGUE_FORMATS)(rules)
+
+
+def one_line(text) -> str:
+    """One line without control characters (report contents may come from anywhere)."""
+    return "".join(ch if ch.isprintable() else " " for ch in str(text)).strip()
+
+
+def write_output(text: str, path) -> None:
+    """Print `text`, or replace the file `path` with it atomically (parents created; the mode
+    a new file gets from the umask)."""
+    import sys
+
+    from azbdiag.fix.files import atomic_write
+
+    if not path or path == "-":
+        sys.stdout.write(text)
+        return
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    atomic_write(path, text.encode("utf-8"), 0o666 & ~umask)
