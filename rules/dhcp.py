@@ -16,7 +16,20 @@ from typing import Dict, List, Optional, Tuple
 from azbdiag.engine import rule
 from azbdiag.fixer import RefuseFix, WriteFile, fix
 from azbdiag.model import CheckError, SkipRule, fail, ok, warn
-from azbdiag.parsers import network as nw
+from azbdiag.parsers import (
+    cloud_init,
+    ifcfg,
+    interfaces,
+    ip_addr,
+    ip_route,
+    netplan,
+    networkctl,
+    networkd,
+    nmcli,
+    nmconnection,
+    wicked,
+    yamldoc,
+)
 
 WHY_DHCP = ("backup needs DHCP: the agent learns the WireServer address 168.63.129.16 from "
             "option 245 of the DHCP lease, and Azure assigns the NIC's IP by DHCP anyway")
@@ -42,25 +55,38 @@ SERVICES = ("NetworkManager", "systemd-networkd", "wicked", "network", "networki
 
 # ---- facts -------------------------------------------------------------------------------
 @dataclasses.dataclass
+class NicConfig:
+    """What one network stack's configuration says about one interface."""
+    stack: str                   # netplan, ifcfg, ifcfg-suse, nm-keyfile, networkd, ifupdown, cloud-init
+    file: str                    # guest path of the file that decides
+    name: str                    # interface name (or netplan id / NM profile) as configured
+    method: str                  # dhcp, static, disabled, unknown
+    addresses: List[str] = dataclasses.field(default_factory=list)
+    detail: str = ""             # what in the file says so
+    line: Optional[int] = None   # 1-based
+    key: str = ""                # netplan id / NM profile id, for the fix
+
+
+@dataclasses.dataclass
 class Nic:
     name: Optional[str]          # None offline until a configuration names one
     mac: Optional[str]
     how: str
 
 
-def ip_routes(host) -> Optional[List[nw.Route]]:
+def ip_routes(host) -> Optional[List[ip_route.Route]]:
     res = host.run(["ip", "-4", "route", "show"], timeout=10)
     if res.ok:
-        return nw.parse_ip_route(res.stdout)
+        return ip_route.parse_ip_route(res.stdout)
     text = host.try_read_text("/proc/net/route")
-    return nw.parse_proc_net_route(text) if text is not None else None
+    return ip_route.parse_proc_net_route(text) if text is not None else None
 
 
 def primary_nic(host) -> Nic:
     if not host.live:
         return Nic(None, None, "offline: eth0, or the first configured ethernet")
     routes = ip_routes(host)
-    dev = nw.default_route_dev(routes or [])
+    dev = ip_route.default_route_dev(routes or [])
     how = "the default route's device" if dev else "no default route: assuming eth0"
     name = dev or "eth0"
     mac = (host.try_read_text(f"/sys/class/net/{name}/address") or "").strip() or None
@@ -71,7 +97,7 @@ def _read(host, path) -> Optional[str]:
     return host.try_read_text(path, limit=1024 * 1024)
 
 
-def _netplan(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
+def _netplan(host, nic, mac) -> Tuple[List[NicConfig], List[str]]:
     """(configs for nic, every ethernet id seen)."""
     chosen: Dict[str, str] = {}
     for d in NETPLAN_DIRS:                      # same basename: /run > /etc > /lib
@@ -80,22 +106,22 @@ def _netplan(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
     merged, docs, out = None, [], []
     for base in sorted(chosen):
         path = chosen[base]
-        doc = nw.parse_yaml(_read(host, path) or "")
+        doc = yamldoc.parse_yaml(_read(host, path) or "")
         if not doc.ok:
             line = f" line {doc.error_line}" if doc.error_line else ""
-            out.append(nw.NicConfig("netplan", path, nic or "?", "unknown",
+            out.append(NicConfig("netplan", path, nic or "?", "unknown",
                                     detail=f"does not parse{line}: {doc.error}"))
             continue
         docs.append((path, doc))
-        merged = nw.deep_merge(merged, doc.data) if merged is not None else doc.data
-    ethernets = nw.netplan_ethernets(merged)
+        merged = yamldoc.deep_merge(merged, doc.data) if merged is not None else doc.data
+    ethernets = netplan.netplan_ethernets(merged)
     names = [str(cfg.get("set-name") or nid) for nid, cfg in ethernets.items()]
     if nic is None:
         return out, names
     for nid, cfg in ethernets.items():
-        if not nw.netplan_matches(nid, cfg, nic, mac):
+        if not netplan.netplan_matches(nid, cfg, nic, mac):
             continue
-        method, addrs, detail = nw.netplan_method(cfg)
+        method, addrs, detail = netplan.netplan_method(cfg)
         path, line = None, None
         for p, doc in docs:                     # the file that last set dhcp4, else defined the id
             key = ("network", "ethernets", nid, "dhcp4")
@@ -104,29 +130,29 @@ def _netplan(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
                 line = (doc.keys.get(key) or doc.keys[("network", "ethernets", nid)])[0] + 1
         if path is None:
             path = next((p for p, _ in docs), "netplan")
-        out.append(nw.NicConfig("netplan", path, nid, method, addrs, detail, line, key=nid))
+        out.append(NicConfig("netplan", path, nid, method, addrs, detail, line, key=nid))
     return out, names
 
 
-def _ifcfg(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
+def _ifcfg(host, nic, mac) -> Tuple[List[NicConfig], List[str]]:
     out, names = [], []
     for directory, stack in ((RHEL_IFCFG, "ifcfg"), (SUSE_IFCFG, "ifcfg-suse")):
         for path in host.glob(directory, "ifcfg-*"):
             base = os.path.basename(path)
             if base == "ifcfg-lo" or base.endswith((".bak", "~", ".orig", ".rpmnew", ".rpmsave")):
                 continue
-            vars_ = nw.parse_shell_vars(_read(host, path) or "")
+            vars_ = ifcfg.parse_shell_vars(_read(host, path) or "")
             device = vars_.get("DEVICE", (base[len("ifcfg-"):], 0))[0]
             hwaddr = vars_.get("HWADDR", ("", 0))[0].lower()
             names.append(device)
             if nic is None or not (device == nic or (mac and hwaddr == mac.lower())):
                 continue
-            method, addrs, detail, line = nw.ifcfg_method(vars_, suse=stack == "ifcfg-suse")
-            out.append(nw.NicConfig(stack, path, device, method, addrs, detail, line))
+            method, addrs, detail, line = ifcfg.ifcfg_method(vars_, suse=stack == "ifcfg-suse")
+            out.append(NicConfig(stack, path, device, method, addrs, detail, line))
     return out, names
 
 
-def _keyfiles(host, nic, mac, skip_netplan) -> Tuple[List[nw.NicConfig], List[str]]:
+def _keyfiles(host, nic, mac, skip_netplan) -> Tuple[List[NicConfig], List[str]]:
     bound, unbound, names = [], [], []
     for d in NM_DIRS:
         for path in host.glob(d, "*"):
@@ -137,15 +163,15 @@ def _keyfiles(host, nic, mac, skip_netplan) -> Tuple[List[nw.NicConfig], List[st
                 continue
             if not host.isfile(path):
                 continue
-            kf = nw.parse_keyfile(_read(host, path) or "")
+            kf = nmconnection.parse_keyfile(_read(host, path) or "")
             if kf.type not in ("ethernet", "802-3-ethernet", ""):
                 continue
             if kf.interface_name:
                 names.append(kf.interface_name)
             if nic is None:
                 continue
-            method, addrs, detail = nw.keyfile_method(kf)
-            conf = nw.NicConfig("nm-keyfile", path, kf.id or base, method, addrs, detail,
+            method, addrs, detail = nmconnection.keyfile_method(kf)
+            conf = NicConfig("nm-keyfile", path, kf.id or base, method, addrs, detail,
                                 kf.method_line, key=kf.id)
             if kf.interface_name == nic or (mac and kf.mac.lower() == mac.lower()):
                 bound.append(conf)
@@ -154,7 +180,7 @@ def _keyfiles(host, nic, mac, skip_netplan) -> Tuple[List[nw.NicConfig], List[st
     return (bound or unbound), names
 
 
-def _networkd(host, nic, mac, skip_netplan) -> Tuple[List[nw.NicConfig], List[str]]:
+def _networkd(host, nic, mac, skip_netplan) -> Tuple[List[NicConfig], List[str]]:
     chosen: Dict[str, str] = {}
     for d in reversed(NETWORKD_DIRS):             # same basename: /etc > /run > /lib
         for path in host.glob(d, "*.network"):
@@ -163,11 +189,11 @@ def _networkd(host, nic, mac, skip_netplan) -> Tuple[List[nw.NicConfig], List[st
     for base in sorted(chosen):
         if skip_netplan and base.startswith("10-netplan-"):
             continue
-        nf = nw.parse_networkd(_read(host, chosen[base]) or "")
+        nf = networkd.parse_networkd(_read(host, chosen[base]) or "")
         names += [n for n in nf.match_names if not any(c in n for c in "*?[!")]
-        if nic is not None and nw.networkd_matches(nf, nic, mac):
-            method, addrs, detail = nw.networkd_method(nf)
-            return [nw.NicConfig("networkd", chosen[base], nic, method, addrs, detail,
+        if nic is not None and networkd.networkd_matches(nf, nic, mac):
+            method, addrs, detail = networkd.networkd_method(nf)
+            return [NicConfig("networkd", chosen[base], nic, method, addrs, detail,
                                  nf.dhcp_line)], names   # the first matching file applies
     return [], names
 
@@ -180,7 +206,7 @@ def _interfaces_files(host) -> List[str]:
             continue
         seen.add(path)
         files.append(path)
-        parsed = nw.parse_interfaces(_read(host, path) or "")
+        parsed = interfaces.parse_interfaces(_read(host, path) or "")
         for pattern in parsed.sources:
             pattern = pattern if pattern.startswith("/") else "/etc/network/" + pattern
             d, pat = os.path.split(pattern)
@@ -192,16 +218,16 @@ def _interfaces_files(host) -> List[str]:
     return files
 
 
-def _ifupdown(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
+def _ifupdown(host, nic, mac) -> Tuple[List[NicConfig], List[str]]:
     out, names = [], []
     for path in _interfaces_files(host):
-        for iface in nw.parse_interfaces(_read(host, path) or "").ifaces:
+        for iface in interfaces.parse_interfaces(_read(host, path) or "").ifaces:
             if iface.family != "inet" or iface.name == "lo":
                 continue
             names.append(iface.name)
             if iface.name == nic:
-                method, addrs, detail = nw.ifupdown_method(iface)
-                out.append(nw.NicConfig("ifupdown", path, nic, method, addrs, detail, iface.line))
+                method, addrs, detail = interfaces.ifupdown_method(iface)
+                out.append(NicConfig("ifupdown", path, nic, method, addrs, detail, iface.line))
     return out, names
 
 
@@ -212,24 +238,24 @@ def cloud_init_config(host):
         text = _read(host, path)
         if text is None:
             continue
-        doc = nw.parse_yaml(text)
+        doc = yamldoc.parse_yaml(text)
         if doc.ok and isinstance(doc.data, dict):
             if "network" in doc.data:
                 holder = path
-            merged = nw.deep_merge(merged, doc.data) if merged is not None else doc.data
-    disabled, net = nw.cloud_init_network(merged)
+            merged = yamldoc.deep_merge(merged, doc.data) if merged is not None else doc.data
+    disabled, net = cloud_init.cloud_init_network(merged)
     return disabled, net, holder
 
 
-def _cloud_init(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
+def _cloud_init(host, nic, mac) -> Tuple[List[NicConfig], List[str]]:
     _disabled, net, holder = cloud_init_config(host)
     if not net or nic is None:
         return [], []
-    found = nw.cloud_init_nic(net, nic, mac)
+    found = cloud_init.cloud_init_nic(net, nic, mac)
     if not found:
         return [], []
     name, method, addrs, detail = found
-    return [nw.NicConfig("cloud-init", holder or "/etc/cloud/cloud.cfg", name, method, addrs,
+    return [NicConfig("cloud-init", holder or "/etc/cloud/cloud.cfg", name, method, addrs,
                          detail)], []
 
 
@@ -247,8 +273,8 @@ def active_services(host) -> Optional[Dict[str, bool]]:
 class NicConfigs:
     nic: str
     how: str
-    configs: List[nw.NicConfig]        # the stacks that apply
-    ignored: List[nw.NicConfig]        # configs of stacks whose service is not running
+    configs: List[NicConfig]        # the stacks that apply
+    ignored: List[NicConfig]        # configs of stacks whose service is not running
     active: Optional[Dict[str, bool]]
 
 
@@ -289,7 +315,7 @@ def nic_configs(host) -> NicConfigs:
     return NicConfigs(name, how, applies or found, ignored if applies else [], active)
 
 
-def _show(c: nw.NicConfig) -> str:
+def _show(c: NicConfig) -> str:
     where = f"{c.file} line {c.line}" if c.line else c.file
     return f"{c.stack}: {where}: {c.detail}"
 
@@ -306,7 +332,7 @@ def _nm_auto_default(host) -> bool:
     return True
 
 
-def _cloud_init_note(ctx, bad: List[nw.NicConfig]) -> List[str]:
+def _cloud_init_note(ctx, bad: List[NicConfig]) -> List[str]:
     if not ctx.host.isdir("/etc/cloud"):
         return []
     disabled, _net, holder = ctx.fact(cloud_init_config)
@@ -378,20 +404,20 @@ def plan_dhcp(ctx, findings):
                 raise RefuseFix(f"cannot read {path}")
             target, mode = path, None
             if stack == "netplan":
-                new, why_not = nw.netplan_set_dhcp4(text, c["key"])
+                new, why_not = netplan.netplan_set_dhcp4(text, c["key"])
                 if new is None:
                     raise RefuseFix(f"{path}: {why_not}")
                 if not path.startswith("/etc/"):      # a packaged file: override it from /etc
                     target, mode = "/etc/netplan/" + os.path.basename(path), 0o600
                 what = f"set dhcp4: true for {c['key']} (static addresses stay as secondary ones)"
             elif stack in ("ifcfg", "ifcfg-suse"):
-                new = nw.ifcfg_set_dhcp(text, suse=stack == "ifcfg-suse")
+                new = ifcfg.ifcfg_set_dhcp(text, suse=stack == "ifcfg-suse")
                 what = "set BOOTPROTO to dhcp (IPADDR lines stay as secondary addresses)"
             elif stack == "nm-keyfile":
                 if path.startswith("/usr/"):
                     raise RefuseFix(f"{path} belongs to a package; copy it to "
                                     f"/etc/NetworkManager/system-connections and edit it there")
-                new = nw.keyfile_set_auto(text)
+                new = nmconnection.keyfile_set_auto(text)
                 what = "set [ipv4] method=auto (address lines stay as secondary addresses)"
             else:
                 hint = {"networkd": "set DHCP=ipv4 in [Network]",
@@ -414,18 +440,18 @@ def _dhcp_evidence(host, nic: str, routes) -> List[str]:
         return found
     if host.which("nmcli"):
         res = host.run(["nmcli", "-t", "-f", "GENERAL.CONNECTION,DHCP4", "device", "show", nic])
-        fields = nw.parse_nmcli_terse(res.stdout) if res.ok else {}
-        if nw.nmcli_has_dhcp4(fields):
+        fields = nmcli.parse_nmcli_terse(res.stdout) if res.ok else {}
+        if nmcli.nmcli_has_dhcp4(fields):
             return [f"NetworkManager: {nic} holds a DHCPv4 lease (connection "
                     f"{fields.get('GENERAL.CONNECTION', '?')})"]
     if host.which("networkctl"):
         res = host.run(["networkctl", "status", "--no-pager", nic])
-        if res.ok and nw.networkctl_dhcp4(res.stdout):
+        if res.ok and networkctl.networkctl_dhcp4(res.stdout):
             return [f"systemd-networkd: {line.strip()}" for line in res.stdout.splitlines()
-                    if nw.networkctl_dhcp4(line)][:3]
+                    if networkctl.networkctl_dhcp4(line)][:3]
     if host.which("wicked"):
         res = host.run(["wicked", "ifstatus", nic])
-        if res.ok and nw.wicked_dhcp4(res.stdout):
+        if res.ok and wicked.wicked_dhcp4(res.stdout):
             return [f"wicked: {nic} ipv4 dhcp lease granted"]
     res = host.run(["pgrep", "-a", "dhclient|dhcpcd"])
     if res.ok:
@@ -451,7 +477,7 @@ def live(ctx):
     if routes is None:
         raise CheckError("neither `ip -4 route` nor /proc/net/route could be read")
     addrs = host.run(["ip", "-4", "-o", "addr", "show", "dev", nic], timeout=10)
-    shown = [f"address: {a.line}" for a in nw.parse_ip_addr(addrs.stdout if addrs.ok else "")]
+    shown = [f"address: {a.line}" for a in ip_addr.parse_ip_addr(addrs.stdout if addrs.ok else "")]
     found = _dhcp_evidence(host, nic, routes)
     if found:
         return ok(f"{nic} got its address by DHCP", found + shown)
