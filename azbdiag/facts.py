@@ -9,7 +9,7 @@ import os
 from typing import List
 
 from azbdiag.model import SkipReason, SkipRule
-from azbdiag.parsers.extension import HANDLER as EXTENSION_DIR_MARK
+from azbdiag.parsers.extension_dir import HANDLER as EXTENSION_DIR_MARK
 from azbdiag.parsers.mounts import Mount, parse_fstab, parse_mountinfo
 from azbdiag.parsers.proc import parse_cmdline, parse_stat_head
 

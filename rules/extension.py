@@ -14,13 +14,26 @@ from typing import Dict, List, Optional, Tuple
 from azbdiag import facts as shared_facts
 from azbdiag.engine import rule
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers import extension as pe
+from azbdiag.parsers.extension_dir import HANDLER, dir_version, version_tuple
+from azbdiag.parsers.handler_environment import HandlerEnvironment, parse_handler_environment
+from azbdiag.parsers.handler_state import parse_handler_state
+from azbdiag.parsers.handler_status import HandlerStatus, parse_handler_status
+from azbdiag.parsers.plugin_config import (
+    HOST_TIMEOUT_CAP,
+    PLUGIN_CONFIG,
+    PluginConfig,
+    parse_plugin_config,
+)
+from azbdiag.parsers.pluginhost_conf import PLUGIN_HOST_CONF, PluginHostConf, parse_pluginhost_conf
+from azbdiag.parsers.proc import parse_proc_stat, parse_uptime
+from azbdiag.parsers.status_file import ExtStatus, parse_status
+from azbdiag.parsers.workload_conf import parse_workload_name
 
 WAAGENT = "/var/lib/waagent"
-LOG_DIR = f"/var/log/azure/{pe.HANDLER}"
+LOG_DIR = f"/var/log/azure/{HANDLER}"
 WORKLOAD_CONF = "/etc/azure/workload.conf"
 STUCK_AFTER = 150 * 60      # Azure gives up on a snapshot task after about 140 minutes
-RESET_STEPS = (f"stop the agent's service, move {WAAGENT}/{pe.HANDLER}-* out of {WAAGENT}, "
+RESET_STEPS = (f"stop the agent's service, move {WAAGENT}/{HANDLER}-* out of {WAAGENT}, "
                f"remove {LOG_DIR}, start the agent again; the next backup installs the extension "
                "afresh (or uninstall the VMSnapshotLinux extension in the Azure portal)")
 
@@ -33,8 +46,8 @@ class ExtDir:
     key: Tuple[int, ...]
     state: str                                   # config/HandlerState ('' if missing)
     has_state: bool
-    handler_status: Optional[pe.HandlerStatus]   # config/HandlerStatus, None if missing
-    env: Optional[pe.HandlerEnvironment]         # HandlerEnvironment.json, None if missing
+    handler_status: Optional[HandlerStatus]   # config/HandlerStatus, None if missing
+    env: Optional[HandlerEnvironment]         # HandlerEnvironment.json, None if missing
     manifest: bool                               # HandlerManifest.json present
     handle_sh: bool                              # main/handle.sh present
     entries: List[str]
@@ -47,8 +60,8 @@ def ext_dirs(host) -> List[ExtDir]:
     if not host.is_root and not _world_readable(host, WAAGENT):
         raise SkipRule(SkipReason.NOT_ROOT, f"{WAAGENT} is readable by root only: re-run as root")
     found = []
-    for path in host.glob(WAAGENT, pe.HANDLER + "-*"):
-        version = pe.dir_version(os.path.basename(path))
+    for path in host.glob(WAAGENT, HANDLER + "-*"):
+        version = dir_version(os.path.basename(path))
         if version is None or not host.isdir(path):
             continue
         old = f"{WAAGENT}/handler_state/{os.path.basename(path)}"   # agents before 2.2
@@ -60,11 +73,11 @@ def ext_dirs(host) -> List[ExtDir]:
             status_text = host.try_read_text(f"{old}/status", 256 * 1024)
         env_text = host.try_read_text(f"{path}/HandlerEnvironment.json", 256 * 1024)
         found.append(ExtDir(
-            path=path, version=version, key=pe.version_tuple(version) or (),
-            state=pe.parse_handler_state(state_text) if state_text is not None else "",
+            path=path, version=version, key=version_tuple(version) or (),
+            state=parse_handler_state(state_text) if state_text is not None else "",
             has_state=state_text is not None,
-            handler_status=pe.parse_handler_status(status_text) if status_text is not None else None,
-            env=pe.parse_handler_environment(env_text) if env_text is not None else None,
+            handler_status=parse_handler_status(status_text) if status_text is not None else None,
+            env=parse_handler_environment(env_text) if env_text is not None else None,
             manifest=host.isfile(f"{path}/HandlerManifest.json"),
             handle_sh=host.isfile(f"{path}/main/handle.sh"),
             entries=host.listdir(path)))
@@ -125,7 +138,7 @@ def installed(ctx):
     """Extension directory under /var/lib/waagent, its version, HandlerState and HandlerStatus."""
     dirs = ctx.fact(ext_dirs)
     if not dirs:
-        return warn(f"the backup extension is not installed (no {WAAGENT}/{pe.HANDLER}-*): "
+        return warn(f"the backup extension is not installed (no {WAAGENT}/{HANDLER}-*): "
                     "fine before the first backup, a problem if backups already run")
     active = _active(dirs)
     evidence = [f"{d.path}: HandlerState {d.state or '(missing)'}" for d in dirs]
@@ -193,7 +206,7 @@ class StatusFile:
     path: str
     seq: int
     mtime: float
-    report: pe.ExtStatus
+    report: ExtStatus
 
 
 def last_status_fact(host) -> Optional[StatusFile]:
@@ -215,7 +228,7 @@ def last_status_fact(host) -> Optional[StatusFile]:
     if best is None:
         return None
     text = host.try_read_text(best[0], 512 * 1024)
-    report = pe.parse_status(text) if text is not None else pe.ExtStatus(error="unreadable")
+    report = parse_status(text) if text is not None else ExtStatus(error="unreadable")
     return StatusFile(best[0], best[1], best[2], report)
 
 
@@ -442,7 +455,7 @@ class Proc:
 
 def extension_processes(host, table) -> List[Proc]:
     """safefreeze and extension daemon processes, from the shared process table."""
-    uptime = pe.parse_uptime(host.try_read_text("/proc/uptime", 256))
+    uptime = parse_uptime(host.try_read_text("/proc/uptime", 256))
     try:
         hz = os.sysconf("SC_CLK_TCK") or 100
     except (ValueError, OSError, AttributeError):
@@ -459,7 +472,7 @@ def extension_processes(host, table) -> List[Proc]:
             kind = "daemon"
         else:
             continue
-        st = pe.parse_proc_stat(p.stat)
+        st = parse_proc_stat(p.stat)
         age = uptime - st.start_ticks / hz if st is not None and uptime is not None else None
         found.append(Proc(p.pid, kind, argv, st.state if st else "?", age))
     return found
@@ -515,9 +528,9 @@ class FileInfo:
 @dataclasses.dataclass
 class ScriptSetup:
     host_conf: Optional[FileInfo]
-    host_conf_parsed: Optional[pe.PluginHostConf]
+    host_conf_parsed: Optional[PluginHostConf]
     config: FileInfo
-    parsed: Optional[pe.PluginConfig]
+    parsed: Optional[PluginConfig]
     unreadable: Optional[str]          # why the plugin config could not be read
     scripts: List[FileInfo]
 
@@ -530,23 +543,23 @@ def _stat(host, path) -> Optional[os.stat_result]:
 
 
 def scripts_fact(host) -> ScriptSetup:
-    workload = pe.parse_workload_name(host.try_read_text(WORKLOAD_CONF, 64 * 1024))
+    workload = parse_workload_name(host.try_read_text(WORKLOAD_CONF, 64 * 1024))
     if workload:
         raise SkipRule(SkipReason.NOT_APPLICABLE, f"{WORKLOAD_CONF} selects the {workload} "
                                                   "workload flow, which replaces pre/post scripts")
     host_conf = host_parsed = None
-    config_path = pe.PLUGIN_CONFIG
-    cap = pe.HOST_TIMEOUT_CAP
-    st = _stat(host, pe.PLUGIN_HOST_CONF)
+    config_path = PLUGIN_CONFIG
+    cap = HOST_TIMEOUT_CAP
+    st = _stat(host, PLUGIN_HOST_CONF)
     if st is not None:
-        host_conf = FileInfo("plugin host config", pe.PLUGIN_HOST_CONF, st, 313, 314)
+        host_conf = FileInfo("plugin host config", PLUGIN_HOST_CONF, st, 313, 314)
         try:
-            host_parsed = pe.parse_pluginhost_conf(host.read_bytes(pe.PLUGIN_HOST_CONF, 65536))
+            host_parsed = parse_pluginhost_conf(host.read_bytes(PLUGIN_HOST_CONF, 65536))
         except OSError as exc:
             if not host.is_root:
-                raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {pe.PLUGIN_HOST_CONF}: "
+                raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {PLUGIN_HOST_CONF}: "
                                                     "re-run as root") from None
-            host_parsed = pe.PluginHostConf(error=f"unreadable ({exc.strerror})")
+            host_parsed = PluginHostConf(error=f"unreadable ({exc.strerror})")
         if host_parsed.plugin_config.startswith("/") and not host_parsed.error:
             config_path = host_parsed.plugin_config
         cap = host_parsed.timeout
@@ -554,7 +567,7 @@ def scripts_fact(host) -> ScriptSetup:
     parsed, unreadable, scripts = None, None, []
     if config.st is not None and stat_mod.S_ISREG(config.st.st_mode):
         try:
-            parsed = pe.parse_plugin_config(host.read_bytes(config_path, 1024 * 1024), cap=cap)
+            parsed = parse_plugin_config(host.read_bytes(config_path, 1024 * 1024), cap=cap)
         except OSError as exc:
             unreadable = exc.strerror or str(exc)
     if parsed is not None and parsed.error is None:
@@ -607,10 +620,10 @@ def scripts_config(ctx):
     evidence: List[str] = []
     hp = setup.host_conf_parsed
     if hp is not None and hp.error:
-        return warn(f"{pe.PLUGIN_HOST_CONF} {hp.error}: the extension skips the scripts "
+        return warn(f"{PLUGIN_HOST_CONF} {hp.error}: the extension skips the scripts "
                     f"(code 304) and backups are only file-system consistent")
     if hp is not None and hp.plugins <= 0:
-        return ok(f"{pe.PLUGIN_HOST_CONF} configures no script plugin")
+        return ok(f"{PLUGIN_HOST_CONF} configures no script plugin")
     cfg = setup.config
     if cfg.st is None:
         return ok(f"no pre/post scripts are configured ({cfg.path} is absent): backups are "
@@ -648,7 +661,7 @@ def scripts_config(ctx):
                     worst = "fail"
                 elif worst == "ok":
                     worst = "warn"
-    timeout = parsed.timeout(setup.host_conf_parsed.timeout if hp else pe.HOST_TIMEOUT_CAP)
+    timeout = parsed.timeout(setup.host_conf_parsed.timeout if hp else HOST_TIMEOUT_CAP)
     summary_tail = (f"; each script may run {timeout:g} s" if timeout is not None else "")
     if parsed.data.get("fsFreezeEnabled") is False:
         evidence.append("fsFreezeEnabled is false: no file system freeze, and any script failure "
