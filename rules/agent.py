@@ -14,8 +14,20 @@ from azbdiag.engine import rule
 from azbdiag.facts import mounts, mounts_source
 from azbdiag.fixer import DeleteFile, RefuseFix, RunCommand, Symlink, WriteFile, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers import packages as pk
-from azbdiag.parsers import waagent as wa
+from azbdiag.parsers.agent_error import parse_error_json
+from azbdiag.parsers.agent_version import (
+    MINIMUM_VERSION,
+    agent_dir_version,
+    below_minimum,
+    parse_version,
+    version_py_version,
+)
+from azbdiag.parsers.df import parse_df
+from azbdiag.parsers.dpkg_status import Package, parse_dpkg_status
+from azbdiag.parsers.rpm_query import RPM_QUERYFORMAT, parse_rpm_query
+from azbdiag.parsers.waagent_conf import parse_conf
+from azbdiag.parsers.waagent_log import HEARTBEAT_MARK, classify, heartbeat_counters, parse_log
+from azbdiag.parsers.waagent_version import parse_version_output
 
 CONF = "/etc/waagent.conf"
 CONF_PATHS = (CONF, "/usr/share/oem/waagent.conf", "/usr/share/defaults/waagent/waagent.conf")
@@ -102,7 +114,7 @@ def conf_fact(host):
                 raw = host.read_bytes(path, limit=1024 * 1024)
             except OSError as exc:
                 raise SkipRule(SkipReason.NO_INPUT, f"cannot read {path}: {exc.strerror}") from None
-            return path, wa.parse_conf(raw)
+            return path, parse_conf(raw)
     return None
 
 
@@ -110,17 +122,17 @@ def cli_fact(host) -> Optional[str]:
     return host.which("waagent", dirs=CLI_DIRS)
 
 
-def packages_fact(host) -> List[pk.Package]:
+def packages_fact(host) -> List[Package]:
     """Installed agent packages, from the dpkg status file under the root, or rpm."""
     found = []
     status = host.try_read_text("/var/lib/dpkg/status", limit=64 * 1024 * 1024)
     if status:
-        found += [p for p in pk.parse_dpkg_status(status, PACKAGES).values() if p.installed]
+        found += [p for p in parse_dpkg_status(status, PACKAGES).values() if p.installed]
     if any(host.isdir(d) for d in ("/var/lib/rpm", "/usr/lib/sysimage/rpm")):
         argv = ["rpm"] + ([] if host.live else ["--root", host.root])
-        res = host.run(argv + ["-q", "--qf", pk.RPM_QUERYFORMAT, *PACKAGES], timeout=CMD_TIMEOUT)
+        res = host.run(argv + ["-q", "--qf", RPM_QUERYFORMAT, *PACKAGES], timeout=CMD_TIMEOUT)
         if res.rc is not None and not res.timed_out:
-            found += [p for p in pk.parse_rpm_query(res.stdout).values() if p.installed]
+            found += [p for p in parse_rpm_query(res.stdout).values() if p.installed]
     return found
 
 
@@ -133,7 +145,7 @@ def module_fact(host):
     for base in bases:
         path = posixpath.join(base, "azurelinuxagent/common/version.py")
         if host.isfile(path):
-            return path, wa.version_py_version(host.try_read_text(path, limit=256 * 1024))
+            return path, version_py_version(host.try_read_text(path, limit=256 * 1024))
     return None
 
 
@@ -145,18 +157,18 @@ def version_cmd_fact(host):
     res = host.run([cli, "--version"], timeout=CMD_TIMEOUT)
     if res.timed_out:
         raise CheckError(f"{cli} --version did not finish within {CMD_TIMEOUT:g} s")
-    return res, wa.parse_version_output(res.stdout + "\n" + res.stderr)
+    return res, parse_version_output(res.stdout + "\n" + res.stderr)
 
 
 def agent_dirs_fact(host):
     """Auto-updated agents under /var/lib/waagent: [(version, dir, AgentError or None)]."""
     out = []
     for path in host.glob(LIB, "WALinuxAgent-*"):
-        version = wa.agent_dir_version(posixpath.basename(path))
+        version = agent_dir_version(posixpath.basename(path))
         if version is None or not host.isdir(path):
             continue
         text = host.try_read_text(posixpath.join(path, "error.json"), limit=64 * 1024)
-        out.append((version, path, wa.parse_error_json(text) if text is not None else None))
+        out.append((version, path, parse_error_json(text) if text is not None else None))
     return sorted(out, key=lambda t: t[0].key())
 
 
@@ -193,7 +205,7 @@ def log_fact(host):
         text = host.read_tail(LOG, 2 * 1024 * 1024)
     except OSError as exc:
         raise SkipRule(SkipReason.NO_INPUT, f"cannot read {LOG}: {exc.strerror}") from None
-    return wa.parse_log(text)
+    return parse_log(text)
 
 
 def _installed_evidence(ctx):
@@ -246,7 +258,7 @@ def installed(ctx):
 
 @rule("agent.version", "The guest agent is at least the supported minimum",
       error_codes=AGENT_CODES + ("ExtensionOperationFailedForManagedDisks",), fix="agent",
-      timeout=30, remedy=f"Update the agent to {wa.MINIMUM_VERSION} or later from the distribution's "
+      timeout=30, remedy=f"Update the agent to {MINIMUM_VERSION} or later from the distribution's "
              f"repository and keep auto-update on.")
 def version(ctx):
     """Installed and goal-state (auto-updated) versions against 2.2.53.1."""
@@ -268,7 +280,7 @@ def version(ctx):
     pkg = pkgs[0] if pkgs else None
     if pkg is not None:
         evidence.append(f"package {pkg.name} {pkg.version}")
-        installed_v = installed_v or wa.parse_version(pkg.version.split("-")[0])
+        installed_v = installed_v or parse_version(pkg.version.split("-")[0])
     if module and module[1]:
         evidence.append(f"{module[0]}: AGENT_VERSION {module[1]}")
         installed_v = installed_v or module[1]
@@ -294,17 +306,17 @@ def version(ctx):
     package = pkg.name if pkg else expected_package(host)
     data = dict(installed=str(installed_v), effective=str(effective), package=package,
                 auto_update=auto)
-    if wa.below_minimum(effective):
+    if below_minimum(effective):
         res = fail(f"the agent that handles extensions is {effective}, below the supported "
-                   f"minimum {wa.MINIMUM_VERSION}", evidence, **data)
+                   f"minimum {MINIMUM_VERSION}", evidence, **data)
         res.remedy = update_remedy(host, package)
         return res
-    if wa.below_minimum(installed_v):
-        return warn(f"the installed agent {installed_v} is below {wa.MINIMUM_VERSION}; the "
+    if below_minimum(installed_v):
+        return warn(f"the installed agent {installed_v} is below {MINIMUM_VERSION}; the "
                     f"auto-updated agent {effective} covers it while auto-update stays on",
                     evidence, **data)
     return ok(f"agent {effective} (installed {installed_v}) meets the minimum "
-              f"{wa.MINIMUM_VERSION}", evidence, **data)
+              f"{MINIMUM_VERSION}", evidence, **data)
 
 
 def _offline_enabled(host, unit) -> List[str]:
@@ -482,14 +494,14 @@ def heartbeat(ctx):
     if not lines:
         return warn(f"{LOG} has no agent log lines")
     ref, what = _reference_time(ctx, lines)
-    beats = [ln for ln in lines if wa.HEARTBEAT_MARK in ln.message and ln.when is not None]
+    beats = [ln for ln in lines if HEARTBEAT_MARK in ln.message and ln.when is not None]
     if not beats:
         return warn(f"no heartbeat in the last {len(lines)} lines of {LOG}: the extension "
                     f"handler is not running, or the agent is too old to log one",
                     [lines[-1].raw[:300]])
     last = beats[-1]
     evidence = [f"line {last.number}: {last.raw[:300]}"]
-    counters = wa.heartbeat_counters(last.message)
+    counters = heartbeat_counters(last.message)
     age = ref - _aware(last.when) if ref is not None else datetime.timedelta(0)
     if age > HEARTBEAT_LIMIT:
         return fail(f"the last heartbeat is {_age(age)} older than {what}: the extension "
@@ -516,7 +528,7 @@ def log_errors(ctx):
     for ln in lines:
         if ln.when is None or (since is not None and _aware(ln.when) < since):
             continue
-        kind = wa.classify(ln.message)
+        kind = classify(ln.message)
         if kind is None and ln.level != "ERROR":
             continue
         if kind is None:
@@ -660,7 +672,7 @@ def disk_space(ctx):
             findings.append(f"{path}: df did not answer within {CMD_TIMEOUT:g} s (hung mount?)")
             worst = warn if worst is ok else worst
             continue
-        row, irow = wa.parse_df(space.stdout), wa.parse_df(inodes.stdout)
+        row, irow = parse_df(space.stdout), parse_df(inodes.stdout)
         if row is None:
             evidence.append(f"{path}: cannot read df output ({space.describe()})")
             continue

@@ -19,6 +19,7 @@ from azbdiag.fixer import RefuseFix, RunCommand, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import fsstate
 from azbdiag.parsers import mounts as mp
+from azbdiag.parsers.waagent_conf import resource_disk_mount_point
 
 CODES = ("UserErrorFsFreezeFailed",)
 OPEN_CODES = ("UserErrorUnableToOpenMount",)
@@ -47,7 +48,7 @@ def skip_entries(host) -> List[str]:
 def resource_points(host) -> List[str]:
     """Mount points of the resource disk: waagent.conf's ResourceDisk.MountPoint, and live the
     mount of the device /dev/disk/azure/resource-part1 points to."""
-    points = [mp.resource_disk_mount_point(host.try_read_text("/etc/waagent.conf"))]
+    points = [resource_disk_mount_point(host.try_read_text("/etc/waagent.conf"))]
     if host.live and host.islink("/dev/disk/azure/resource-part1"):
         try:
             name = os.path.basename(host.readlink("/dev/disk/azure/resource-part1"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azbdiag.parsers import fsstate
+from azbdiag.parsers import fsstate, waagent_conf
 from azbdiag.parsers import mounts as mp
 
 MOUNTINFO = """\
@@ -59,9 +59,9 @@ def test_same_superblock_from_fstab():
 
 
 def test_resource_disk_mount_point():
-    assert mp.resource_disk_mount_point(None) == "/mnt/resource"
-    assert mp.resource_disk_mount_point("ResourceDisk.MountPoint=/mnt # comment\n") == "/mnt"
-    assert mp.resource_disk_mount_point("ResourceDisk.MountPoint=\n") == "/mnt/resource"
+    assert waagent_conf.resource_disk_mount_point(None) == "/mnt/resource"
+    assert waagent_conf.resource_disk_mount_point("ResourceDisk.MountPoint=/mnt # comment\n") == "/mnt"
+    assert waagent_conf.resource_disk_mount_point("ResourceDisk.MountPoint=\n") == "/mnt/resource"
 
 
 def test_network_types():
@@ -167,7 +167,7 @@ def test_parsers_never_raise(text):
     mp.freeze_list(table, [text], text.split(","))
     mp.same_superblock(table)
     mp.stacked(table)
-    mp.resource_disk_mount_point(text)
+    waagent_conf.resource_disk_mount_point(text)
     fsstate.parse_tune2fs(text)
     state = fsstate.ext_state(text)
     if state is not None:

@@ -6,8 +6,6 @@ import dataclasses
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from azbdiag.parsers.waagent import parse_conf
-
 
 def unescape(field: str) -> str:
     """Undo the octal escapes (\\040 for a space) the kernel and fstab use in paths."""
@@ -103,7 +101,6 @@ def parse_fstab(text: str) -> List[Mount]:
 FREEZABLE_TYPES = ("ext3", "ext4", "xfs", "btrfs")
 NETWORK_TYPES = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "lustre",
                  "fuseblk", "fuse")
-DEFAULT_RESOURCE_MOUNT = "/mnt/resource"
 
 
 def is_network_or_fuse(fstype: str) -> bool:
@@ -169,13 +166,6 @@ def freeze_list(mounts: List[Mount], resource_points: Sequence[str] = (),
     if root is not None:
         frozen.append(root)
     return FreezeList(frozen, skipped)
-
-
-def resource_disk_mount_point(waagent_conf: Optional[str]) -> str:
-    """ResourceDisk.MountPoint from waagent.conf text, read as the agent reads it (default
-    /mnt/resource)."""
-    value = parse_conf(waagent_conf or "").get("ResourceDisk.MountPoint")
-    return (value.rstrip("/") or "/") if value else DEFAULT_RESOURCE_MOUNT
 
 
 def same_superblock(mounts: List[Mount]) -> List[List[Mount]]:
