@@ -102,7 +102,7 @@ def backup_in_progress(host, table=None) -> List[str]:
     daemon process, or the safefreeze lock file held (read from /proc/locks, never by taking
     the lock ourselves). Empty list if none or offline. `table` is processes(host) when the
     caller has it already."""
-    from azbdiag.parsers.fsstate import parse_proc_locks
+    from azbdiag.parsers.proc import parse_proc_locks
 
     if not host.live:
         return []

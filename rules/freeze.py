@@ -17,9 +17,14 @@ from azbdiag.engine import rule
 from azbdiag.facts import mounts, mounts_source, processes
 from azbdiag.fixer import RefuseFix, RunCommand, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers import fsstate
 from azbdiag.parsers import mounts as mp
+from azbdiag.parsers.btrfs_stats import btrfs_errors, parse_btrfs_stats
+from azbdiag.parsers.freeze_log import parse_freeze_log
+from azbdiag.parsers.kernel_log import KernelLine, errors_since_mount, kernel_fs_lines
+from azbdiag.parsers.lsblk import parse_lsblk_pairs
+from azbdiag.parsers.tune2fs import ext_state
 from azbdiag.parsers.waagent_conf import resource_disk_mount_point
+from azbdiag.parsers.xfs_repair import xfs_repair_verdict
 
 CODES = ("UserErrorFsFreezeFailed",)
 OPEN_CODES = ("UserErrorUnableToOpenMount",)
@@ -65,7 +70,7 @@ def lsblk_rows(host):
     if not host.live:
         return None
     res = host.run(["lsblk", "-b", "-n", "-P", "-o", "NAME,TYPE,FSTYPE,MOUNTPOINT"], timeout=15)
-    rows = mp.parse_lsblk_pairs(res.stdout) if res.ok else []
+    rows = parse_lsblk_pairs(res.stdout) if res.ok else []
     return rows if any(r.get("MOUNTPOINT") for r in rows) else None
 
 
@@ -94,7 +99,7 @@ def device_of(host, m: mp.Mount) -> str:
     return f"/dev/{name}" if name and host.live else m.source
 
 
-def kernel_log(host) -> List[fsstate.KernelLine]:
+def kernel_log(host) -> List[KernelLine]:
     """File system lines of this boot's kernel log (dmesg, else journalctl -k)."""
     if not host.live:
         raise SkipRule(SkipReason.OFFLINE_ROOT, "the kernel log belongs to the running system")
@@ -106,7 +111,7 @@ def kernel_log(host) -> List[fsstate.KernelLine]:
         res = alt if alt.ok or not res.ok else res
     if not res.ok:
         raise CheckError(f"cannot read the kernel log ({res.describe()})")
-    return fsstate.kernel_fs_lines(res.stdout)
+    return kernel_fs_lines(res.stdout)
 
 
 def _targets(ctx) -> Tuple[List[mp.Mount], List[str]]:
@@ -155,10 +160,10 @@ def _state(ctx, m: mp.Mount, klog) -> Tuple[str, str]:
     """('bad'|'ok'|'unknown', detail) for one mount."""
     host = ctx.host
     dev = device_of(host, m)
-    current, _ = fsstate.errors_since_mount(klog or [], kernel_name(host, m))
+    current, _ = errors_since_mount(klog or [], kernel_name(host, m))
     if m.fstype in ("ext2", "ext3", "ext4"):
         res = host.run(["tune2fs", "-l", dev], timeout=15)
-        st = fsstate.ext_state(res.stdout) if res.ok else None
+        st = ext_state(res.stdout) if res.ok else None
         if st is None:
             why = res.stderr.strip().splitlines()[-1:] or [res.describe()]
             return "unknown", f"tune2fs -l {dev}: {why[0]}"
@@ -172,7 +177,7 @@ def _state(ctx, m: mp.Mount, klog) -> Tuple[str, str]:
             return "bad", f"{dev}: kernel reported errors since it was mounted: {current[0]}"
         if "ro" in m.super_options:
             res = host.run(["xfs_repair", "-n", dev], timeout=120)
-            verdict = fsstate.xfs_repair_verdict(res.rc, res.stdout, res.stderr)
+            verdict = xfs_repair_verdict(res.rc, res.stdout, res.stderr)
             if verdict in ("corrupt", "dirty_log"):
                 return "bad", f"{dev}: xfs_repair -n says {verdict.replace('_', ' ')}"
             if verdict == "clean":
@@ -182,7 +187,7 @@ def _state(ctx, m: mp.Mount, klog) -> Tuple[str, str]:
         return "ok", f"{dev}: no XFS errors in the kernel log since it was mounted"
     if m.fstype == "btrfs":
         res = host.run(["btrfs", "device", "stats", m.mount_point], timeout=15)
-        errs = fsstate.btrfs_errors(fsstate.parse_btrfs_stats(res.stdout)) if res.ok else []
+        errs = btrfs_errors(parse_btrfs_stats(res.stdout)) if res.ok else []
         if errs or current:
             return "bad", f"{m.mount_point}: " + "; ".join(errs + current[:1])
         return ("ok" if res.ok else "unknown"), f"{m.mount_point}: btrfs device stats " + (
@@ -244,7 +249,7 @@ def read_only(ctx):
     fstab = {m.mount_point: m for m in mp.parse_fstab(ctx.host.try_read_text("/etc/fstab") or "")}
     bad = []
     for m in targets:
-        current, _ = fsstate.errors_since_mount(klog, kernel_name(ctx.host, m))
+        current, _ = errors_since_mount(klog, kernel_name(ctx.host, m))
         remount = [x for x in current if "read-only" in x]
         wanted_ro = m.mount_point in fstab and fstab[m.mount_point].read_only
         if remount or ("ro" in m.super_options and m.mount_point in fstab and not wanted_ro):
@@ -268,7 +273,7 @@ def kernel_errors(ctx):
     names = {kernel_name(ctx.host, m): m.mount_point for m in targets}
     current, other = [], []
     for name, point in names.items():
-        cur, earlier = fsstate.errors_since_mount(klog, name)
+        cur, earlier = errors_since_mount(klog, name)
         current += [f"{point}: {x}" for x in cur[:5]]
         other += [f"{point} (before its last mount): {x}" for x in earlier[:3]]
     mounted = {kernel_name(ctx.host, m) for m in ctx.fact(mounts)}
@@ -476,7 +481,7 @@ def extension_log(ctx):
         text = ctx.host.read_tail(EXT_LOG, 4 * 1024 * 1024)
     except OSError as exc:
         raise SkipRule(SkipReason.NO_INPUT, f"cannot read {EXT_LOG}: {exc.strerror}") from None
-    attempts = fsstate.parse_freeze_log(text)
+    attempts = parse_freeze_log(text)
     if not attempts:
         return ok("no freeze attempt in the extension log")
     last = attempts[-1]

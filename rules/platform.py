@@ -17,6 +17,7 @@ from azbdiag import netprobe
 from azbdiag.engine import rule
 from azbdiag.facts import asr_present, processes
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
+from azbdiag.parsers.proc import parse_cpu_line, parse_meminfo
 
 NET_CODES = ("UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError",
              "ExtensionSnapshotFailedNoNetwork", "AzureVmOffline")
@@ -193,38 +194,6 @@ def os_support(ctx):
 
 
 # ---- resources ---------------------------------------------------------------------------
-
-def parse_cpu_line(text) -> Optional[Tuple[int, int]]:
-    """(busy, total) jiffies from the 'cpu ' line of /proc/stat, or None."""
-    if not isinstance(text, str):
-        return None
-    for line in text.splitlines():
-        fields = line.split()
-        if fields and fields[0] == "cpu" and len(fields) >= 5:
-            try:
-                values = [int(x) for x in fields[1:11]]
-            except ValueError:
-                return None
-            if any(v < 0 for v in values):
-                return None
-            idle = values[3] + (values[4] if len(values) > 4 else 0)
-            total = sum(values[:8])      # guest time is already counted in user
-            return total - idle, total
-    return None
-
-
-def parse_meminfo(text) -> Dict[str, int]:
-    """kB values of /proc/meminfo by name."""
-    out: Dict[str, int] = {}
-    if not isinstance(text, str):
-        return out
-    for line in text.splitlines():
-        name, sep, rest = line.partition(":")
-        words = rest.split()
-        if sep and words and words[0].isdigit():
-            out[name.strip()] = int(words[0])
-    return out
-
 
 _sleep = time.sleep
 LIMIT_PERCENT = 90.0

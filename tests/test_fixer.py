@@ -19,7 +19,7 @@ from azbdiag import engine, fixer
 from azbdiag.cli import app, run_check
 from azbdiag.host import Host
 from azbdiag.model import CheckError, Rule, fail, ok
-from azbdiag.parsers.fsstate import parse_proc_locks
+from azbdiag.parsers.proc import parse_proc_locks
 from azbdiag.runner import CommandResult, FakeRunner
 
 CONF = "/etc/fixertest.conf"

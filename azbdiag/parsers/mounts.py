@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 
 def unescape(field: str) -> str:
-    """Undo the octal escapes (\\040 for a space) the kernel and fstab use in paths."""
+    """Undo the octal escapes (\\040 for a space) the kernel and fstab use in paths.
+
+    >>> unescape("/mnt/my\\\\040disk")
+    '/mnt/my disk'
+    """
     if "\\" not in field:
         return field
     out, i = [], 0
@@ -48,7 +51,12 @@ class Mount:
 
 
 def parse_mountinfo(text: str) -> List[Mount]:
-    """Parse /proc/<pid>/mountinfo; malformed lines are skipped."""
+    """Parse /proc/<pid>/mountinfo; malformed lines are skipped.
+
+    >>> m = parse_mountinfo("29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,discard\\n")[0]
+    >>> m.mount_point, m.source, m.fstype, m.options, m.major_minor, m.super_options
+    ('/', '/dev/sda1', 'ext4', ['rw', 'relatime'], '8:1', ['rw', 'discard'])
+    """
     mounts: List[Mount] = []
     for line in (text or "").splitlines():
         fields = line.split()
@@ -77,7 +85,13 @@ def parse_mountinfo(text: str) -> List[Mount]:
 
 
 def parse_fstab(text: str) -> List[Mount]:
-    """Parse /etc/fstab; comments, blank and malformed lines are skipped."""
+    """Parse /etc/fstab; comments, blank and malformed lines are skipped.
+
+    >>> [(m.mount_point, m.fstype, m.options, m.line) for m in parse_fstab(
+    ...     "# <file system> <mount point> <type> <options>\\n"
+    ...     "UUID=0a3407de / ext4 defaults,discard 0 1\\n/dev/sdb1 /data xfs\\n")]
+    [('/', 'ext4', ['defaults', 'discard'], 2), ('/data', 'xfs', ['defaults'], 3)]
+    """
     mounts: List[Mount] = []
     for n, line in enumerate((text or "").splitlines(), 1):
         stripped = line.strip()
@@ -191,20 +205,3 @@ def stacked(mounts: List[Mount]) -> List[List[Mount]]:
         by_point.setdefault(m.mount_point, []).append(m)
     return [g for g in by_point.values() if len(g) > 1 and any(
         x.fstype in FREEZABLE_TYPES or is_network_or_fuse(x.fstype) for x in g)]
-
-
-_PAIR = re.compile(r'([A-Z:-]+)="((?:[^"\\]|\\.)*)"')
-
-
-def _unhex(value: str) -> str:
-    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
-
-
-def parse_lsblk_pairs(text: str) -> List[Dict[str, str]]:
-    """`lsblk -P` output: one dict per line of KEY="value" pairs (hex escapes undone)."""
-    rows: List[Dict[str, str]] = []
-    for line in (text or "").splitlines():
-        row = {k: _unhex(v) for k, v in _PAIR.findall(line)}
-        if row:
-            rows.append(row)
-    return rows

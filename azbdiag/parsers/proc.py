@@ -1,11 +1,11 @@
-"""Files under /proc: /proc/<pid>/cmdline and /proc/<pid>/stat, /proc/uptime. Text in, data
-out; nothing here raises."""
+"""Files under /proc: /proc/<pid>/cmdline and /proc/<pid>/stat, /proc/uptime, /proc/stat,
+/proc/meminfo and /proc/locks. Text in, data out; nothing here raises."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 _STAT_HEAD = re.compile(r"\d+ \((?P<comm>.*)\) (?P<state>\S)", re.S)
 
@@ -87,3 +87,78 @@ def parse_uptime(text: Any) -> Optional[float]:
     if value is None or value != value or value in (float("inf"), float("-inf")):
         return None
     return value
+
+
+# ---- /proc/stat --------------------------------------------------------------------------
+def parse_cpu_line(text) -> Optional[Tuple[int, int]]:
+    """(busy, total) jiffies from the 'cpu ' line of /proc/stat, or None.
+
+    >>> parse_cpu_line("cpu  4705 356 584 3699 23 23 0 0 0 0\\ncpu0 1393280 32966 572056\\n")
+    (5668, 9390)
+    """
+    if not isinstance(text, str):
+        return None
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu" and len(fields) >= 5:
+            try:
+                values = [int(x) for x in fields[1:11]]
+            except ValueError:
+                return None
+            if any(v < 0 for v in values):
+                return None
+            idle = values[3] + (values[4] if len(values) > 4 else 0)
+            total = sum(values[:8])      # guest time is already counted in user
+            return total - idle, total
+    return None
+
+
+# ---- /proc/meminfo -----------------------------------------------------------------------
+def parse_meminfo(text) -> Dict[str, int]:
+    """kB values of /proc/meminfo by name.
+
+    >>> parse_meminfo("MemTotal:        8129624 kB\\nMemAvailable:    6551392 kB\\nHugePages_Total: 0\\n")
+    {'MemTotal': 8129624, 'MemAvailable': 6551392, 'HugePages_Total': 0}
+    """
+    out: Dict[str, int] = {}
+    if not isinstance(text, str):
+        return out
+    for line in text.splitlines():
+        name, sep, rest = line.partition(":")
+        words = rest.split()
+        if sep and words and words[0].isdigit():
+            out[name.strip()] = int(words[0])
+    return out
+
+
+# ---- /proc/locks -------------------------------------------------------------------------
+@dataclasses.dataclass
+class FileLock:
+    kind: str          # POSIX, FLOCK, OFDLCK, ...
+    access: str        # READ / WRITE
+    pid: int
+    major: int
+    minor: int
+    inode: int
+
+
+def parse_proc_locks(text: str) -> List[FileLock]:
+    """Held locks (waiters, marked '->', are left out). The device is major:minor in hex.
+
+    >>> parse_proc_locks("1: FLOCK  ADVISORY  WRITE 2817 08:01:1835015 0 EOF\\n"
+    ...                  "1: -> FLOCK  ADVISORY  WRITE 2900 08:01:1835015 0 EOF\\n")
+    [FileLock(kind='FLOCK', access='WRITE', pid=2817, major=8, minor=1, inode=1835015)]
+    """
+    locks: List[FileLock] = []
+    for line in (text or "").splitlines():
+        fields = line.split()
+        if len(fields) < 6 or "->" in fields[:2]:
+            continue
+        try:
+            pid = int(fields[4])
+            major, minor, inode = fields[5].split(":")
+            locks.append(FileLock(fields[1], fields[3], pid, int(major, 16), int(minor, 16),
+                                  int(inode)))
+        except ValueError:
+            continue
+    return locks
