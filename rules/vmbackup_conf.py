@@ -9,6 +9,7 @@ from azbdiag.facts import asr_present, mounts, mounts_source
 from azbdiag.fixer import RefuseFix, WriteFile, fix
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import vmbackup_conf as vc
+from azbdiag.parsers.vmbackup_conf_repair import repair
 
 PATH = "/etc/azure/vmbackup.conf"
 FALLBACK = ("The extension swallows the parse error and silently uses its defaults for every "
@@ -202,7 +203,7 @@ def mounts_to_skip(ctx):
 
 
 # ---- fix --vmbackup-conf --------------------------------------------------------------------
-# The rewrite itself is azbdiag.parsers.vmbackup_conf.repair (pure, fuzzed); this planner only
+# The rewrite itself is azbdiag.parsers.vmbackup_conf_repair.repair (pure, fuzzed); this planner only
 # decides whether to write and refuses what it cannot do safely.
 
 @fix("vmbackup-conf", title="Repair /etc/azure/vmbackup.conf",
@@ -222,7 +223,7 @@ def plan_vmbackup_conf(ctx, findings):
     if st.st_size != len(conf.raw):
         raise RefuseFix(f"{PATH} is {st.st_size} bytes, more than azbdiag reads or changed "
                         f"while it was checked; edit it by hand")
-    new, changes = vc.repair(conf.raw)
+    new, changes = repair(conf.raw)
     if new == conf.raw:
         return []
     return [WriteFile(PATH, new, why="; ".join(changes))]
