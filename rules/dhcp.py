@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 from azbdiag.engine import rule
 from azbdiag.fixer import RefuseFix, WriteFile, fix
-from azbdiag.model import CheckError, SkipRule, fail, ok, warn
+from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import (
     cloud_init,
     ifcfg,
@@ -74,19 +74,27 @@ class Nic:
     how: str
 
 
-def ip_routes(host) -> Optional[List[ip_route.Route]]:
+def ip_routes(host) -> List[ip_route.Route]:
+    """The IPv4 routing table: `ip -4 route`, else /proc/net/route."""
     res = host.run(["ip", "-4", "route", "show"], timeout=10)
     if res.ok:
         return ip_route.parse_ip_route(res.stdout)
     text = host.try_read_text("/proc/net/route")
-    return ip_route.parse_proc_net_route(text) if text is not None else None
+    if text is None:
+        raise SkipRule(SkipReason.NO_INPUT, "neither `ip -4 route` nor /proc/net/route could be read")
+    return ip_route.parse_proc_net_route(text)
 
 
-def primary_nic(host) -> Nic:
+def primary_nic(ctx) -> Nic:
+    """Live: the default route's device (eth0 without one) and its MAC address."""
+    host = ctx.host
     if not host.live:
         return Nic(None, None, "offline: eth0, or the first configured ethernet")
-    routes = ip_routes(host)
-    dev = ip_route.default_route_dev(routes or [])
+    try:
+        routes = ctx.fact(ip_routes)
+    except SkipRule:
+        routes = []
+    dev = ip_route.default_route_dev(routes)
     how = "the default route's device" if dev else "no default route: assuming eth0"
     name = dev or "eth0"
     mac = (host.try_read_text(f"/sys/class/net/{name}/address") or "").strip() or None
@@ -247,8 +255,8 @@ def cloud_init_config(host):
     return disabled, net, holder
 
 
-def _cloud_init(host, nic, mac) -> Tuple[List[NicConfig], List[str]]:
-    _disabled, net, holder = cloud_init_config(host)
+def _cloud_init(ctx, nic, mac) -> Tuple[List[NicConfig], List[str]]:
+    _disabled, net, holder = ctx.fact(cloud_init_config)
     if not net or nic is None:
         return [], []
     found = cloud_init.cloud_init_nic(net, nic, mac)
@@ -259,13 +267,14 @@ def _cloud_init(host, nic, mac) -> Tuple[List[NicConfig], List[str]]:
                          detail)], []
 
 
-def active_services(host) -> Optional[Dict[str, bool]]:
+def active_services(host) -> Dict[str, bool]:
+    """Live: which network services run now (systemctl is-active)."""
     if not host.live:
-        return None
+        raise SkipRule(SkipReason.OFFLINE_ROOT, "no service runs on an offline root")
     res = host.run(["systemctl", "is-active", *SERVICES], timeout=10)
     states = res.stdout.split()
     if res.not_found or res.timed_out or len(states) != len(SERVICES):
-        return None
+        raise SkipRule(SkipReason.NO_INPUT, f"systemctl is-active gave no answer ({res.describe()})")
     return {svc: state == "active" for svc, state in zip(SERVICES, states)}
 
 
@@ -278,13 +287,16 @@ class NicConfigs:
     active: Optional[Dict[str, bool]]
 
 
-def _collect(host, nic, mac):
+def _collect(ctx, nic, mac):
+    host = ctx.host
     skip_netplan = any(host.glob(d, "*.yaml") for d in NETPLAN_DIRS)
     found, names = [], []
-    for fn in (_netplan, _ifcfg, _ifupdown, _cloud_init):
+    for fn in (_netplan, _ifcfg, _ifupdown):
         c, n = fn(host, nic, mac)
         found += c
         names += n
+    c, _ = _cloud_init(ctx, nic, mac)
+    found += c
     for fn in (_keyfiles, _networkd):
         c, n = fn(host, nic, mac, skip_netplan)
         found += c
@@ -292,22 +304,27 @@ def _collect(host, nic, mac):
     return found, names
 
 
-def nic_configs(host) -> NicConfigs:
-    nic = primary_nic(host)
+def nic_configs(ctx) -> NicConfigs:
+    """What every network stack's configuration says about the primary NIC, and which stacks
+    apply (live, those whose service runs). Combines facts; not cached."""
+    nic = primary_nic(ctx)
     name, how = nic.name, nic.how
     if name is None:
         name = "eth0"
-        found, names = _collect(host, name, None)
+        found, names = _collect(ctx, name, None)
         if not [c for c in found if c.method != "unknown"]:
             others = [n for n in names if n not in ("lo", "eth0")]
             if others:
                 name, how = others[0], f"offline: {others[0]} is the first configured ethernet"
-                found, _ = _collect(host, name, None)
+                found, _ = _collect(ctx, name, None)
         else:
             how = "offline: eth0 is configured"
     else:
-        found, _ = _collect(host, name, nic.mac)
-    active = active_services(host)
+        found, _ = _collect(ctx, name, nic.mac)
+    try:
+        active: Optional[Dict[str, bool]] = ctx.fact(active_services)
+    except SkipRule:
+        active = None
     if active is None or not any(active.values()):
         return NicConfigs(name, how, found, [], active)
     applies = [c for c in found if not MANAGERS[c.stack] or any(active.get(s) for s in MANAGERS[c.stack])]
@@ -359,7 +376,7 @@ def config(ctx):
     """Reads netplan, ifcfg (RHEL, SUSE), NetworkManager keyfiles, systemd-networkd, ifupdown
     and cloud-init's network config for the primary NIC; live, only the stacks whose service
     is running count."""
-    nc = ctx.fact(nic_configs)
+    nc = nic_configs(ctx)
     bad = [c for c in nc.configs if c.method in ("static", "disabled")]
     good = [c for c in nc.configs if c.method == "dhcp"]
     unknown = [c for c in nc.configs if c.method == "unknown"]
@@ -472,10 +489,11 @@ def live(ctx):
     """`proto dhcp` routes on the NIC, else the stack's own status (nmcli, networkctl, wicked,
     a running dhclient/dhcpcd); never the `dynamic` flag, which Azure's infinite leases lack."""
     host = ctx.host
-    nic = ctx.fact(primary_nic).name or "eth0"
-    routes = ctx.fact(ip_routes)
-    if routes is None:
-        raise CheckError("neither `ip -4 route` nor /proc/net/route could be read")
+    nic = primary_nic(ctx).name or "eth0"
+    try:
+        routes = ctx.fact(ip_routes)
+    except SkipRule as exc:     # the routing table is this rule's main evidence
+        raise CheckError(exc.summary) from None
     addrs = host.run(["ip", "-4", "-o", "addr", "show", "dev", nic], timeout=10)
     shown = [f"address: {a.line}" for a in ip_addr.parse_ip_addr(addrs.stdout if addrs.ok else "")]
     found = _dhcp_evidence(host, nic, routes)
@@ -484,7 +502,7 @@ def live(ctx):
     if addrs.ok and not shown:
         return fail(f"{nic} has no IPv4 address at all", [f"primary NIC {nic}"])
     try:
-        configured = [c.method for c in ctx.fact(nic_configs).configs]
+        configured = [c.method for c in nic_configs(ctx).configs]
     except SkipRule:
         configured = []
     if configured and all(m == "dhcp" for m in configured):

@@ -209,11 +209,8 @@ class StatusFile:
     report: ExtStatus
 
 
-def last_status_fact(host) -> Optional[StatusFile]:
-    """The newest status/<N>.status of the active install (None when there is none)."""
-    active = _active(ext_dirs(host))
-    if active is None:
-        return None
+def newest_status(host, active: ExtDir) -> Optional[StatusFile]:
+    """The newest status/<N>.status of the install (None: the extension wrote none yet)."""
     best = None
     for path in host.glob(f"{active.path}/status", "*.status"):
         seq = os.path.basename(path)[:-len(".status")]
@@ -292,7 +289,7 @@ def last_status(ctx):
     """The newest status/<N>.status: its code, the error code inside the substatus report
     (vmHealthStatusCode), and what Azure shows for it."""
     active = _need_active(ctx)
-    sf = ctx.fact(last_status_fact)
+    sf = newest_status(ctx.host, active)
     settings_seq = newest_settings(ctx.host, active)
     if sf is None:
         if settings_seq is None:

@@ -14,16 +14,27 @@ import shlex
 from typing import Dict, List, Tuple
 
 from azbdiag.engine import rule
-from azbdiag.facts import mounts, mounts_source, processes
+from azbdiag.facts import (
+    backup_in_progress,
+    extension_freeze_list,
+    freeze_targets,
+    is_network_or_fuse,
+    kernel_name,
+    last_per_mount_point,
+    mounts,
+    mounts_source,
+    processes,
+    uses_grubby,
+)
+from azbdiag.facts import same_superblock as superblock_groups
+from azbdiag.facts import stacked as stacked_groups
 from azbdiag.fixer import RefuseFix, RunCommand, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers import mounts as mp
 from azbdiag.parsers.btrfs_stats import btrfs_errors, parse_btrfs_stats
 from azbdiag.parsers.freeze_log import parse_freeze_log
 from azbdiag.parsers.kernel_log import KernelLine, errors_since_mount, kernel_fs_lines
-from azbdiag.parsers.lsblk import parse_lsblk_pairs
+from azbdiag.parsers.mounts import Mount, parse_fstab, parse_mountinfo
 from azbdiag.parsers.tune2fs import ext_state
-from azbdiag.parsers.waagent_conf import resource_disk_mount_point
 from azbdiag.parsers.xfs_repair import xfs_repair_verdict
 
 CODES = ("UserErrorFsFreezeFailed",)
@@ -35,66 +46,7 @@ RESCUE = ("or repair it from a rescue VM (for example `az vm repair create`), wh
 
 # ---- facts -------------------------------------------------------------------------------
 
-def skip_entries(host) -> List[str]:
-    """MountsToSkip as the extension splits it ([] when vmbackup.conf is absent or broken)."""
-    from azbdiag.rules.vmbackup_conf import conf_fact
-
-    from azbdiag.parsers.vmbackup_conf import mounts_to_skip
-
-    try:
-        conf = conf_fact(host)
-    except SkipRule:
-        return []
-    if conf is None or not conf.parses:
-        return []
-    return mounts_to_skip(conf.value("mountstoskip"))
-
-
-def resource_points(host) -> List[str]:
-    """Mount points of the resource disk: waagent.conf's ResourceDisk.MountPoint, and live the
-    mount of the device /dev/disk/azure/resource-part1 points to."""
-    points = [resource_disk_mount_point(host.try_read_text("/etc/waagent.conf"))]
-    if host.live and host.islink("/dev/disk/azure/resource-part1"):
-        try:
-            name = os.path.basename(host.readlink("/dev/disk/azure/resource-part1"))
-        except OSError:
-            name = ""
-        for m in mounts(host):
-            if name and os.path.basename(m.source) == name:
-                points.append(m.mount_point)
-    return points
-
-
-def lsblk_rows(host):
-    """`lsblk -P` rows (live), which the extension crosses with `mount`; None when unusable."""
-    if not host.live:
-        return None
-    res = host.run(["lsblk", "-b", "-n", "-P", "-o", "NAME,TYPE,FSTYPE,MOUNTPOINT"], timeout=15)
-    rows = parse_lsblk_pairs(res.stdout) if res.ok else []
-    return rows if any(r.get("MOUNTPOINT") for r in rows) else None
-
-
-def _freeze_list(ctx) -> mp.FreezeList:
-    return mp.freeze_list(ctx.fact(mounts), ctx.fact(resource_points),
-                          ctx.fact(skip_entries), ctx.fact(lsblk_rows))
-
-
-def kernel_name(host, m: mp.Mount) -> str:
-    """The kernel's name of a mount's block device (loop3, sdc1, dm-0), from major:minor."""
-    if host.live and m.major_minor and not m.major_minor.startswith("0:"):
-        try:
-            return os.path.basename(host.readlink(f"/sys/dev/block/{m.major_minor}"))
-        except OSError:
-            pass
-    if host.live and host.islink(m.source):
-        try:
-            return os.path.basename(host.readlink(m.source))
-        except OSError:
-            pass
-    return os.path.basename(m.source)
-
-
-def device_of(host, m: mp.Mount) -> str:
+def device_of(host, m: Mount) -> str:
     name = kernel_name(host, m)
     return f"/dev/{name}" if name and host.live else m.source
 
@@ -114,23 +66,7 @@ def kernel_log(host) -> List[KernelLine]:
     return kernel_fs_lines(res.stdout)
 
 
-def _targets(ctx) -> Tuple[List[mp.Mount], List[str]]:
-    """The mounts to look at, and notes (for --mount paths that are not mount points)."""
-    table = ctx.fact(mounts)
-    wanted = [p.rstrip("/") or "/" for p in (ctx.options.get("mounts") or [])]
-    if not wanted:
-        return _freeze_list(ctx).frozen, []
-    last = {m.mount_point: m for m in mp.last_per_mount_point(table)}
-    found, notes = [], []
-    for p in wanted:
-        if p in last:
-            found.append(last[p])
-        else:
-            notes.append(f"{p} is not a mount point in the {mounts_source(ctx.host)}")
-    return found, notes
-
-
-def _label(m: mp.Mount) -> str:
+def _label(m: Mount) -> str:
     return f"{m.mount_point} ({m.source}, {m.fstype})"
 
 
@@ -141,11 +77,11 @@ def _label(m: mp.Mount) -> str:
 def mount_list(ctx):
     """The extension freezes ext3/ext4/xfs/btrfs mounts except loop devices, the resource disk
     and MountsToSkip, with "/" last; live, only the mount point lsblk names for each device."""
-    fl = _freeze_list(ctx)
+    fl = extension_freeze_list(ctx)
     evidence = [f"{i}. {_label(m)}" for i, m in enumerate(fl.frozen, 1)]
     evidence += [f"not frozen: {_label(m)}: {why}" for m, why in fl.skipped]
     if ctx.options.get("mounts"):
-        targets, notes = _targets(ctx)
+        targets, notes = freeze_targets(ctx)
         evidence.append("checked here (--mount): " + ", ".join(m.mount_point for m in targets))
         evidence += notes
     if not fl.frozen:
@@ -156,7 +92,7 @@ def mount_list(ctx):
 
 # ---- state -------------------------------------------------------------------------------
 
-def _state(ctx, m: mp.Mount, klog) -> Tuple[str, str]:
+def _state(ctx, m: Mount, klog) -> Tuple[str, str]:
     """('bad'|'ok'|'unknown', detail) for one mount."""
     host = ctx.host
     dev = device_of(host, m)
@@ -195,7 +131,7 @@ def _state(ctx, m: mp.Mount, klog) -> Tuple[str, str]:
     return "ok", f"{m.mount_point}: {m.fstype} is not frozen by the backup"
 
 
-def _bad_entry(ctx, m: mp.Mount, detail: str) -> dict:
+def _bad_entry(ctx, m: Mount, detail: str) -> dict:
     return {"mount_point": m.mount_point, "device": device_of(ctx.host, m), "source": m.source,
             "fstype": m.fstype,
             "options": m.options, "super_options": m.super_options, "detail": detail}
@@ -209,7 +145,7 @@ def _bad_entry(ctx, m: mp.Mount, detail: str) -> dict:
 def fs_state(ctx):
     """ext2/3/4: superblock state and error counters (tune2fs -l); xfs: kernel errors since
     the mount (xfs_repair -n when mounted read-only); btrfs: device error counters."""
-    targets, notes = _targets(ctx)
+    targets, notes = freeze_targets(ctx)
     if not targets:
         raise SkipRule(SkipReason.NOT_APPLICABLE, "no mount to check" + (
             f" ({notes[0]})" if notes else ""))
@@ -241,12 +177,12 @@ def fs_state(ctx):
 def read_only(ctx):
     """A superblock that is read-only while fstab mounts it read-write, or a kernel
     'Remounting filesystem read-only' line for its device."""
-    targets, _ = _targets(ctx)
+    targets, _ = freeze_targets(ctx)
     try:
         klog = ctx.fact(kernel_log)
     except (CheckError, SkipRule):
         klog = []
-    fstab = {m.mount_point: m for m in mp.parse_fstab(ctx.host.try_read_text("/etc/fstab") or "")}
+    fstab = {m.mount_point: m for m in parse_fstab(ctx.host.try_read_text("/etc/fstab") or "")}
     bad = []
     for m in targets:
         current, _ = errors_since_mount(klog, kernel_name(ctx.host, m))
@@ -269,7 +205,7 @@ def read_only(ctx):
 def kernel_errors(ctx):
     """EXT4/XFS/btrfs error lines, journal aborts and I/O errors in this boot's kernel log."""
     klog = ctx.fact(kernel_log)
-    targets, _ = _targets(ctx)
+    targets, _ = freeze_targets(ctx)
     names = {kernel_name(ctx.host, m): m.mount_point for m in targets}
     current, other = [], []
     for name, point in names.items():
@@ -297,7 +233,7 @@ def kernel_errors(ctx):
              "MountsToSkip in /etc/azure/vmbackup.conf).")
 def same_superblock(ctx):
     """Several mount points of one superblock: bind mounts or a device mounted twice."""
-    groups = mp.same_superblock(ctx.fact(mounts))
+    groups = superblock_groups(ctx.fact(mounts))
     if not groups:
         return ok(f"every freezable file system has one mount point in the "
                   f"{mounts_source(ctx.host)}")
@@ -313,7 +249,7 @@ def same_superblock(ctx):
              "only the top one and the lower one is left out, or frozen twice.")
 def stacked_mounts(ctx):
     """The same path mounted more than once; only the last mount is reachable."""
-    groups = mp.stacked(ctx.fact(mounts))
+    groups = stacked_groups(ctx.fact(mounts))
     if not groups:
         return ok("no stacked mounts")
     evidence = [f"{g[0].mount_point}: " + " under ".join(
@@ -377,11 +313,11 @@ def open_probe(host, points: List[str], wait: int = 5) -> Dict[str, Tuple[str, s
 def mounts_open(ctx):
     """Opens each mount point in a child process with a 5 s limit: a stale NFS, CIFS or FUSE
     mount makes the backup's freezer fail to open it (or hang)."""
-    targets, _ = _targets(ctx)
+    targets, _ = freeze_targets(ctx)
     points = [m.mount_point for m in targets]
     if not ctx.options.get("mounts"):
-        points += [m.mount_point for m in mp.last_per_mount_point(ctx.fact(mounts))
-                   if mp.is_network_or_fuse(m.fstype) and m.mount_point not in points]
+        points += [m.mount_point for m in last_per_mount_point(ctx.fact(mounts))
+                   if is_network_or_fuse(m.fstype) and m.mount_point not in points]
     if not points:
         raise SkipRule(SkipReason.NOT_APPLICABLE, "no mount to probe")
     results = open_probe(ctx.host, points, int(ctx.options.get("open_wait", 5)))
@@ -435,7 +371,7 @@ def fapolicyd(ctx):
     running = [p for p in ctx.fact(processes) if p.comm == "fapolicyd"]
     if not running:
         return ok("fapolicyd is not running")
-    targets, _ = _targets(ctx)
+    targets, _ = freeze_targets(ctx)
     db = "/var/lib/fapolicyd"
     holder = max((m for m in targets if db == m.mount_point or db.startswith(
         m.mount_point.rstrip("/") + "/")), key=lambda m: len(m.mount_point), default=None)
@@ -513,13 +449,12 @@ def freeze_test(ctx):
     """Freezes and thaws each mount in turn, as the backup would, with a watchdog process that
     thaws after a few seconds even if azbdiag is killed."""
     from azbdiag import freeze
-    from azbdiag.facts import backup_in_progress
 
-    running = backup_in_progress(ctx.host)
+    running = backup_in_progress(ctx.host)     # a fresh look at /proc: a backup may have started
     if running:
         raise SkipRule(SkipReason.NOT_APPLICABLE, "a backup snapshot is running now: "
                        + running[0])
-    targets, notes = _targets(ctx)
+    targets, notes = freeze_targets(ctx)
     if not targets:
         raise SkipRule(SkipReason.NOT_APPLICABLE, "no mount to freeze")
     results = [freeze.freeze_thaw(ctx.host, m.mount_point) for m in targets]
@@ -572,14 +507,12 @@ def holders(host, point: str) -> List[str]:
 
 def boot_check_advice(host, fstype: str, device: str) -> str:
     """How this distro can be told to check / at the next boot, and how to undo it."""
-    facts = host.facts()
-    family = f"{facts.distro_id} {facts.distro_like}"
     args = "fsck.mode=force fsck.repair=yes"
     if fstype in ("ext2", "ext3", "ext4"):
         return (f"schedule a check at the next boot with `tune2fs -C 2 -c 1 {device}` "
                 f"(mount count above the maximum; undo: `tune2fs -c -1 {device}`) or the kernel "
                 f"arguments {args}")
-    if any(x in family for x in ("rhel", "fedora", "centos", "suse", "azurelinux", "mariner")):
+    if uses_grubby(host):
         how = (f"`grubby --update-kernel=DEFAULT --args='{args}'` (undo: `grubby "
                f"--update-kernel=DEFAULT --remove-args='{args}'`)")
     else:
@@ -607,8 +540,8 @@ def plan_freeze(ctx, findings):
             if entry["mount_point"] not in seen:
                 seen.add(entry["mount_point"])
                 entries.append(entry)
-    table = mp.parse_mountinfo(host.try_read_text("/proc/self/mountinfo") or "")
-    fstab = {m.mount_point for m in mp.parse_fstab(host.try_read_text("/etc/fstab") or "")
+    table = parse_mountinfo(host.try_read_text("/proc/self/mountinfo") or "")
+    fstab = {m.mount_point for m in parse_fstab(host.try_read_text("/etc/fstab") or "")
              if "noauto" not in m.options}
     refusals, actions = [], []
     for e in entries:

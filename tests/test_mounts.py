@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from azbdiag.facts import frozen_mounts
 from azbdiag.parsers import (
     btrfs_stats,
     freeze_log,
@@ -35,7 +36,7 @@ MOUNTINFO = """\
 
 def test_freeze_list_like_the_extension():
     table = mp.parse_mountinfo(MOUNTINFO)
-    fl = mp.freeze_list(table, ["/mnt/resource"], ["/skip me", "/"])
+    fl = frozen_mounts.freeze_list(table, ["/mnt/resource"], ["/skip me", "/"])
     points = [m.mount_point for m in fl.frozen]
     assert points == ["/data", "/bind", "/stack", "/"]          # "/" last, "/" not skippable
     assert [m.source for m in fl.frozen if m.mount_point == "/stack"] == ["/dev/sde1"]
@@ -49,22 +50,22 @@ def test_freeze_list_like_the_extension():
 
 def test_mounts_to_skip_is_exact():
     table = mp.parse_mountinfo(MOUNTINFO)
-    fl = mp.freeze_list(table, [], [" /data", "/stack/"])
+    fl = frozen_mounts.freeze_list(table, [], [" /data", "/stack/"])
     assert [m.mount_point for m in fl.frozen][:2] == ["/data", "/mnt/resource"]
 
 
 def test_same_superblock_and_stacked():
     table = mp.parse_mountinfo(MOUNTINFO)
-    groups = mp.same_superblock(table)
+    groups = frozen_mounts.same_superblock(table)
     assert [[m.mount_point for m in g] for g in groups] == [["/data", "/bind"]]
-    stacks = mp.stacked(table)
+    stacks = frozen_mounts.stacked(table)
     assert [[m.source for m in g] for g in stacks] == [["/dev/sdd1", "/dev/sde1"]]
 
 
 def test_same_superblock_from_fstab():
     table = mp.parse_fstab("UUID=a /a ext4 defaults 0 2\nUUID=a /b ext4 defaults 0 2\n"
                            "UUID=c /c xfs defaults 0 0\n")
-    assert [[m.mount_point for m in g] for g in mp.same_superblock(table)] == [["/a", "/b"]]
+    assert [[m.mount_point for m in g] for g in frozen_mounts.same_superblock(table)] == [["/a", "/b"]]
 
 
 def test_resource_disk_mount_point():
@@ -74,8 +75,8 @@ def test_resource_disk_mount_point():
 
 
 def test_network_types():
-    assert mp.is_network_or_fuse("fuse.blobfuse2") and mp.is_network_or_fuse("cifs")
-    assert not mp.is_network_or_fuse("ext4")
+    assert frozen_mounts.is_network_or_fuse("fuse.blobfuse2") and frozen_mounts.is_network_or_fuse("cifs")
+    assert not frozen_mounts.is_network_or_fuse("ext4")
 
 
 TUNE2FS = """\
@@ -173,9 +174,9 @@ def test_parsers_never_raise(text):
     mp.parse_mountinfo(text)
     mp.parse_fstab(text)
     table = mp.parse_mountinfo(text) + mp.parse_fstab(text)
-    mp.freeze_list(table, [text], text.split(","))
-    mp.same_superblock(table)
-    mp.stacked(table)
+    frozen_mounts.freeze_list(table, [text], text.split(","))
+    frozen_mounts.same_superblock(table)
+    frozen_mounts.stacked(table)
     waagent_conf.resource_disk_mount_point(text)
     tune2fs.parse_tune2fs(text)
     state = tune2fs.ext_state(text)
@@ -212,9 +213,9 @@ def test_btrfs_subvolumes_are_not_duplicates():
         "27 1 0:30 /@ / rw - btrfs /dev/sda2 rw,subvol=/@\n"
         "28 27 0:30 /@/home /home rw - btrfs /dev/sda2 rw,subvol=/@/home\n"
         "29 27 0:30 /@/var /var rw - btrfs /dev/sda2 rw,subvol=/@/var\n")
-    assert mp.same_superblock(table) == []
+    assert frozen_mounts.same_superblock(table) == []
     table += mp.parse_mountinfo("30 27 0:30 /@/home /srv/home rw - btrfs /dev/sda2 rw\n")
-    assert [[m.mount_point for m in g] for g in mp.same_superblock(table)] == [
+    assert [[m.mount_point for m in g] for g in frozen_mounts.same_superblock(table)] == [
         ["/home", "/srv/home"]]
 
 
@@ -229,7 +230,7 @@ def test_lsblk_merge_keeps_the_mount_point_lsblk_names():
         'NAME="sdb1" TYPE="part" FSTYPE="" MOUNTPOINT="/b"\n'
         'NAME="loop3" TYPE="loop" FSTYPE="ext4" MOUNTPOINT="/img"\n'
         'NAME="sdc" TYPE="disk" FSTYPE="" MOUNTPOINT=""\n')
-    fl = mp.freeze_list(table, (), (), rows)
+    fl = frozen_mounts.freeze_list(table, (), (), rows)
     assert [m.mount_point for m in fl.frozen] == ["/b", "/"]
     why = {m.mount_point: r for m, r in fl.skipped}
     assert why["/a"].startswith("lsblk does not list") and why["/img"] == "loop device"
@@ -244,4 +245,4 @@ def test_parse_lsblk_pairs_escapes():
 @given(st.text())
 def test_lsblk_parser_never_raises(text):
     rows = lsblk.parse_lsblk_pairs(text)
-    mp.freeze_list(mp.parse_mountinfo(text), (), (), rows)
+    frozen_mounts.freeze_list(mp.parse_mountinfo(text), (), (), rows)

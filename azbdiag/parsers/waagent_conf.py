@@ -121,12 +121,14 @@ def parse_conf(text) -> WaagentConf:
     return WaagentConf(entries, lines, dups, ignored, empty=not text.strip())
 
 
-def resource_disk_mount_point(text) -> str:
-    """ResourceDisk.MountPoint from waagent.conf text, read as the agent reads it (default
-    /mnt/resource).
+def resource_disk_mount_point(conf) -> str:
+    """ResourceDisk.MountPoint read as the agent reads it (default /mnt/resource); `conf` is
+    waagent.conf's text or a parsed WaagentConf.
 
     >>> resource_disk_mount_point("ResourceDisk.MountPoint=/mnt/\\n"), resource_disk_mount_point(None)
     ('/mnt', '/mnt/resource')
     """
-    value = parse_conf(text or "").get("ResourceDisk.MountPoint")
+    if not isinstance(conf, WaagentConf):
+        conf = parse_conf(conf or "")
+    value = conf.get("ResourceDisk.MountPoint")
     return (value.rstrip("/") or "/") if value else DEFAULT_RESOURCE_MOUNT
