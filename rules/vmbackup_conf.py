@@ -90,6 +90,33 @@ def isanysnapshotfailed(ctx):
                 "(legacy key, not read by current versions)", evidence)
 
 
+# ---- fix --vmbackup-conf: repairs what the two rules above find -----------------------------
+# The rewrite itself is azbdiag.parsers.vmbackup_conf_repair.repair (pure, fuzzed); this planner only
+# decides whether to write and refuses what it cannot do safely.
+
+@fix("vmbackup-conf", title="Repair /etc/azure/vmbackup.conf",
+     rules=("vmbackup_conf.parses", "vmbackup_conf.isanysnapshotfailed"), order=20, live_only=False)
+def plan_vmbackup_conf(ctx, findings):
+    """Rewrite the file so the extension can parse it and isanysnapshotfailed is False."""
+    host = ctx.host
+    if not ctx.fact(vmbackup_conf_exists):
+        return []
+    conf = ctx.fact(vmbackup_conf)
+    try:
+        st = host.stat(PATH)
+    except OSError as exc:
+        raise RefuseFix(f"cannot stat {PATH}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RefuseFix(f"{PATH} is not a regular file")
+    if st.st_size != len(conf.raw):
+        raise RefuseFix(f"{PATH} is {st.st_size} bytes, more than azbdiag reads or changed "
+                        f"while it was checked; edit it by hand")
+    new, changes = repair(conf.raw)
+    if new == conf.raw:
+        return []
+    return [WriteFile(PATH, new, why="; ".join(changes))]
+
+
 @rule("vmbackup_conf.keys", "vmbackup.conf has no obsolete or unknown keys",
       remedy="Remove keys that have no effect, and use the names the extension reads now: "
              "seqsnapshot instead of doseq; fsFreezeEnabled in "
@@ -187,30 +214,3 @@ def mounts_to_skip(ctx):
         return ok(f"MountsToSkip = {value}")
     result = fail if problems_fail else warn
     return result(f"MountsToSkip = {value!r} will not skip what it seems to", evidence)
-
-
-# ---- fix --vmbackup-conf --------------------------------------------------------------------
-# The rewrite itself is azbdiag.parsers.vmbackup_conf_repair.repair (pure, fuzzed); this planner only
-# decides whether to write and refuses what it cannot do safely.
-
-@fix("vmbackup-conf", title="Repair /etc/azure/vmbackup.conf",
-     rules=("vmbackup_conf.parses", "vmbackup_conf.isanysnapshotfailed"), order=20, live_only=False)
-def plan_vmbackup_conf(ctx, findings):
-    """Rewrite the file so the extension can parse it and isanysnapshotfailed is False."""
-    host = ctx.host
-    if not ctx.fact(vmbackup_conf_exists):
-        return []
-    conf = ctx.fact(vmbackup_conf)
-    try:
-        st = host.stat(PATH)
-    except OSError as exc:
-        raise RefuseFix(f"cannot stat {PATH}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise RefuseFix(f"{PATH} is not a regular file")
-    if st.st_size != len(conf.raw):
-        raise RefuseFix(f"{PATH} is {st.st_size} bytes, more than azbdiag reads or changed "
-                        f"while it was checked; edit it by hand")
-    new, changes = repair(conf.raw)
-    if new == conf.raw:
-        return []
-    return [WriteFile(PATH, new, why="; ".join(changes))]
