@@ -20,8 +20,9 @@ re-raises the same exception.
   here when a second rule module needs it. Rule modules never import each other.
 
 The modules: mount_table (mounts), frozen_mounts (what the backup extension freezes),
-process_table (processes, a backup running now), agent (waagent.conf, the agent's unit),
-vmbackup (vmbackup.conf), site_recovery, distro (distribution knowledge). Everything public is
+process_table (processes, a backup running now), agent (the agent's install, waagent.conf and
+unit), vmbackup (vmbackup.conf), site_recovery, network (the primary NIC's configuration in
+every network stack, the routing table), distro (distribution knowledge). Everything public is
 importable from azbdiag.facts itself.
 """
 
@@ -62,6 +63,20 @@ from azbdiag.facts.frozen_mounts import (
     stacked,
 )
 from azbdiag.facts.mount_table import kernel_name, mounts, mounts_source
+from azbdiag.facts.network import (
+    MANAGERS,
+    TAKES_EFFECT,
+    WHY_DHCP,
+    Nic,
+    NicConfig,
+    NicConfigs,
+    active_services,
+    cloud_init_config,
+    ip_routes,
+    nic_configs,
+    primary_nic,
+    read_network_file,
+)
 from azbdiag.facts.process_table import (
     SAFEFREEZE_LOCK,
     Process,
@@ -74,13 +89,15 @@ from azbdiag.facts.vmbackup import VMBACKUP_CONF, vmbackup_conf, vmbackup_conf_e
 
 __all__ = [
     "ASR_MARKERS", "AgentUnit", "CLI_DIRS", "CMD_TIMEOUT", "CONF", "CONF_PATHS",
-    "FREEZABLE_TYPES", "FreezeList", "NETWORK_TYPES", "PACKAGES", "Process", "SAFEFREEZE_LOCK",
-    "UNIT_DIRS", "VMBACKUP_CONF", "agent_cli", "agent_module", "agent_packages", "agent_unit",
-    "asr_present", "backup_in_progress", "expected_package", "expected_unit",
-    "extension_freeze_list", "family", "freeze_list", "freeze_targets", "installed_evidence",
-    "is_loop", "is_network_or_fuse", "kernel_name", "last_per_mount_point", "link_target",
-    "lsblk_rows", "mounts", "mounts_source", "processes", "require_agent",
-    "resource_disk_device", "resource_points", "runs_in_extension_dir", "same_superblock",
-    "skip_entries", "stacked", "update_argvs", "uses_grubby", "vmbackup_conf",
-    "vmbackup_conf_exists", "waagent_conf", "waagent_conf_path",
+    "FREEZABLE_TYPES", "FreezeList", "MANAGERS", "NETWORK_TYPES", "Nic", "NicConfig",
+    "NicConfigs", "PACKAGES", "Process", "SAFEFREEZE_LOCK", "TAKES_EFFECT", "UNIT_DIRS",
+    "VMBACKUP_CONF", "WHY_DHCP", "active_services", "agent_cli", "agent_module",
+    "agent_packages", "agent_unit", "asr_present", "backup_in_progress", "cloud_init_config",
+    "expected_package", "expected_unit", "extension_freeze_list", "family", "freeze_list",
+    "freeze_targets", "installed_evidence", "ip_routes", "is_loop", "is_network_or_fuse",
+    "kernel_name", "last_per_mount_point", "link_target", "lsblk_rows", "mounts",
+    "mounts_source", "nic_configs", "primary_nic", "processes", "read_network_file",
+    "require_agent", "resource_disk_device", "resource_points", "runs_in_extension_dir",
+    "same_superblock", "skip_entries", "stacked", "update_argvs", "uses_grubby",
+    "vmbackup_conf", "vmbackup_conf_exists", "waagent_conf", "waagent_conf_path",
 ]
