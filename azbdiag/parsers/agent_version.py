@@ -25,6 +25,7 @@ class Version:
     text: str = ""
 
     def key(self):
+        """The sort key: trailing zero parts dropped, a release above its pre-releases."""
         parts = list(self.parts)
         while len(parts) > 1 and parts[-1] == 0:
             parts.pop()

@@ -18,6 +18,7 @@ class Avc:
     serial: Optional[str] = None
 
     def get(self, key: str) -> Optional[str]:
+        """A field of the record (the first one when repeated), or None."""
         return self.fields.get(key)
 
     @property

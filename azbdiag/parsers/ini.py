@@ -15,6 +15,7 @@ class IniSection:
     entries: List[Tuple[str, str, int]] = dataclasses.field(default_factory=list)
 
     def get(self, key: str) -> Optional[str]:
+        """The last value of `key` in the section, or None."""
         found = None
         for k, v, _ in self.entries:
             if k == key:
@@ -22,9 +23,11 @@ class IniSection:
         return found
 
     def all(self, key: str) -> List[str]:
+        """Every value of `key`, in order."""
         return [v for k, v, _ in self.entries if k == key]
 
     def line_of(self, key: str) -> Optional[int]:
+        """The line of the last `key`, or None."""
         found = None
         for k, _, n in self.entries:
             if k == key:

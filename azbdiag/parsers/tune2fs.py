@@ -45,6 +45,7 @@ class ExtState:
         return False
 
     def describe(self) -> str:
+        """The state and the errors, for evidence."""
         parts = [f"state {self.state!r}"]
         if self.error_count:
             parts.append(f"{self.error_count} error(s) recorded")

@@ -79,6 +79,7 @@ class VmbackupConf:
     interpolation_errors: Dict[str, int] = dataclasses.field(default_factory=dict)
 
     def line(self, number: Optional[int]) -> Optional[Line]:
+        """Line `number` (1-based), or None."""
         if number and 0 < number <= len(self.lines):
             return self.lines[number - 1]
         return None
@@ -88,6 +89,7 @@ class VmbackupConf:
         return self.sections.get(SECTION, {})
 
     def option_lines(self, section: str = SECTION) -> List[Line]:
+        """The key = value lines of `section`, in file order."""
         return [ln for ln in self.lines if ln.kind == "option" and ln.section == section]
 
     def value(self, key: str) -> Optional[str]:

@@ -26,10 +26,12 @@ class WaagentConf:
     empty: bool = False
 
     def get(self, key: str) -> Optional[str]:
+        """The value that counts (None: absent or the literal None)."""
         e = self.entries.get(key)
         return e.value if e else None
 
     def line_of(self, key: str) -> Optional[int]:
+        """The line that counts for `key`, or None."""
         e = self.entries.get(key)
         return e.line if e else None
 
@@ -47,6 +49,7 @@ class WaagentConf:
         return default, "invalid"
 
     def integer(self, key: str, default: int) -> Tuple[int, str]:
+        """The effective value of a number setting and how it came about (as switch())."""
         value = self.get(key)
         if value is None:
             return default, "default"
