@@ -171,7 +171,11 @@ def test_yaml_input_is_bounded():
         for p, c in zip("abcdefgh", "bcdefghi"))
     assert "more than" in yamldoc.parse_yaml_pyyaml(bomb).error
     assert "refers to the collection" in yamldoc.parse_yaml_pyyaml("a: &a [*a]\n").error
-    assert not yamldoc.parse_yaml_pyyaml("[" * 5000).ok
+    for reader in READERS:
+        deep = reader("[" * 5000)
+        assert not deep.ok and "deep" in deep.error
+        assert reader("a:\n" + "".join(" " * (2 * i) + f"k{i}:\n" for i in range(1, 70))).error
+    assert yamldoc.parse_yaml_pyyaml("a: " + "[" * 50 + "]" * 50 + "\n").ok
 
 
 def test_yaml_bool():

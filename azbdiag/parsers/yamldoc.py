@@ -6,8 +6,8 @@ in _yaml_subset. Both give the same YamlDoc: every scalar is a str (None for nul
 empty value) so that the text shown in evidence is the text in the file, and callers read
 booleans with yaml_bool(); `keys` holds the line and column of every block mapping key, which
 the netplan edit needs. PyYAML is only asked to compose (build the node graph): it never
-constructs Python objects, so no tag in a file can run code. Input is bounded in size and in
-the number of nodes aliases can expand to. Nothing here raises.
+constructs Python objects, so no tag in a file can run code. Input is bounded in size, in
+nesting depth and in the number of nodes aliases can expand to. Nothing here raises.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ except ImportError:  # the subset reader takes over
 
 MAX_YAML_CHARS = 1024 * 1024     # callers read at most 1 MiB of a file
 MAX_YAML_NODES = 100_000         # aliases can expand a small text into a huge tree
+MAX_YAML_DEPTH = 60              # collections inside collections; netplan needs about 8
 _NULL_TAG = "tag:yaml.org,2002:null"
 
 
@@ -140,6 +141,25 @@ class _Nodes:
         return repr(self.value(node, (), False))
 
 
+if _pyyaml is not None:
+    class _BoundedLoader(_pyyaml.SafeLoader):
+        """PyYAML's safe loader, refusing collections nested deeper than MAX_YAML_DEPTH before
+        its recursive composer can exhaust the stack."""
+
+        _depth = 0
+
+        def compose_node(self, parent, index):
+            if self._depth >= MAX_YAML_DEPTH:
+                event = self.peek_event()
+                raise _pyyaml.composer.ComposerError(None, None, "nesting too deep",
+                                                     event.start_mark)
+            self._depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+
 def _error_text(exc) -> Tuple[str, Optional[int]]:
     problem = getattr(exc, "problem", None)
     mark = getattr(exc, "problem_mark", None)
@@ -168,7 +188,7 @@ def parse_yaml_pyyaml(text) -> YamlDoc:
     doc = YamlDoc()
     documents = None
     try:
-        documents = _pyyaml.compose_all(text, Loader=_pyyaml.SafeLoader)
+        documents = _pyyaml.compose_all(text, Loader=_BoundedLoader)
         root = next(documents, None)
         if root is not None:
             nodes = _Nodes()
