@@ -2,8 +2,9 @@
 run extensions, and configured sanely. Without it the backup extension never runs, and Azure
 reports UserErrorGuestAgentStatusUnavailable or GuestAgentSnapshotTaskStatusError.
 `fix --agent` repairs what agent.version, agent.service, agent.disable_agent and
-agent.extensions_enabled find: each repair sits right below its rule. The agent's log is
-rules/agent_log.py, the file systems it works on rules/agent_disk.py."""
+agent.extensions_enabled find: each repair sits right below its rule. Whether the installed
+agent works (its Python, heartbeat, log) is rules/agent_health.py; the file systems it works
+on, rules/agent_disk.py."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ BOOL_KEYS = ("Extensions.Enabled", "AutoUpdate.Enabled", "AutoUpdate.UpdateToLat
              "Provisioning.AllowResetSysUser")
 
 
-# ---- facts: what is installed ------------------------------------------------------------
+# ---- facts: the auto-updated agents -------------------------------------------------------
 
 def agent_dirs_fact(host):
     """Auto-updated agents under /var/lib/waagent: [(version, dir, AgentError or None)]."""
