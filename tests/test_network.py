@@ -95,7 +95,7 @@ READER_IDS = ["subset", "pyyaml"]
 @contextlib.contextmanager
 def pyyaml_missing():
     """parse_yaml (and so the netplan edit and the rules) as on a machine without PyYAML."""
-    saved, yamldoc._pyyaml = yamldoc._pyyaml, None
+    saved, yamldoc._pyyaml = yamldoc._yaml(), None
     try:
         yield
     finally:

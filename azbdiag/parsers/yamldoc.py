@@ -17,10 +17,9 @@ from typing import Any, Dict, Optional, Set, Tuple
 
 from azbdiag.parsers import _yaml_subset
 
-try:
-    import yaml as _pyyaml
-except ImportError:  # the subset reader takes over
-    _pyyaml = None
+_NOT_YET = object()
+_pyyaml: Any = _NOT_YET          # the yaml module, None when it is not importable
+_loaders: Dict[int, Any] = {}
 
 MAX_YAML_CHARS = 1024 * 1024     # callers read at most 1 MiB of a file
 MAX_YAML_NODES = 100_000         # aliases can expand a small text into a huge tree
@@ -66,7 +65,7 @@ def parse_yaml(text) -> YamlDoc:
     >>> parse_yaml("network:\\n\\tethernets: x\\n").ok
     False
     """
-    if _pyyaml is not None:
+    if _yaml() is not None:
         return parse_yaml_pyyaml(text)
     return parse_yaml_subset(text)
 
@@ -96,10 +95,44 @@ class _TooBig(Exception):
     pass
 
 
+def _yaml():
+    """PyYAML, imported on first use (commands that read no YAML do not pay for it)."""
+    global _pyyaml
+    if _pyyaml is _NOT_YET:
+        try:
+            import yaml
+        except ImportError:     # the subset reader takes over
+            yaml = None
+        _pyyaml = yaml
+    return _pyyaml
+
+
+def _bounded_loader(yaml):
+    """PyYAML's safe loader, refusing collections nested deeper than MAX_YAML_DEPTH before
+    its recursive composer can exhaust the stack."""
+    if id(yaml) not in _loaders:
+        class BoundedLoader(yaml.SafeLoader):
+            _depth = 0
+
+            def compose_node(self, parent, index):
+                if self._depth >= MAX_YAML_DEPTH:
+                    raise yaml.composer.ComposerError(None, None, "nesting too deep",
+                                                      self.peek_event().start_mark)
+                self._depth += 1
+                try:
+                    return super().compose_node(parent, index)
+                finally:
+                    self._depth -= 1
+
+        _loaders[id(yaml)] = BoundedLoader
+    return _loaders[id(yaml)]
+
+
 class _Nodes:
     """PyYAML's node graph as the subset reader's data, keys and flow paths."""
 
-    def __init__(self):
+    def __init__(self, yaml):
+        self.yaml = yaml
         self.keys: Dict[Tuple, Tuple[int, int]] = {}
         self.flow: Set[Tuple] = set()
         self.count = 0
@@ -110,7 +143,7 @@ class _Nodes:
         self.count += 1
         if self.count > MAX_YAML_NODES:
             raise _TooBig
-        if isinstance(node, _pyyaml.ScalarNode):
+        if isinstance(node, self.yaml.ScalarNode):
             if record and node.start_mark.index != node.end_mark.index:   # not an empty value
                 self.flow.add(path)
             return None if node.tag == _NULL_TAG else node.value
@@ -122,7 +155,7 @@ class _Nodes:
             self.flow.add(path)
         inner = record and not node.flow_style and not repeated
         self.open.add(id(node))
-        if isinstance(node, _pyyaml.SequenceNode):
+        if isinstance(node, self.yaml.SequenceNode):
             out: Any = [self.value(item, path + (i,), inner) for i, item in enumerate(node.value)]
         else:
             out = {}
@@ -135,29 +168,10 @@ class _Nodes:
         return out
 
     def key(self, node) -> str:
-        if isinstance(node, _pyyaml.ScalarNode):
+        if isinstance(node, self.yaml.ScalarNode):
             self.count += 1
             return node.value
         return repr(self.value(node, (), False))
-
-
-if _pyyaml is not None:
-    class _BoundedLoader(_pyyaml.SafeLoader):
-        """PyYAML's safe loader, refusing collections nested deeper than MAX_YAML_DEPTH before
-        its recursive composer can exhaust the stack."""
-
-        _depth = 0
-
-        def compose_node(self, parent, index):
-            if self._depth >= MAX_YAML_DEPTH:
-                event = self.peek_event()
-                raise _pyyaml.composer.ComposerError(None, None, "nesting too deep",
-                                                     event.start_mark)
-            self._depth += 1
-            try:
-                return super().compose_node(parent, index)
-            finally:
-                self._depth -= 1
 
 
 def _error_text(exc) -> Tuple[str, Optional[int]]:
@@ -180,7 +194,8 @@ def parse_yaml_pyyaml(text) -> YamlDoc:
     >>> parse_yaml_pyyaml("a: 1\\n  b: 2\\n").error_line
     2
     """
-    if _pyyaml is None:
+    yaml = _yaml()
+    if yaml is None:
         return parse_yaml_subset(text)
     text, why = _as_text(text)
     if text is None:
@@ -188,13 +203,13 @@ def parse_yaml_pyyaml(text) -> YamlDoc:
     doc = YamlDoc()
     documents = None
     try:
-        documents = _pyyaml.compose_all(text, Loader=_BoundedLoader)
+        documents = yaml.compose_all(text, Loader=_bounded_loader(yaml))
         root = next(documents, None)
         if root is not None:
-            nodes = _Nodes()
+            nodes = _Nodes(yaml)
             doc.data = nodes.value(root, (), True)
             doc.keys, doc.flow = nodes.keys, nodes.flow
-    except _pyyaml.YAMLError as exc:
+    except yaml.YAMLError as exc:
         doc.error, doc.error_line = _error_text(exc)
     except RecursionError:
         doc.error = "nesting too deep"
