@@ -1,295 +1,34 @@
-"""DHCP on the primary NIC (the Networking section of the snapshot-timeout article).
+"""DHCP on the primary NIC (the Networking section of the snapshot-timeout article): the
+configuration every network stack has for it, and `fix --dhcp`, which switches it to DHCP.
 
 The agent finds the WireServer (168.63.129.16) through a route or the DHCP lease's option 245;
 with a static address in the guest that discovery fails and the backup extension's status never
 reaches the platform. Azure hands out the NIC's private IP by DHCP anyway, so the guest must not
-pin it. Leases on Azure are infinite, so `ip addr` shows no `dynamic` flag even for a DHCP
-address: the live check looks at `proto dhcp` routes and the network stack's own status instead.
+pin it. Whether the NIC holds a lease now is rules/dhcp_live.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import List
 
 from azbdiag.engine import rule
+from azbdiag.facts import (
+    MANAGERS,
+    TAKES_EFFECT,
+    WHY_DHCP,
+    NicConfig,
+    cloud_init_config,
+    nic_configs,
+    read_network_file,
+)
 from azbdiag.fix import RefuseFix, WriteFile, fix
-from azbdiag.model import CheckError, SkipRule, fail, ok, warn
-from azbdiag.parsers import network as nw
-
-WHY_DHCP = ("backup needs DHCP: the agent learns the WireServer address 168.63.129.16 from "
-            "option 245 of the DHCP lease, and Azure assigns the NIC's IP by DHCP anyway")
-TAKES_EFFECT = ("takes effect at the next reboot or network restart; azbdiag does not restart "
-                "networking, so an SSH session stays up")
-NETPLAN_DIRS = ("/lib/netplan", "/etc/netplan", "/run/netplan")   # lowest precedence first
-NM_DIRS = ("/etc/NetworkManager/system-connections", "/run/NetworkManager/system-connections",
-           "/usr/lib/NetworkManager/system-connections")
-NETWORKD_DIRS = ("/etc/systemd/network", "/run/systemd/network", "/lib/systemd/network",
-                 "/usr/lib/systemd/network")                      # highest precedence first
-RHEL_IFCFG = "/etc/sysconfig/network-scripts"
-SUSE_IFCFG = "/etc/sysconfig/network"
-# Which service applies each stack's files.
-MANAGERS = {"netplan": ("NetworkManager", "systemd-networkd"),
-            "ifcfg": ("NetworkManager", "network"),
-            "ifcfg-suse": ("wicked", "NetworkManager"),
-            "nm-keyfile": ("NetworkManager",),
-            "networkd": ("systemd-networkd",),
-            "ifupdown": ("networking",),
-            "cloud-init": ()}
-SERVICES = ("NetworkManager", "systemd-networkd", "wicked", "network", "networking")
+from azbdiag.model import fail, ok, warn
+from azbdiag.parsers import ifcfg, netplan, nmconnection
 
 
-# ---- facts -------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Nic:
-    name: Optional[str]          # None offline until a configuration names one
-    mac: Optional[str]
-    how: str
-
-
-def ip_routes(host) -> Optional[List[nw.Route]]:
-    res = host.run(["ip", "-4", "route", "show"], timeout=10)
-    if res.ok:
-        return nw.parse_ip_route(res.stdout)
-    text = host.try_read_text("/proc/net/route")
-    return nw.parse_proc_net_route(text) if text is not None else None
-
-
-def primary_nic(host) -> Nic:
-    if not host.live:
-        return Nic(None, None, "offline: eth0, or the first configured ethernet")
-    routes = ip_routes(host)
-    dev = nw.default_route_dev(routes or [])
-    how = "the default route's device" if dev else "no default route: assuming eth0"
-    name = dev or "eth0"
-    mac = (host.try_read_text(f"/sys/class/net/{name}/address") or "").strip() or None
-    return Nic(name, mac, how)
-
-
-def _read(host, path) -> Optional[str]:
-    return host.try_read_text(path, limit=1024 * 1024)
-
-
-def _netplan(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
-    """(configs for nic, every ethernet id seen)."""
-    chosen: Dict[str, str] = {}
-    for d in NETPLAN_DIRS:                      # same basename: /run > /etc > /lib
-        for path in host.glob(d, "*.yaml"):
-            chosen[os.path.basename(path)] = path
-    merged, docs, out = None, [], []
-    for base in sorted(chosen):
-        path = chosen[base]
-        doc = nw.parse_yaml(_read(host, path) or "")
-        if not doc.ok:
-            line = f" line {doc.error_line}" if doc.error_line else ""
-            out.append(nw.NicConfig("netplan", path, nic or "?", "unknown",
-                                    detail=f"does not parse{line}: {doc.error}"))
-            continue
-        docs.append((path, doc))
-        merged = nw.deep_merge(merged, doc.data) if merged is not None else doc.data
-    ethernets = nw.netplan_ethernets(merged)
-    names = [str(cfg.get("set-name") or nid) for nid, cfg in ethernets.items()]
-    if nic is None:
-        return out, names
-    for nid, cfg in ethernets.items():
-        if not nw.netplan_matches(nid, cfg, nic, mac):
-            continue
-        method, addrs, detail = nw.netplan_method(cfg)
-        path, line = None, None
-        for p, doc in docs:                     # the file that last set dhcp4, else defined the id
-            key = ("network", "ethernets", nid, "dhcp4")
-            if key in doc.keys or (path is None and ("network", "ethernets", nid) in doc.keys):
-                path = p
-                line = (doc.keys.get(key) or doc.keys[("network", "ethernets", nid)])[0] + 1
-        if path is None:
-            path = next((p for p, _ in docs), "netplan")
-        out.append(nw.NicConfig("netplan", path, nid, method, addrs, detail, line, key=nid))
-    return out, names
-
-
-def _ifcfg(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
-    out, names = [], []
-    for directory, stack in ((RHEL_IFCFG, "ifcfg"), (SUSE_IFCFG, "ifcfg-suse")):
-        for path in host.glob(directory, "ifcfg-*"):
-            base = os.path.basename(path)
-            if base == "ifcfg-lo" or base.endswith((".bak", "~", ".orig", ".rpmnew", ".rpmsave")):
-                continue
-            vars_ = nw.parse_shell_vars(_read(host, path) or "")
-            device = vars_.get("DEVICE", (base[len("ifcfg-"):], 0))[0]
-            hwaddr = vars_.get("HWADDR", ("", 0))[0].lower()
-            names.append(device)
-            if nic is None or not (device == nic or (mac and hwaddr == mac.lower())):
-                continue
-            method, addrs, detail, line = nw.ifcfg_method(vars_, suse=stack == "ifcfg-suse")
-            out.append(nw.NicConfig(stack, path, device, method, addrs, detail, line))
-    return out, names
-
-
-def _keyfiles(host, nic, mac, skip_netplan) -> Tuple[List[nw.NicConfig], List[str]]:
-    bound, unbound, names = [], [], []
-    for d in NM_DIRS:
-        for path in host.glob(d, "*"):
-            base = os.path.basename(path)
-            if base.startswith(".") or base.endswith(("~", ".swp", ".bak", ".tmp")):
-                continue
-            if skip_netplan and base.startswith("netplan-"):
-                continue
-            if not host.isfile(path):
-                continue
-            kf = nw.parse_keyfile(_read(host, path) or "")
-            if kf.type not in ("ethernet", "802-3-ethernet", ""):
-                continue
-            if kf.interface_name:
-                names.append(kf.interface_name)
-            if nic is None:
-                continue
-            method, addrs, detail = nw.keyfile_method(kf)
-            conf = nw.NicConfig("nm-keyfile", path, kf.id or base, method, addrs, detail,
-                                kf.method_line, key=kf.id)
-            if kf.interface_name == nic or (mac and kf.mac.lower() == mac.lower()):
-                bound.append(conf)
-            elif not kf.interface_name and not kf.mac and kf.type:
-                unbound.append(conf)
-    return (bound or unbound), names
-
-
-def _networkd(host, nic, mac, skip_netplan) -> Tuple[List[nw.NicConfig], List[str]]:
-    chosen: Dict[str, str] = {}
-    for d in reversed(NETWORKD_DIRS):             # same basename: /etc > /run > /lib
-        for path in host.glob(d, "*.network"):
-            chosen[os.path.basename(path)] = path
-    names = []
-    for base in sorted(chosen):
-        if skip_netplan and base.startswith("10-netplan-"):
-            continue
-        nf = nw.parse_networkd(_read(host, chosen[base]) or "")
-        names += [n for n in nf.match_names if not any(c in n for c in "*?[!")]
-        if nic is not None and nw.networkd_matches(nf, nic, mac):
-            method, addrs, detail = nw.networkd_method(nf)
-            return [nw.NicConfig("networkd", chosen[base], nic, method, addrs, detail,
-                                 nf.dhcp_line)], names   # the first matching file applies
-    return [], names
-
-
-def _interfaces_files(host) -> List[str]:
-    files, queue, seen = [], ["/etc/network/interfaces"], set()
-    while queue and len(files) < 200:
-        path = queue.pop(0)
-        if path in seen or not host.isfile(path):
-            continue
-        seen.add(path)
-        files.append(path)
-        parsed = nw.parse_interfaces(_read(host, path) or "")
-        for pattern in parsed.sources:
-            pattern = pattern if pattern.startswith("/") else "/etc/network/" + pattern
-            d, pat = os.path.split(pattern)
-            queue += host.glob(d, pat)
-        for d in parsed.source_dirs:
-            d = d if d.startswith("/") else "/etc/network/" + d
-            queue += [p for p in host.glob(d, "*")
-                      if all(c.isalnum() or c in "_-" for c in os.path.basename(p))]
-    return files
-
-
-def _ifupdown(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
-    out, names = [], []
-    for path in _interfaces_files(host):
-        for iface in nw.parse_interfaces(_read(host, path) or "").ifaces:
-            if iface.family != "inet" or iface.name == "lo":
-                continue
-            names.append(iface.name)
-            if iface.name == nic:
-                method, addrs, detail = nw.ifupdown_method(iface)
-                out.append(nw.NicConfig("ifupdown", path, nic, method, addrs, detail, iface.line))
-    return out, names
-
-
-def cloud_init_config(host):
-    """(disabled?, network config, file that holds it) from cloud.cfg and cloud.cfg.d."""
-    merged, holder = None, None
-    for path in ["/etc/cloud/cloud.cfg"] + host.glob("/etc/cloud/cloud.cfg.d", "*.cfg"):
-        text = _read(host, path)
-        if text is None:
-            continue
-        doc = nw.parse_yaml(text)
-        if doc.ok and isinstance(doc.data, dict):
-            if "network" in doc.data:
-                holder = path
-            merged = nw.deep_merge(merged, doc.data) if merged is not None else doc.data
-    disabled, net = nw.cloud_init_network(merged)
-    return disabled, net, holder
-
-
-def _cloud_init(host, nic, mac) -> Tuple[List[nw.NicConfig], List[str]]:
-    _disabled, net, holder = cloud_init_config(host)
-    if not net or nic is None:
-        return [], []
-    found = nw.cloud_init_nic(net, nic, mac)
-    if not found:
-        return [], []
-    name, method, addrs, detail = found
-    return [nw.NicConfig("cloud-init", holder or "/etc/cloud/cloud.cfg", name, method, addrs,
-                         detail)], []
-
-
-def active_services(host) -> Optional[Dict[str, bool]]:
-    if not host.live:
-        return None
-    res = host.run(["systemctl", "is-active", *SERVICES], timeout=10)
-    states = res.stdout.split()
-    if res.not_found or res.timed_out or len(states) != len(SERVICES):
-        return None
-    return {svc: state == "active" for svc, state in zip(SERVICES, states)}
-
-
-@dataclasses.dataclass
-class NicConfigs:
-    nic: str
-    how: str
-    configs: List[nw.NicConfig]        # the stacks that apply
-    ignored: List[nw.NicConfig]        # configs of stacks whose service is not running
-    active: Optional[Dict[str, bool]]
-
-
-def _collect(host, nic, mac):
-    skip_netplan = any(host.glob(d, "*.yaml") for d in NETPLAN_DIRS)
-    found, names = [], []
-    for fn in (_netplan, _ifcfg, _ifupdown, _cloud_init):
-        c, n = fn(host, nic, mac)
-        found += c
-        names += n
-    for fn in (_keyfiles, _networkd):
-        c, n = fn(host, nic, mac, skip_netplan)
-        found += c
-        names += n
-    return found, names
-
-
-def nic_configs(host) -> NicConfigs:
-    nic = primary_nic(host)
-    name, how = nic.name, nic.how
-    if name is None:
-        name = "eth0"
-        found, names = _collect(host, name, None)
-        if not [c for c in found if c.method != "unknown"]:
-            others = [n for n in names if n not in ("lo", "eth0")]
-            if others:
-                name, how = others[0], f"offline: {others[0]} is the first configured ethernet"
-                found, _ = _collect(host, name, None)
-        else:
-            how = "offline: eth0 is configured"
-    else:
-        found, _ = _collect(host, name, nic.mac)
-    active = active_services(host)
-    if active is None or not any(active.values()):
-        return NicConfigs(name, how, found, [], active)
-    applies = [c for c in found if not MANAGERS[c.stack] or any(active.get(s) for s in MANAGERS[c.stack])]
-    ignored = [c for c in found if c not in applies]
-    return NicConfigs(name, how, applies or found, ignored if applies else [], active)
-
-
-def _show(c: nw.NicConfig) -> str:
+def _show(c: NicConfig) -> str:
     where = f"{c.file} line {c.line}" if c.line else c.file
     return f"{c.stack}: {where}: {c.detail}"
 
@@ -299,21 +38,21 @@ def _nm_auto_default(host) -> bool:
     files = ["/etc/NetworkManager/NetworkManager.conf"] + host.glob("/etc/NetworkManager/conf.d", "*.conf") \
         + host.glob("/usr/lib/NetworkManager/conf.d", "*.conf")
     for path in files:
-        for line in (_read(host, path) or "").splitlines():
+        for line in (read_network_file(host, path) or "").splitlines():
             key, _, value = line.partition("=")
             if key.strip() == "no-auto-default" and value.strip():
                 return False
     return True
 
 
-def _cloud_init_note(ctx, bad: List[nw.NicConfig]) -> List[str]:
+def _cloud_init_note(ctx, bad: List[NicConfig]) -> List[str]:
     if not ctx.host.isdir("/etc/cloud"):
         return []
     disabled, _net, holder = ctx.fact(cloud_init_config)
     if disabled:
         return [f"cloud-init: network configuration disabled ({holder}); it leaves these files alone"]
     generated = [c.file for c in bad if "cloud-init" in c.file
-                 or "cloud-init" in (_read(ctx.host, c.file) or "")[:400]]
+                 or "cloud-init" in (read_network_file(ctx.host, c.file) or "")[:400]]
     if generated:
         return [f"cloud-init wrote {generated[0]}; it may write it again from the Azure metadata "
                 f"(which asks for DHCP)"]
@@ -333,7 +72,7 @@ def config(ctx):
     """Reads netplan, ifcfg (RHEL, SUSE), NetworkManager keyfiles, systemd-networkd, ifupdown
     and cloud-init's network config for the primary NIC; live, only the stacks whose service
     is running count."""
-    nc = ctx.fact(nic_configs)
+    nc = nic_configs(ctx)
     bad = [c for c in nc.configs if c.method in ("static", "disabled")]
     good = [c for c in nc.configs if c.method == "dhcp"]
     unknown = [c for c in nc.configs if c.method == "unknown"]
@@ -373,25 +112,25 @@ def plan_dhcp(ctx, findings):
             path, stack = c["file"], c["stack"]
             if path.startswith("/run/"):
                 raise RefuseFix(f"{path} is generated at run time; change its source instead")
-            text = _read(host, path)
+            text = read_network_file(host, path)
             if text is None:
                 raise RefuseFix(f"cannot read {path}")
             target, mode = path, None
             if stack == "netplan":
-                new, why_not = nw.netplan_set_dhcp4(text, c["key"])
+                new, why_not = netplan.netplan_set_dhcp4(text, c["key"])
                 if new is None:
                     raise RefuseFix(f"{path}: {why_not}")
                 if not path.startswith("/etc/"):      # a packaged file: override it from /etc
                     target, mode = "/etc/netplan/" + os.path.basename(path), 0o600
                 what = f"set dhcp4: true for {c['key']} (static addresses stay as secondary ones)"
             elif stack in ("ifcfg", "ifcfg-suse"):
-                new = nw.ifcfg_set_dhcp(text, suse=stack == "ifcfg-suse")
+                new = ifcfg.ifcfg_set_dhcp(text, suse=stack == "ifcfg-suse")
                 what = "set BOOTPROTO to dhcp (IPADDR lines stay as secondary addresses)"
             elif stack == "nm-keyfile":
                 if path.startswith("/usr/"):
                     raise RefuseFix(f"{path} belongs to a package; copy it to "
                                     f"/etc/NetworkManager/system-connections and edit it there")
-                new = nw.keyfile_set_auto(text)
+                new = nmconnection.keyfile_set_auto(text)
                 what = "set [ipv4] method=auto (address lines stay as secondary addresses)"
             else:
                 hint = {"networkd": "set DHCP=ipv4 in [Network]",
@@ -405,63 +144,3 @@ def plan_dhcp(ctx, findings):
             actions.append(WriteFile(target, data, mode=mode,
                                      why=f"{what}; this {TAKES_EFFECT}"))
     return actions
-
-
-# ---- live state --------------------------------------------------------------------------
-def _dhcp_evidence(host, nic: str, routes) -> List[str]:
-    found = [f"route: {r.line}" for r in routes or [] if r.dev == nic and r.proto == "dhcp"]
-    if found:
-        return found
-    if host.which("nmcli"):
-        res = host.run(["nmcli", "-t", "-f", "GENERAL.CONNECTION,DHCP4", "device", "show", nic])
-        fields = nw.parse_nmcli_terse(res.stdout) if res.ok else {}
-        if nw.nmcli_has_dhcp4(fields):
-            return [f"NetworkManager: {nic} holds a DHCPv4 lease (connection "
-                    f"{fields.get('GENERAL.CONNECTION', '?')})"]
-    if host.which("networkctl"):
-        res = host.run(["networkctl", "status", "--no-pager", nic])
-        if res.ok and nw.networkctl_dhcp4(res.stdout):
-            return [f"systemd-networkd: {line.strip()}" for line in res.stdout.splitlines()
-                    if nw.networkctl_dhcp4(line)][:3]
-    if host.which("wicked"):
-        res = host.run(["wicked", "ifstatus", nic])
-        if res.ok and nw.wicked_dhcp4(res.stdout):
-            return [f"wicked: {nic} ipv4 dhcp lease granted"]
-    res = host.run(["pgrep", "-a", "dhclient|dhcpcd"])
-    if res.ok:
-        lines = [ln.strip() for ln in res.stdout.splitlines()
-                 if nic in ln.split() and "-6" not in ln.split()]
-        if lines:
-            return [f"DHCP client running: {lines[0]}"]
-    return []
-
-
-@rule("dhcp.live", "The primary NIC holds a DHCP lease now",
-      error_codes=("GuestAgentSnapshotTaskStatusError", "ExtensionSnapshotFailedNoNetwork"),
-      live_only=True, timeout=30,
-      remedy="Let the primary NIC take its address by DHCP (see dhcp.config). If the "
-             "configuration already says DHCP, it takes effect at the next reboot or network "
-             "restart: do that from the serial console, not over SSH.")
-def live(ctx):
-    """`proto dhcp` routes on the NIC, else the stack's own status (nmcli, networkctl, wicked,
-    a running dhclient/dhcpcd); never the `dynamic` flag, which Azure's infinite leases lack."""
-    host = ctx.host
-    nic = ctx.fact(primary_nic).name or "eth0"
-    routes = ctx.fact(ip_routes)
-    if routes is None:
-        raise CheckError("neither `ip -4 route` nor /proc/net/route could be read")
-    addrs = host.run(["ip", "-4", "-o", "addr", "show", "dev", nic], timeout=10)
-    shown = [f"address: {a.line}" for a in nw.parse_ip_addr(addrs.stdout if addrs.ok else "")]
-    found = _dhcp_evidence(host, nic, routes)
-    if found:
-        return ok(f"{nic} got its address by DHCP", found + shown)
-    if addrs.ok and not shown:
-        return fail(f"{nic} has no IPv4 address at all", [f"primary NIC {nic}"])
-    try:
-        configured = [c.method for c in ctx.fact(nic_configs).configs]
-    except SkipRule:
-        configured = []
-    if configured and all(m == "dhcp" for m in configured):
-        return warn(f"{nic} is configured for DHCP but holds no DHCP lease now: the configuration "
-                    f"{TAKES_EFFECT.split(';')[0]}", shown)
-    return fail(f"{nic} holds no DHCP lease (its address looks static): {WHY_DHCP}", shown)

@@ -1,6 +1,6 @@
 """The Azure VM backup extension (Microsoft.Azure.RecoveryServices.VMSnapshotLinux): installed
-and enabled, its last result, a half-deleted install, the safefreeze binary, lingering freeze
-processes, and the application-consistent pre/post scripts (with `fix --scripts`)."""
+and enabled, its last result, a half-deleted install, its Python, the safefreeze binary and
+lingering freeze processes. Its pre/post scripts are rules/scripts.py."""
 
 from __future__ import annotations
 
@@ -14,13 +14,17 @@ from typing import Dict, List, Optional, Tuple
 from azbdiag import facts as shared_facts
 from azbdiag.engine import rule
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers import extension as pe
+from azbdiag.parsers.extension_dir import HANDLER, dir_version, version_tuple
+from azbdiag.parsers.handler_environment import HandlerEnvironment, parse_handler_environment
+from azbdiag.parsers.handler_state import parse_handler_state
+from azbdiag.parsers.handler_status import HandlerStatus, parse_handler_status
+from azbdiag.parsers.proc import parse_proc_stat, parse_uptime
+from azbdiag.parsers.status_file import ExtStatus, parse_status
 
 WAAGENT = "/var/lib/waagent"
-LOG_DIR = f"/var/log/azure/{pe.HANDLER}"
-WORKLOAD_CONF = "/etc/azure/workload.conf"
+LOG_DIR = f"/var/log/azure/{HANDLER}"
 STUCK_AFTER = 150 * 60      # Azure gives up on a snapshot task after about 140 minutes
-RESET_STEPS = (f"stop the agent's service, move {WAAGENT}/{pe.HANDLER}-* out of {WAAGENT}, "
+RESET_STEPS = (f"stop the agent's service, move {WAAGENT}/{HANDLER}-* out of {WAAGENT}, "
                f"remove {LOG_DIR}, start the agent again; the next backup installs the extension "
                "afresh (or uninstall the VMSnapshotLinux extension in the Azure portal)")
 
@@ -33,8 +37,8 @@ class ExtDir:
     key: Tuple[int, ...]
     state: str                                   # config/HandlerState ('' if missing)
     has_state: bool
-    handler_status: Optional[pe.HandlerStatus]   # config/HandlerStatus, None if missing
-    env: Optional[pe.HandlerEnvironment]         # HandlerEnvironment.json, None if missing
+    handler_status: Optional[HandlerStatus]   # config/HandlerStatus, None if missing
+    env: Optional[HandlerEnvironment]         # HandlerEnvironment.json, None if missing
     manifest: bool                               # HandlerManifest.json present
     handle_sh: bool                              # main/handle.sh present
     entries: List[str]
@@ -47,8 +51,8 @@ def ext_dirs(host) -> List[ExtDir]:
     if not host.is_root and not _world_readable(host, WAAGENT):
         raise SkipRule(SkipReason.NOT_ROOT, f"{WAAGENT} is readable by root only: re-run as root")
     found = []
-    for path in host.glob(WAAGENT, pe.HANDLER + "-*"):
-        version = pe.dir_version(os.path.basename(path))
+    for path in host.glob(WAAGENT, HANDLER + "-*"):
+        version = dir_version(os.path.basename(path))
         if version is None or not host.isdir(path):
             continue
         old = f"{WAAGENT}/handler_state/{os.path.basename(path)}"   # agents before 2.2
@@ -60,11 +64,11 @@ def ext_dirs(host) -> List[ExtDir]:
             status_text = host.try_read_text(f"{old}/status", 256 * 1024)
         env_text = host.try_read_text(f"{path}/HandlerEnvironment.json", 256 * 1024)
         found.append(ExtDir(
-            path=path, version=version, key=pe.version_tuple(version) or (),
-            state=pe.parse_handler_state(state_text) if state_text is not None else "",
+            path=path, version=version, key=version_tuple(version) or (),
+            state=parse_handler_state(state_text) if state_text is not None else "",
             has_state=state_text is not None,
-            handler_status=pe.parse_handler_status(status_text) if status_text is not None else None,
-            env=pe.parse_handler_environment(env_text) if env_text is not None else None,
+            handler_status=parse_handler_status(status_text) if status_text is not None else None,
+            env=parse_handler_environment(env_text) if env_text is not None else None,
             manifest=host.isfile(f"{path}/HandlerManifest.json"),
             handle_sh=host.isfile(f"{path}/main/handle.sh"),
             entries=host.listdir(path)))
@@ -125,7 +129,7 @@ def installed(ctx):
     """Extension directory under /var/lib/waagent, its version, HandlerState and HandlerStatus."""
     dirs = ctx.fact(ext_dirs)
     if not dirs:
-        return warn(f"the backup extension is not installed (no {WAAGENT}/{pe.HANDLER}-*): "
+        return warn(f"the backup extension is not installed (no {WAAGENT}/{HANDLER}-*): "
                     "fine before the first backup, a problem if backups already run")
     active = _active(dirs)
     evidence = [f"{d.path}: HandlerState {d.state or '(missing)'}" for d in dirs]
@@ -193,14 +197,11 @@ class StatusFile:
     path: str
     seq: int
     mtime: float
-    report: pe.ExtStatus
+    report: ExtStatus
 
 
-def last_status_fact(host) -> Optional[StatusFile]:
-    """The newest status/<N>.status of the active install (None when there is none)."""
-    active = _active(ext_dirs(host))
-    if active is None:
-        return None
+def newest_status(host, active: ExtDir) -> Optional[StatusFile]:
+    """The newest status/<N>.status of the install (None: the extension wrote none yet)."""
     best = None
     for path in host.glob(f"{active.path}/status", "*.status"):
         seq = os.path.basename(path)[:-len(".status")]
@@ -215,7 +216,7 @@ def last_status_fact(host) -> Optional[StatusFile]:
     if best is None:
         return None
     text = host.try_read_text(best[0], 512 * 1024)
-    report = pe.parse_status(text) if text is not None else pe.ExtStatus(error="unreadable")
+    report = parse_status(text) if text is not None else ExtStatus(error="unreadable")
     return StatusFile(best[0], best[1], best[2], report)
 
 
@@ -279,7 +280,7 @@ def last_status(ctx):
     """The newest status/<N>.status: its code, the error code inside the substatus report
     (vmHealthStatusCode), and what Azure shows for it."""
     active = _need_active(ctx)
-    sf = ctx.fact(last_status_fact)
+    sf = newest_status(ctx.host, active)
     settings_seq = newest_settings(ctx.host, active)
     if sf is None:
         if settings_seq is None:
@@ -315,9 +316,9 @@ def last_status(ctx):
     ext = rep.health_code if rep.health_code not in (None, 0, 1, code) else None
     if code == 4:
         if age > STUCK_AFTER:
-            return fail(f"the last run has been 'in progress' (code 4) for {_explain_age(age)}: "
-                        "the extension's daemon crashed or hangs", evidence,
-                        codes=[4])
+            return fail(f"the last run has been 'in progress' (code 4) for {_age(age)} (more than "
+                        f"the {STUCK_AFTER // 60} minutes a snapshot can take): the extension's "
+                        "daemon crashed or hangs", evidence, codes=[4])
         return ok(f"a backup run is in progress (code 4, {_age(age)} old)", evidence)
     if code in OK_CODES:
         if ext is not None:
@@ -330,10 +331,6 @@ def last_status(ctx):
         return fail("the newest status has no result code", evidence)
     main = ext if ext is not None else code
     return fail(f"the last run failed with {_explain(main)}", evidence, codes=[code, main])
-
-
-def _explain_age(age: float) -> str:
-    return f"{_age(age)} (more than the {STUCK_AFTER // 60} minutes a snapshot can take)"
 
 
 # ---- extension.python --------------------------------------------------------------------
@@ -442,7 +439,7 @@ class Proc:
 
 def extension_processes(host, table) -> List[Proc]:
     """safefreeze and extension daemon processes, from the shared process table."""
-    uptime = pe.parse_uptime(host.try_read_text("/proc/uptime", 256))
+    uptime = parse_uptime(host.try_read_text("/proc/uptime", 256))
     try:
         hz = os.sysconf("SC_CLK_TCK") or 100
     except (ValueError, OSError, AttributeError):
@@ -459,7 +456,7 @@ def extension_processes(host, table) -> List[Proc]:
             kind = "daemon"
         else:
             continue
-        st = pe.parse_proc_stat(p.stat)
+        st = parse_proc_stat(p.stat)
         age = uptime - st.start_ticks / hz if st is not None and uptime is not None else None
         found.append(Proc(p.pid, kind, argv, st.state if st else "?", age))
     return found
@@ -500,260 +497,3 @@ def processes(ctx):
     if running:
         return ok("a backup snapshot is running right now", running + locks)
     return ok("no safefreeze or extension daemon process is running")
-
-
-# ---- pre/post scripts: facts -------------------------------------------------------------
-@dataclasses.dataclass
-class FileInfo:
-    role: str                 # plugin host conf, plugin config, pre-script, post-script
-    path: str
-    st: Optional[os.stat_result]
-    code_missing: Optional[int]
-    code_perms: int
-
-
-@dataclasses.dataclass
-class ScriptSetup:
-    host_conf: Optional[FileInfo]
-    host_conf_parsed: Optional[pe.PluginHostConf]
-    config: FileInfo
-    parsed: Optional[pe.PluginConfig]
-    unreadable: Optional[str]          # why the plugin config could not be read
-    scripts: List[FileInfo]
-
-
-def _stat(host, path) -> Optional[os.stat_result]:
-    try:
-        return host.stat(path)
-    except OSError:
-        return None
-
-
-def scripts_fact(host) -> ScriptSetup:
-    workload = pe.parse_workload_name(host.try_read_text(WORKLOAD_CONF, 64 * 1024))
-    if workload:
-        raise SkipRule(SkipReason.NOT_APPLICABLE, f"{WORKLOAD_CONF} selects the {workload} "
-                                                  "workload flow, which replaces pre/post scripts")
-    host_conf = host_parsed = None
-    config_path = pe.PLUGIN_CONFIG
-    cap = pe.HOST_TIMEOUT_CAP
-    st = _stat(host, pe.PLUGIN_HOST_CONF)
-    if st is not None:
-        host_conf = FileInfo("plugin host config", pe.PLUGIN_HOST_CONF, st, 313, 314)
-        try:
-            host_parsed = pe.parse_pluginhost_conf(host.read_bytes(pe.PLUGIN_HOST_CONF, 65536))
-        except OSError as exc:
-            if not host.is_root:
-                raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {pe.PLUGIN_HOST_CONF}: "
-                                                    "re-run as root") from None
-            host_parsed = pe.PluginHostConf(error=f"unreadable ({exc.strerror})")
-        if host_parsed.plugin_config.startswith("/") and not host_parsed.error:
-            config_path = host_parsed.plugin_config
-        cap = host_parsed.timeout
-    config = FileInfo("plugin config", config_path, _stat(host, config_path), 316, 317)
-    parsed, unreadable, scripts = None, None, []
-    if config.st is not None and stat_mod.S_ISREG(config.st.st_mode):
-        try:
-            parsed = pe.parse_plugin_config(host.read_bytes(config_path, 1024 * 1024), cap=cap)
-        except OSError as exc:
-            unreadable = exc.strerror or str(exc)
-    if parsed is not None and parsed.error is None:
-        for role, path, missing, perms in (("pre-script", parsed.pre, 302, 306),
-                                           ("post-script", parsed.post, 303, 307)):
-            if path:   # a relative path would be looked up from the extension's directory
-                st = _stat(host, path) if path.startswith("/") else None
-                scripts.append(FileInfo(role, path, st, missing, perms))
-    return ScriptSetup(host_conf, host_parsed, config, parsed, unreadable, scripts)
-
-
-def _perm_problem(info: FileInfo) -> Optional[str]:
-    """What the extension objects to in the owner and mode of `info` (None if nothing)."""
-    mode = stat_mod.S_IMODE(info.st.st_mode)
-    owner, group, other = mode >> 6 & 7, mode >> 3 & 7, mode & 7
-    problems = []
-    if info.role == "plugin host config":
-        if group not in (0, 4) or other not in (0, 4):
-            problems.append(f"mode {mode:04o}: group and others may at most read it")
-    elif info.role == "plugin config":
-        if owner % 2 or group or other:
-            problems.append(f"mode {mode:04o}: only the owner may have access, and not execute")
-    elif group or other:
-        problems.append(f"mode {mode:04o}: group and others must have no access")
-    if info.st.st_uid != 0:
-        problems.append(f"owned by uid {info.st.st_uid}, not root")
-    return "; ".join(problems) or None
-
-
-def _wanted_mode(info: FileInfo) -> int:
-    mode = stat_mod.S_IMODE(info.st.st_mode)
-    if info.role == "plugin host config":
-        return mode & ~0o033
-    if info.role == "plugin config":
-        return mode & ~0o177
-    return mode & ~0o077
-
-
-# ---- extension.scripts_config ------------------------------------------------------------
-@rule("extension.scripts_config", "Pre/post script configuration is valid for the extension",
-      error_codes=("ExtensionConfigParsingFailure", "BackUpOperationFailed"),
-      remedy="Edit /etc/azure/VMSnapshotScriptPluginConfig.json: preScriptLocation and "
-             "postScriptLocation as full paths to existing scripts, timeoutInSeconds as a "
-             "number of at most 1800, continueBackupOnFailure and fsFreezeEnabled as true or "
-             "false (not strings), the *Params keys as lists of strings.")
-def scripts_config(ctx):
-    """VMSnapshotScriptPluginConfig.json with the keys and JSON types the extension's code
-    needs, scripts that exist, and a timeoutInSeconds within the extension's limit."""
-    setup = ctx.fact(scripts_fact)
-    evidence: List[str] = []
-    hp = setup.host_conf_parsed
-    if hp is not None and hp.error:
-        return warn(f"{pe.PLUGIN_HOST_CONF} {hp.error}: the extension skips the scripts "
-                    f"(code 304) and backups are only file-system consistent")
-    if hp is not None and hp.plugins <= 0:
-        return ok(f"{pe.PLUGIN_HOST_CONF} configures no script plugin")
-    cfg = setup.config
-    if cfg.st is None:
-        return ok(f"no pre/post scripts are configured ({cfg.path} is absent): backups are "
-                  "file-system consistent")
-    if not stat_mod.S_ISREG(cfg.st.st_mode):
-        return warn(f"{cfg.path} is not a regular file: the extension ignores it (code 316)")
-    if setup.unreadable is not None:
-        if not ctx.host.is_root:
-            raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {cfg.path}: re-run as root")
-        raise SkipRule(SkipReason.NO_INPUT, f"cannot read {cfg.path}: {setup.unreadable}")
-    parsed = setup.parsed
-    if parsed.error:
-        return warn(f"the extension cannot load {cfg.path}: {parsed.error} (code "
-                    f"{parsed.error_code}); the scripts never run and backups are only "
-                    "file-system consistent")
-    stops = not parsed.continue_on_failure or parsed.data.get("fsFreezeEnabled") is False
-    worst = "ok"
-    for problem in parsed.problems:
-        code = f" (code {problem.code})" if problem.code else ""
-        evidence.append(f"{problem.text}{code}")
-        if problem.severity == "fail":
-            worst = "fail"
-        elif worst == "ok":
-            worst = "warn"
-    for script in setup.scripts:
-        if script.st is None or not stat_mod.S_ISREG(script.st.st_mode):
-            evidence.append(f"the {script.role} {script.path} does not exist or is not a file "
-                            f"(code {script.code_missing})")
-            worst = "fail" if stops else ("warn" if worst == "ok" else worst)
-        else:
-            note = _shell_note(ctx.host, script.path)
-            if note:
-                evidence.append(note[0])
-                if note[1] and stops:
-                    worst = "fail"
-                elif worst == "ok":
-                    worst = "warn"
-    timeout = parsed.timeout(setup.host_conf_parsed.timeout if hp else pe.HOST_TIMEOUT_CAP)
-    summary_tail = (f"; each script may run {timeout:g} s" if timeout is not None else "")
-    if parsed.data.get("fsFreezeEnabled") is False:
-        evidence.append("fsFreezeEnabled is false: no file system freeze, and any script failure "
-                        "fails the backup")
-    if not parsed.continue_on_failure:
-        evidence.append("continueBackupOnFailure is false: a script problem fails the backup")
-    if worst == "fail":
-        return fail(f"the pre/post script setup in {cfg.path} will not work as written", evidence)
-    if worst == "warn":
-        return warn(f"{cfg.path} has settings that do not do what they seem to{summary_tail}",
-                    evidence)
-    return ok(f"{cfg.path} is valid{summary_tail}", evidence)
-
-
-def _shell_note(host, path) -> Optional[Tuple[str, bool]]:
-    """The extension runs scripts as `sh <script>`, so the #! line is ignored. Returns a note
-    and whether the script cannot work at all that way (None when all is well)."""
-    try:
-        head = host.read_bytes(path, 256)
-    except OSError:
-        return None
-    if head.startswith(b"\x7fELF"):
-        return f"{path} is a compiled program, but the extension runs it with sh", True
-    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    if not first.startswith("#!"):
-        return None
-    if any(word in first for word in ("python", "perl", "ruby", "node")):
-        return (f"{path} starts with {first!r}, but the extension runs it as `sh {path}`, which "
-                "ignores that line: it cannot work", True)
-    try:
-        shell = host.readlink("/bin/sh") if host.islink("/bin/sh") else "sh"
-    except OSError:
-        shell = "sh"
-    if any(word in first for word in ("bash", "zsh", "ksh")) and "bash" not in shell:
-        return (f"{path} starts with {first!r}, but the extension runs it as `sh {path}` "
-                f"(/bin/sh is {shell}), which ignores that line: shell features beyond POSIX "
-                "sh fail", False)
-    return None
-
-
-# ---- extension.scripts_permissions and fix --scripts -------------------------------------
-@rule("extension.scripts_permissions", "Pre/post script files have the owner and mode the "
-      "extension demands",
-      error_codes=("BackUpOperationFailed",), fix="scripts",
-      remedy="Make the files root-owned: `chown root:root` them, `chmod 600` "
-             "/etc/azure/VMSnapshotScriptPluginConfig.json, `chmod 700` the scripts, and allow "
-             "at most read access to group and others on /etc/azure/VMSnapshotPluginHost.conf "
-             "(`sudo azbdiag fix --scripts` does this).")
-def scripts_permissions(ctx):
-    """The extension refuses a plugin config that group or others can access or the owner can
-    execute (317), scripts group or others can access (306/307), a plugin host config group or
-    others can write or execute (314), and any of them not owned by root."""
-    setup = ctx.fact(scripts_fact)
-    files = [f for f in (setup.host_conf, setup.config) if f is not None] + setup.scripts
-    files = [f for f in files if f.st is not None and stat_mod.S_ISREG(f.st.st_mode)]
-    if setup.config.st is None:
-        return ok("no pre/post scripts are configured")
-    evidence, repairs, seen, codes = [], [], set(), []
-    for info in files:
-        problem = _perm_problem(info)
-        if not problem:
-            continue
-        evidence.append(f"{info.role} {info.path}: {problem} (code {info.code_perms})")
-        codes.append(info.code_perms)
-        real = ctx.host.path(info.path)
-        if real in seen:
-            continue
-        seen.add(real)
-        repairs.append({"path": info.path, "role": info.role,
-                        "chown": info.st.st_uid != 0 or info.st.st_gid != 0,
-                        "mode": _wanted_mode(info),
-                        "old_mode": stat_mod.S_IMODE(info.st.st_mode)})
-    if not evidence:
-        if setup.unreadable is not None and not ctx.host.is_root:
-            raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {setup.config.path} to find the "
-                                                "scripts: re-run as root")
-        return ok(f"{len(files)} file(s) have the owner and mode the extension demands")
-    parsed = setup.parsed
-    stops = parsed is not None and parsed.error is None and not parsed.continue_on_failure
-    if stops and any(c in (306, 307) for c in codes):
-        return fail("the extension rejects the pre/post scripts and, with "
-                    "continueBackupOnFailure false, fails the backup", evidence, repairs=repairs)
-    return warn("the extension rejects the pre/post script files, so backups are only "
-                "file-system consistent", evidence, repairs=repairs)
-
-
-def plan_scripts(ctx, findings):
-    """chown root:root and chmod the files scripts_permissions found."""
-    actions = []
-    for res in findings:
-        for item in res.data.get("repairs", []):
-            if item["chown"]:
-                actions.append(Chown(item["path"], 0, 0,
-                                     why=f"the extension wants the {item['role']} owned by root"))
-            if item["mode"] != item["old_mode"]:
-                actions.append(Chmod(item["path"], item["mode"],
-                                     why=f"{item['role']}: remove the access the extension "
-                                         f"rejects ({item['old_mode']:04o} -> {item['mode']:04o})"))
-    return actions
-
-
-try:
-    from azbdiag.fix import Chmod, Chown, fix
-except ImportError:  # pragma: no cover - the fixer ships with azbdiag; only a partial copy lacks it
-    pass
-else:
-    fix("scripts", title="Owner and mode of the pre/post script files",
-        rules=("extension.scripts_permissions",), order=30)(plan_scripts)

@@ -1,5 +1,8 @@
-"""File system freeze: why the backup's freeze fails (UserErrorFsFreezeFailed,
-UserErrorUnableToOpenMount) and `azbdiag fix --freeze`.
+"""File system freeze: the mounts the backup freezes and what stops the freeze
+(UserErrorFsFreezeFailed, UserErrorUnableToOpenMount): a file system mounted twice, stacked
+mounts, mounts that cannot be opened, left-over iSCSI mounts, fapolicyd, a lingering
+safefreeze, the extension's own log, and the opt-in freeze test. File systems that are not
+clean, and `fix --freeze`, are rules/fs_errors.py.
 
 The mounts checked are the ones the backup extension freezes (ext3/ext4/xfs/btrfs, no loop
 devices, no resource disk, no MountsToSkip, "/" last), or exactly the mount points given with
@@ -8,123 +11,33 @@ devices, no resource disk, no MountsToSkip, "/" last), or exactly the mount poin
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
 from typing import Dict, List, Tuple
 
 from azbdiag.engine import rule
-from azbdiag.facts import mounts, mounts_source, processes
-from azbdiag.fix import RefuseFix, RunCommand, fix
+from azbdiag.facts import (
+    backup_in_progress,
+    extension_freeze_list,
+    freeze_targets,
+    is_network_or_fuse,
+    kernel_name,
+    last_per_mount_point,
+    mounts,
+    mounts_source,
+    processes,
+)
+from azbdiag.facts import same_superblock as superblock_groups
+from azbdiag.facts import stacked as stacked_groups
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers import fsstate
-from azbdiag.parsers import mounts as mp
+from azbdiag.parsers.freeze_log import parse_freeze_log
+from azbdiag.parsers.mounts import Mount
 
 CODES = ("UserErrorFsFreezeFailed",)
 OPEN_CODES = ("UserErrorUnableToOpenMount",)
 EXT_LOG = "/var/log/azure/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/extension.log"
-RESCUE = ("or repair it from a rescue VM (for example `az vm repair create`), where the disk is "
-          "attached but not mounted and can be checked and repaired safely")
 
 
-# ---- facts -------------------------------------------------------------------------------
-
-def skip_entries(host) -> List[str]:
-    """MountsToSkip as the extension splits it ([] when vmbackup.conf is absent or broken)."""
-    from azbdiag.rules.vmbackup_conf import conf_fact
-
-    from azbdiag.parsers.vmbackup_conf import mounts_to_skip
-
-    try:
-        conf = conf_fact(host)
-    except SkipRule:
-        return []
-    if conf is None or not conf.parses:
-        return []
-    return mounts_to_skip(conf.value("mountstoskip"))
-
-
-def resource_points(host) -> List[str]:
-    """Mount points of the resource disk: waagent.conf's ResourceDisk.MountPoint, and live the
-    mount of the device /dev/disk/azure/resource-part1 points to."""
-    points = [mp.resource_disk_mount_point(host.try_read_text("/etc/waagent.conf"))]
-    if host.live and host.islink("/dev/disk/azure/resource-part1"):
-        try:
-            name = os.path.basename(host.readlink("/dev/disk/azure/resource-part1"))
-        except OSError:
-            name = ""
-        for m in mounts(host):
-            if name and os.path.basename(m.source) == name:
-                points.append(m.mount_point)
-    return points
-
-
-def lsblk_rows(host):
-    """`lsblk -P` rows (live), which the extension crosses with `mount`; None when unusable."""
-    if not host.live:
-        return None
-    res = host.run(["lsblk", "-b", "-n", "-P", "-o", "NAME,TYPE,FSTYPE,MOUNTPOINT"], timeout=15)
-    rows = mp.parse_lsblk_pairs(res.stdout) if res.ok else []
-    return rows if any(r.get("MOUNTPOINT") for r in rows) else None
-
-
-def _freeze_list(ctx) -> mp.FreezeList:
-    return mp.freeze_list(ctx.fact(mounts), ctx.fact(resource_points),
-                          ctx.fact(skip_entries), ctx.fact(lsblk_rows))
-
-
-def kernel_name(host, m: mp.Mount) -> str:
-    """The kernel's name of a mount's block device (loop3, sdc1, dm-0), from major:minor."""
-    if host.live and m.major_minor and not m.major_minor.startswith("0:"):
-        try:
-            return os.path.basename(host.readlink(f"/sys/dev/block/{m.major_minor}"))
-        except OSError:
-            pass
-    if host.live and host.islink(m.source):
-        try:
-            return os.path.basename(host.readlink(m.source))
-        except OSError:
-            pass
-    return os.path.basename(m.source)
-
-
-def device_of(host, m: mp.Mount) -> str:
-    name = kernel_name(host, m)
-    return f"/dev/{name}" if name and host.live else m.source
-
-
-def kernel_log(host) -> List[fsstate.KernelLine]:
-    """File system lines of this boot's kernel log (dmesg, else journalctl -k)."""
-    if not host.live:
-        raise SkipRule(SkipReason.OFFLINE_ROOT, "the kernel log belongs to the running system")
-    # The journal keeps the whole boot; the dmesg ring buffer may have lost its start.
-    res = host.run(["journalctl", "-k", "-b", "-q", "--no-pager", "-o", "short-monotonic"],
-                   timeout=20)
-    if not res.ok or not res.stdout.strip():
-        alt = host.run(["dmesg"], timeout=15)
-        res = alt if alt.ok or not res.ok else res
-    if not res.ok:
-        raise CheckError(f"cannot read the kernel log ({res.describe()})")
-    return fsstate.kernel_fs_lines(res.stdout)
-
-
-def _targets(ctx) -> Tuple[List[mp.Mount], List[str]]:
-    """The mounts to look at, and notes (for --mount paths that are not mount points)."""
-    table = ctx.fact(mounts)
-    wanted = [p.rstrip("/") or "/" for p in (ctx.options.get("mounts") or [])]
-    if not wanted:
-        return _freeze_list(ctx).frozen, []
-    last = {m.mount_point: m for m in mp.last_per_mount_point(table)}
-    found, notes = [], []
-    for p in wanted:
-        if p in last:
-            found.append(last[p])
-        else:
-            notes.append(f"{p} is not a mount point in the {mounts_source(ctx.host)}")
-    return found, notes
-
-
-def _label(m: mp.Mount) -> str:
+def _label(m: Mount) -> str:
     return f"{m.mount_point} ({m.source}, {m.fstype})"
 
 
@@ -135,151 +48,17 @@ def _label(m: mp.Mount) -> str:
 def mount_list(ctx):
     """The extension freezes ext3/ext4/xfs/btrfs mounts except loop devices, the resource disk
     and MountsToSkip, with "/" last; live, only the mount point lsblk names for each device."""
-    fl = _freeze_list(ctx)
+    fl = extension_freeze_list(ctx)
     evidence = [f"{i}. {_label(m)}" for i, m in enumerate(fl.frozen, 1)]
     evidence += [f"not frozen: {_label(m)}: {why}" for m, why in fl.skipped]
     if ctx.options.get("mounts"):
-        targets, notes = _targets(ctx)
+        targets, notes = freeze_targets(ctx)
         evidence.append("checked here (--mount): " + ", ".join(m.mount_point for m in targets))
         evidence += notes
     if not fl.frozen:
         return ok(f"nothing to freeze in the {mounts_source(ctx.host)}: the backup skips the "
                   f"freeze", evidence)
     return ok(f"{len(fl.frozen)} mount(s) will be frozen, in this order", evidence)
-
-
-# ---- state -------------------------------------------------------------------------------
-
-def _state(ctx, m: mp.Mount, klog) -> Tuple[str, str]:
-    """('bad'|'ok'|'unknown', detail) for one mount."""
-    host = ctx.host
-    dev = device_of(host, m)
-    current, _ = fsstate.errors_since_mount(klog or [], kernel_name(host, m))
-    if m.fstype in ("ext2", "ext3", "ext4"):
-        res = host.run(["tune2fs", "-l", dev], timeout=15)
-        st = fsstate.ext_state(res.stdout) if res.ok else None
-        if st is None:
-            why = res.stderr.strip().splitlines()[-1:] or [res.describe()]
-            return "unknown", f"tune2fs -l {dev}: {why[0]}"
-        if st.needs_fsck(mounted=True):
-            return "bad", f"{dev}: {st.describe()}"
-        if current:
-            return "bad", f"{dev}: kernel reported errors since it was mounted: {current[0]}"
-        return "ok", f"{dev}: {st.state}"
-    if m.fstype == "xfs":
-        if current:
-            return "bad", f"{dev}: kernel reported errors since it was mounted: {current[0]}"
-        if "ro" in m.super_options:
-            res = host.run(["xfs_repair", "-n", dev], timeout=120)
-            verdict = fsstate.xfs_repair_verdict(res.rc, res.stdout, res.stderr)
-            if verdict in ("corrupt", "dirty_log"):
-                return "bad", f"{dev}: xfs_repair -n says {verdict.replace('_', ' ')}"
-            if verdict == "clean":
-                return "ok", f"{dev}: xfs_repair -n found nothing"
-        if klog is None:
-            return "unknown", f"{dev}: XFS has no clean flag and the kernel log is unreadable"
-        return "ok", f"{dev}: no XFS errors in the kernel log since it was mounted"
-    if m.fstype == "btrfs":
-        res = host.run(["btrfs", "device", "stats", m.mount_point], timeout=15)
-        errs = fsstate.btrfs_errors(fsstate.parse_btrfs_stats(res.stdout)) if res.ok else []
-        if errs or current:
-            return "bad", f"{m.mount_point}: " + "; ".join(errs + current[:1])
-        return ("ok" if res.ok else "unknown"), f"{m.mount_point}: btrfs device stats " + (
-            "all zero" if res.ok else res.describe())
-    return "ok", f"{m.mount_point}: {m.fstype} is not frozen by the backup"
-
-
-def _bad_entry(ctx, m: mp.Mount, detail: str) -> dict:
-    return {"mount_point": m.mount_point, "device": device_of(ctx.host, m), "source": m.source,
-            "fstype": m.fstype,
-            "options": m.options, "super_options": m.super_options, "detail": detail}
-
-
-@rule("freeze.fs_state", "File systems to be frozen are clean", error_codes=CODES,
-      needs_root=True, live_only=True, fix="freeze", timeout=150,
-      remedy="Unmount the file system, check and repair it (e2fsck -f / xfs_repair), and mount "
-             "it again: `sudo azbdiag fix --freeze`. For / or a busy mount, schedule a check at "
-             "the next boot or " + RESCUE + ".")
-def fs_state(ctx):
-    """ext2/3/4: superblock state and error counters (tune2fs -l); xfs: kernel errors since
-    the mount (xfs_repair -n when mounted read-only); btrfs: device error counters."""
-    targets, notes = _targets(ctx)
-    if not targets:
-        raise SkipRule(SkipReason.NOT_APPLICABLE, "no mount to check" + (
-            f" ({notes[0]})" if notes else ""))
-    try:
-        klog = ctx.fact(kernel_log)
-    except (CheckError, SkipRule):
-        klog = None
-    bad, good, unknown = [], [], []
-    for m in targets:
-        verdict, detail = _state(ctx, m, klog)
-        {"bad": bad, "ok": good, "unknown": unknown}[verdict].append((m, detail))
-    evidence = [f"NOT CLEAN {m.mount_point}: {d}" for m, d in bad]
-    evidence += [f"unknown {m.mount_point}: {d}" for m, d in unknown]
-    evidence += [f"clean {m.mount_point}: {d}" for m, d in good] + notes
-    if bad:
-        return fail(f"{len(bad)} file system(s) are not clean; the backup's freeze can fail on "
-                    f"them", evidence, bad=[_bad_entry(ctx, m, d) for m, d in bad])
-    if unknown and not good:
-        raise CheckError("; ".join(d for _, d in unknown))
-    if unknown:
-        return warn(f"{len(unknown)} file system(s) could not be checked", evidence)
-    return ok(f"{len(good)} file system(s) are clean", evidence)
-
-
-@rule("freeze.read_only", "No file system was remounted read-only after errors",
-      error_codes=CODES, needs_root=True, live_only=True, fix="freeze", timeout=30,
-      remedy="A file system the kernel switched to read-only after errors needs an offline "
-             "check: `sudo azbdiag fix --freeze`, or " + RESCUE + ".")
-def read_only(ctx):
-    """A superblock that is read-only while fstab mounts it read-write, or a kernel
-    'Remounting filesystem read-only' line for its device."""
-    targets, _ = _targets(ctx)
-    try:
-        klog = ctx.fact(kernel_log)
-    except (CheckError, SkipRule):
-        klog = []
-    fstab = {m.mount_point: m for m in mp.parse_fstab(ctx.host.try_read_text("/etc/fstab") or "")}
-    bad = []
-    for m in targets:
-        current, _ = fsstate.errors_since_mount(klog, kernel_name(ctx.host, m))
-        remount = [x for x in current if "read-only" in x]
-        wanted_ro = m.mount_point in fstab and fstab[m.mount_point].read_only
-        if remount or ("ro" in m.super_options and m.mount_point in fstab and not wanted_ro):
-            why = remount[0] if remount else "read-only now, but fstab mounts it read-write"
-            bad.append((m, why))
-    if bad:
-        return fail(f"{len(bad)} file system(s) went read-only, most likely after errors",
-                    [f"{m.mount_point}: {why}" for m, why in bad],
-                    bad=[_bad_entry(ctx, m, why) for m, why in bad])
-    return ok("no file system to be frozen went read-only after errors")
-
-
-@rule("freeze.kernel_errors", "The kernel logged no file system errors", error_codes=CODES,
-      needs_root=True, live_only=True, timeout=20,
-      remedy="Errors on a mounted file system need an offline check (`sudo azbdiag fix "
-             "--freeze`); I/O errors may also mean a failing disk.")
-def kernel_errors(ctx):
-    """EXT4/XFS/btrfs error lines, journal aborts and I/O errors in this boot's kernel log."""
-    klog = ctx.fact(kernel_log)
-    targets, _ = _targets(ctx)
-    names = {kernel_name(ctx.host, m): m.mount_point for m in targets}
-    current, other = [], []
-    for name, point in names.items():
-        cur, earlier = fsstate.errors_since_mount(klog, name)
-        current += [f"{point}: {x}" for x in cur[:5]]
-        other += [f"{point} (before its last mount): {x}" for x in earlier[:3]]
-    mounted = {kernel_name(ctx.host, m) for m in ctx.fact(mounts)}
-    other += [f"{ln.device}: {ln.text}" for ln in klog
-              if ln.is_error and ln.device not in names and ln.device in mounted][:10]
-    if current:
-        return fail(f"the kernel logged errors on {len(current)} line(s) for file systems the "
-                    f"backup freezes", current + other)
-    if other:
-        return warn("the kernel logged file system errors elsewhere or before the last mount",
-                    other)
-    return ok("no file system errors in this boot's kernel log")
 
 
 # ---- duplicates --------------------------------------------------------------------------
@@ -291,7 +70,7 @@ def kernel_errors(ctx):
              "MountsToSkip in /etc/azure/vmbackup.conf).")
 def same_superblock(ctx):
     """Several mount points of one superblock: bind mounts or a device mounted twice."""
-    groups = mp.same_superblock(ctx.fact(mounts))
+    groups = superblock_groups(ctx.fact(mounts))
     if not groups:
         return ok(f"every freezable file system has one mount point in the "
                   f"{mounts_source(ctx.host)}")
@@ -307,7 +86,7 @@ def same_superblock(ctx):
              "only the top one and the lower one is left out, or frozen twice.")
 def stacked_mounts(ctx):
     """The same path mounted more than once; only the last mount is reachable."""
-    groups = mp.stacked(ctx.fact(mounts))
+    groups = stacked_groups(ctx.fact(mounts))
     if not groups:
         return ok("no stacked mounts")
     evidence = [f"{g[0].mount_point}: " + " under ".join(
@@ -371,11 +150,11 @@ def open_probe(host, points: List[str], wait: int = 5) -> Dict[str, Tuple[str, s
 def mounts_open(ctx):
     """Opens each mount point in a child process with a 5 s limit: a stale NFS, CIFS or FUSE
     mount makes the backup's freezer fail to open it (or hang)."""
-    targets, _ = _targets(ctx)
+    targets, _ = freeze_targets(ctx)
     points = [m.mount_point for m in targets]
     if not ctx.options.get("mounts"):
-        points += [m.mount_point for m in mp.last_per_mount_point(ctx.fact(mounts))
-                   if mp.is_network_or_fuse(m.fstype) and m.mount_point not in points]
+        points += [m.mount_point for m in last_per_mount_point(ctx.fact(mounts))
+                   if is_network_or_fuse(m.fstype) and m.mount_point not in points]
     if not points:
         raise SkipRule(SkipReason.NOT_APPLICABLE, "no mount to probe")
     results = open_probe(ctx.host, points, int(ctx.options.get("open_wait", 5)))
@@ -429,7 +208,7 @@ def fapolicyd(ctx):
     running = [p for p in ctx.fact(processes) if p.comm == "fapolicyd"]
     if not running:
         return ok("fapolicyd is not running")
-    targets, _ = _targets(ctx)
+    targets, _ = freeze_targets(ctx)
     db = "/var/lib/fapolicyd"
     holder = max((m for m in targets if db == m.mount_point or db.startswith(
         m.mount_point.rstrip("/") + "/")), key=lambda m: len(m.mount_point), default=None)
@@ -475,7 +254,7 @@ def extension_log(ctx):
         text = ctx.host.read_tail(EXT_LOG, 4 * 1024 * 1024)
     except OSError as exc:
         raise SkipRule(SkipReason.NO_INPUT, f"cannot read {EXT_LOG}: {exc.strerror}") from None
-    attempts = fsstate.parse_freeze_log(text)
+    attempts = parse_freeze_log(text)
     if not attempts:
         return ok("no freeze attempt in the extension log")
     last = attempts[-1]
@@ -507,13 +286,12 @@ def freeze_test(ctx):
     """Freezes and thaws each mount in turn, as the backup would, with a watchdog process that
     thaws after a few seconds even if azbdiag is killed."""
     from azbdiag import freeze
-    from azbdiag.facts import backup_in_progress
 
-    running = backup_in_progress(ctx.host)
+    running = backup_in_progress(ctx.host)     # a fresh look at /proc: a backup may have started
     if running:
         raise SkipRule(SkipReason.NOT_APPLICABLE, "a backup snapshot is running now: "
                        + running[0])
-    targets, notes = _targets(ctx)
+    targets, notes = freeze_targets(ctx)
     if not targets:
         raise SkipRule(SkipReason.NOT_APPLICABLE, "no mount to freeze")
     results = [freeze.freeze_thaw(ctx.host, m.mount_point) for m in targets]
@@ -523,132 +301,3 @@ def freeze_test(ctx):
         return fail(f"{len(failed)} of {len(results)} mount(s) failed the freeze test: "
                     f"{failed[0].mount_point}", evidence)
     return ok(f"{len(results)} mount(s) froze and thawed", evidence)
-
-
-# ---- fix --freeze ------------------------------------------------------------------------
-
-def holders(host, point: str) -> List[str]:
-    """Processes that keep `point` busy: open files, cwd, root or mapped files under it."""
-    prefix = point.rstrip("/") + "/"
-    me = str(os.getpid())
-    found = []
-
-    def under(path: str) -> bool:
-        path = path.replace(" (deleted)", "")
-        return path == point or path.startswith(prefix)
-
-    for pid in host.listdir("/proc"):
-        if not pid.isdigit() or pid == me:
-            continue
-        why = []
-        for what in ("cwd", "root"):
-            try:
-                if point != "/" and under(host.readlink(f"/proc/{pid}/{what}")):
-                    why.append(what)
-            except OSError:
-                pass
-        for fd in host.listdir(f"/proc/{pid}/fd"):
-            try:
-                if under(host.readlink(f"/proc/{pid}/fd/{fd}")):
-                    why.append("open file")
-                    break
-            except OSError:
-                continue
-        maps = host.try_read_text(f"/proc/{pid}/maps", 2 * 1024 * 1024) or ""
-        if any(under(line.split(None, 5)[5]) for line in maps.splitlines()
-               if len(line.split(None, 5)) == 6):
-            why.append("mapped file")
-        if why:
-            comm = (host.try_read_text(f"/proc/{pid}/comm", 256) or "?").strip()
-            found.append(f"{comm} (pid {pid}: {', '.join(why)})")
-    return found
-
-
-def boot_check_advice(host, fstype: str, device: str) -> str:
-    """How this distro can be told to check / at the next boot, and how to undo it."""
-    facts = host.facts()
-    family = f"{facts.distro_id} {facts.distro_like}"
-    args = "fsck.mode=force fsck.repair=yes"
-    if fstype in ("ext2", "ext3", "ext4"):
-        return (f"schedule a check at the next boot with `tune2fs -C 2 -c 1 {device}` "
-                f"(mount count above the maximum; undo: `tune2fs -c -1 {device}`) or the kernel "
-                f"arguments {args}")
-    if any(x in family for x in ("rhel", "fedora", "centos", "suse", "azurelinux", "mariner")):
-        how = (f"`grubby --update-kernel=DEFAULT --args='{args}'` (undo: `grubby "
-               f"--update-kernel=DEFAULT --remove-args='{args}'`)")
-    else:
-        how = (f"adding {args} to GRUB_CMDLINE_LINUX in /etc/default/grub and running "
-               f"update-grub (undo: remove them and run update-grub again)")
-    return f"schedule a forced check at the next boot by {how}"
-
-
-def remount_options(entry: dict) -> str:
-    opts = [o for o in entry.get("options") or [] if o]
-    for o in entry.get("super_options") or []:
-        if o not in ("rw", "ro", "seclabel") and o not in opts:
-            opts.append(o)
-    return ",".join(opts) or "defaults"
-
-
-@fix("freeze", title="Check and repair file systems the backup cannot freeze",
-     rules=("freeze.fs_state", "freeze.read_only"), order=90, live_only=True)
-def plan_freeze(ctx, findings):
-    """For each file system that is not clean: unmount, check and repair, mount again."""
-    host = ctx.host
-    seen, entries = set(), []
-    for res in findings:
-        for entry in res.data.get("bad", []):
-            if entry["mount_point"] not in seen:
-                seen.add(entry["mount_point"])
-                entries.append(entry)
-    table = mp.parse_mountinfo(host.try_read_text("/proc/self/mountinfo") or "")
-    fstab = {m.mount_point for m in mp.parse_fstab(host.try_read_text("/etc/fstab") or "")
-             if "noauto" not in m.options}
-    refusals, actions = [], []
-    for e in entries:
-        point, dev, fstype = e["mount_point"], e["device"], e["fstype"]
-        if point == "/":
-            refusals.append(f"/ cannot be unmounted on the running system: "
-                            f"{boot_check_advice(host, fstype, dev)}, {RESCUE}")
-            continue
-        if fstype not in ("ext2", "ext3", "ext4", "xfs"):
-            how = (f"run `btrfs check --readonly {dev}` unmounted; --repair only with a backup"
-                   if fstype == "btrfs" else "check it with its own tools while unmounted")
-            refusals.append(f"{point}: no automatic repair for {fstype} ({how}), {RESCUE}")
-            continue
-        children = sorted({m.mount_point for m in table if m.mount_point.startswith(
-            point.rstrip("/") + "/")})
-        others = sorted({m.mount_point for m in table if m.major_minor and any(
-            m.major_minor == t.major_minor for t in table if t.mount_point == point)
-            and m.mount_point != point})
-        busy = holders(host, point)
-        if children or others or busy:
-            what = "; ".join(x for x in (
-                ("held by " + ", ".join(busy[:8])) if busy else "",
-                ("has mounts under it: " + ", ".join(children[:5])) if children else "",
-                ("also mounted at " + ", ".join(others[:5])) if others else "") if x)
-            refusals.append(f"{point} is busy ({what}): stop those and re-run, or schedule "
-                            f"its check at the next boot, {RESCUE}")
-            continue
-        opts = remount_options(e)
-        source = e.get("source") or ""
-        mount = ["mount", "-t", fstype, "-o", opts,
-                 source if source.startswith("/dev/") and source != "/dev/root" else dev, point]
-        if point in fstab:      # as configured for boot (also undoes an error's read-only)
-            mount, opts = ["mount", point], "its /etc/fstab options"
-        actions.append(RunCommand(["umount", point], why=f"{point} is not clean: {e['detail']}"))
-        if fstype == "xfs":
-            actions.append(RunCommand(mount, why="mount once so that XFS replays its log"))
-            actions.append(RunCommand(["umount", point], why="unmount again for the repair"))
-            actions.append(RunCommand(["xfs_repair", dev], why="repair the XFS file system",
-                                      timeout=3600))
-        else:
-            actions.append(RunCommand(["e2fsck", "-f", "-y", dev], why="check and repair",
-                                      timeout=3600, ok_codes=(0, 1)))
-        actions.append(RunCommand(mount, why=f"mount {point} again with "
-                                             f"{opts if ' ' in opts else shlex.quote(opts)}"))
-    if refusals:
-        hint = (f" | nothing was changed; `--mount {actions[0].argv[-1]}` repairs the mounts that "
-                f"can be repaired now") if actions else " | nothing was changed"
-        raise RefuseFix(" | ".join(refusals) + hint)
-    return actions

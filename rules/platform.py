@@ -11,12 +11,12 @@ import re
 import time
 from typing import Dict, List, Optional, Tuple
 
-from azbdiag.rules.agent import conf_fact, unit_fact
-
 from azbdiag import netprobe
 from azbdiag.engine import rule
-from azbdiag.facts import asr_present, processes
+from azbdiag.facts import agent_unit, asr_present, processes, waagent_conf, waagent_conf_path
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
+from azbdiag.parsers.proc import parse_cpu_line, parse_meminfo
+from azbdiag.parsers.proxy_env import proxy_settings
 
 NET_CODES = ("UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError",
              "ExtensionSnapshotFailedNoNetwork", "AzureVmOffline")
@@ -45,25 +45,9 @@ def wireserver(ctx):
     return ok("the WireServer accepts connections on every port probed", evidence)
 
 
-_PROXY_RE = re.compile(r"\b(https?_proxy|all_proxy|no_proxy)\s*=\s*['\"]?([^'\"\s]*)",
-                       re.IGNORECASE)
-
-
-def proxy_settings(text: str) -> Dict[str, str]:
-    """Proxy variables assigned anywhere in `text` (environment files, systemd Environment=
-    lines); names lower-cased, the last assignment wins."""
-    out: Dict[str, str] = {}
-    for line in (text or "").splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        for name, value in _PROXY_RE.findall(line):
-            out[name.lower()] = value
-    return out
-
-
 def _proxy_sources(ctx) -> List[Tuple[str, Dict[str, str]]]:
     host = ctx.host
-    unit = ctx.fact(unit_fact)["name"]
+    unit = ctx.fact(agent_unit).name
     paths = ["/etc/environment", "/etc/systemd/system.conf"]
     for d in ("/etc/systemd/system", "/run/systemd/system"):
         paths += host.glob(posixpath.join(d, unit + ".d"), "*.conf")
@@ -113,11 +97,11 @@ def proxy(ctx):
     waagent.conf, reported as evidence."""
     sources = _proxy_sources(ctx)
     evidence = []
-    conf = ctx.fact(conf_fact)
-    if conf is not None:
+    if ctx.fact(waagent_conf_path):
+        path, conf = ctx.fact(waagent_conf)
         for key in ("HttpProxy.Host", "HttpProxy.Port"):
-            if conf[1].get(key) is not None:
-                evidence.append(f"{conf[0]} line {conf[1].line_of(key)}: {key}={conf[1].get(key)} "
+            if conf.get(key) is not None:
+                evidence.append(f"{path} line {conf.line_of(key)}: {key}={conf.get(key)} "
                                 f"(agent downloads only; extensions do not get it)")
     risky = []
     for where, settings in sources:
@@ -193,38 +177,6 @@ def os_support(ctx):
 
 
 # ---- resources ---------------------------------------------------------------------------
-
-def parse_cpu_line(text) -> Optional[Tuple[int, int]]:
-    """(busy, total) jiffies from the 'cpu ' line of /proc/stat, or None."""
-    if not isinstance(text, str):
-        return None
-    for line in text.splitlines():
-        fields = line.split()
-        if fields and fields[0] == "cpu" and len(fields) >= 5:
-            try:
-                values = [int(x) for x in fields[1:11]]
-            except ValueError:
-                return None
-            if any(v < 0 for v in values):
-                return None
-            idle = values[3] + (values[4] if len(values) > 4 else 0)
-            total = sum(values[:8])      # guest time is already counted in user
-            return total - idle, total
-    return None
-
-
-def parse_meminfo(text) -> Dict[str, int]:
-    """kB values of /proc/meminfo by name."""
-    out: Dict[str, int] = {}
-    if not isinstance(text, str):
-        return out
-    for line in text.splitlines():
-        name, sep, rest = line.partition(":")
-        words = rest.split()
-        if sep and words and words[0].isdigit():
-            out[name.strip()] = int(words[0])
-    return out
-
 
 _sleep = time.sleep
 LIMIT_PERCENT = 90.0

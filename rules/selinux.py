@@ -20,7 +20,13 @@ from azbdiag.engine import rule
 from azbdiag.facts import processes
 from azbdiag.fix import RefuseFix, RunCommand, WriteFile, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers import selinux as sp
+from azbdiag.parsers.audit_avc import Avc, ioctl_name, parse_avcs
+from azbdiag.parsers.file_contexts import FileContextSpec, expected_context, parse_file_contexts
+from azbdiag.parsers.kernel_cmdline import Cmdline, parse_cmdline, parse_grub_cmdline
+from azbdiag.parsers.restorecon import parse_relabels
+from azbdiag.parsers.selinux_config import SelinuxConfig, parse_config
+from azbdiag.parsers.selinux_context import context_type, parse_context, parse_proc_attr
+from azbdiag.parsers.selinuxfs import parse_enforce
 
 CONFIG = "/etc/selinux/config"
 ENFORCE = "/sys/fs/selinux/enforce"
@@ -41,8 +47,8 @@ NOT_ENABLED = "SELinux not enabled"
 class State:
     enabled: bool
     mode: str                       # enforcing or permissive (now live; at next boot offline)
-    config: Optional[sp.SelinuxConfig]
-    cmdline: sp.Cmdline
+    config: Optional[SelinuxConfig]
+    cmdline: Cmdline
     evidence: List[str]
     why_off: str = ""
 
@@ -51,31 +57,31 @@ class State:
         return self.enabled and self.mode == "enforcing"
 
 
-def _boot_cmdline(host) -> sp.Cmdline:
+def _boot_cmdline(host) -> Cmdline:
     """Offline: the SELinux words on the kernel command line the disk boots with."""
     words = []
     grub = host.try_read_text("/etc/default/grub")
     if grub:
-        words += sp.parse_grub_cmdline(grub).words
+        words += parse_grub_cmdline(grub).words
     for entry in host.glob("/boot/loader/entries", "*.conf"):
         for line in (host.try_read_text(entry) or "").splitlines():
             if line.startswith("options "):
-                words += sp.parse_cmdline(line[len("options "):]).words
-    return sp.parse_cmdline(" ".join(words))
+                words += parse_cmdline(line[len("options "):]).words
+    return parse_cmdline(" ".join(words))
 
 
 def selinux_state(host) -> State:
     text = host.try_read_text(CONFIG)
-    config = sp.parse_config(text) if text is not None else None
+    config = parse_config(text) if text is not None else None
     evidence = []
     if config and config.mode_line:
         evidence.append(f"{CONFIG} line {config.mode_line}: SELINUX={config.mode_raw}")
     if host.live:
-        cmdline = sp.parse_cmdline(host.try_read_text("/proc/cmdline") or "")
+        cmdline = parse_cmdline(host.try_read_text("/proc/cmdline") or "")
         if cmdline.words:
             evidence.append("kernel command line: " + " ".join(cmdline.words))
         raw = host.try_read_text(ENFORCE)
-        enforcing = sp.parse_enforce(raw) if raw is not None else None
+        enforcing = parse_enforce(raw) if raw is not None else None
         if enforcing is None:
             why = "selinuxfs is not mounted (no policy loaded)"
             if cmdline.selinux is False:
@@ -211,18 +217,18 @@ def _ftype(mode: int) -> str:
     return "file"
 
 
-def file_contexts(host) -> List[sp.FileContextSpec]:
+def file_contexts(host) -> List[FileContextSpec]:
     """The root's own file_contexts (and local additions), for the paths we look at."""
     state = host.try_read_text(CONFIG)
-    ptype = (sp.parse_config(state).policy_type if state else None) or "targeted"
+    ptype = (parse_config(state).policy_type if state else None) or "targeted"
     base = f"/etc/selinux/{ptype}/contexts/files/file_contexts"
-    specs: List[sp.FileContextSpec] = []
+    specs: List[FileContextSpec] = []
     for path in (base, base + ".local"):
-        specs += sp.parse_file_contexts(host.try_read_text(path, limit=32 * 1024 * 1024) or "")
+        specs += parse_file_contexts(host.try_read_text(path, limit=32 * 1024 * 1024) or "")
     return [s for s in specs if any(r.startswith(s.stem) or s.stem.startswith(r) for r in LABEL_PATHS)]
 
 
-def _scan_xattrs(host, roots: List[str], specs: List[sp.FileContextSpec]) -> List[str]:
+def _scan_xattrs(host, roots: List[str], specs: List[FileContextSpec]) -> List[str]:
     """Compare each file's security.selinux attribute with what the root's own file_contexts
     expects (like restorecon, by type); without file_contexts, flag files with no label or a
     type they only get by accident."""
@@ -230,7 +236,7 @@ def _scan_xattrs(host, roots: List[str], specs: List[sp.FileContextSpec]) -> Lis
     for top in roots:
         for path in _walk(host, top):
             raw = host.getxattr(path, "security.selinux")
-            ctx = sp.parse_context(raw) if raw else None
+            ctx = parse_context(raw) if raw else None
             if ctx is None:
                 problems.append(f"{path}: no SELinux label")
                 continue
@@ -239,8 +245,8 @@ def _scan_xattrs(host, roots: List[str], specs: List[sp.FileContextSpec]) -> Lis
                     kind = _ftype(host.lstat(path).st_mode)
                 except OSError:
                     continue
-                spec = sp.expected_context(specs, path, kind)
-                want = sp.context_type(spec.context) if spec and spec.context else None
+                spec = expected_context(specs, path, kind)
+                want = context_type(spec.context) if spec and spec.context else None
                 if want and ctx.type != want:
                     problems.append(f"{path}: labelled {ctx}, the policy expects {spec.context}")
             elif ctx.type in BAD_TYPES:
@@ -277,7 +283,7 @@ def labels(ctx):
         res = host.run(["restorecon", "-R", "-n", "-v", *roots], timeout=80)
         if res.timed_out:
             raise CheckError(res.describe())
-        relabels = sp.parse_relabels(res.stdout + "\n" + res.stderr)
+        relabels = parse_relabels(res.stdout + "\n" + res.stderr)
         if not res.ok and not relabels:
             raise CheckError(f"{res.describe()}: {(res.stderr.strip().splitlines() or [''])[-1]}")
         if not relabels:
@@ -323,7 +329,7 @@ def plan_selinux(ctx, findings):
                         "re-run, or create /.autorelabel and reboot")
     roots = data.get("roots") or label_roots(host)
     res = host.run(["restorecon", "-R", "-n", "-v", *roots], timeout=80)
-    relabels = sp.parse_relabels(res.stdout + "\n" + res.stderr)
+    relabels = parse_relabels(res.stdout + "\n" + res.stderr)
     if res.timed_out or (not res.ok and not relabels):
         raise RefuseFix(f"the restorecon preview failed: {res.describe()}")
     if len(relabels) > 300:
@@ -332,7 +338,7 @@ def plan_selinux(ctx, findings):
                                f"{relabels[0].line}")]
     actions = []
     for r in relabels:
-        old = sp.parse_context(r.old)
+        old = parse_context(r.old)
         undo = ["chcon", "-h", str(old), r.path] if old else None
         actions.append(RunCommand(["restorecon", "-v", r.path], undo_argv=undo,
                                   why=f"preview: {r.line}"))
@@ -372,7 +378,7 @@ def agent_domain(ctx):
         except OSError as exc:
             evidence.append(f"pid {pid}: cannot read its context ({exc.strerror})")
             continue
-        con = sp.parse_proc_attr(raw)
+        con = parse_proc_attr(raw)
         shown = " ".join(argv)[:120]
         evidence.append(f"pid {pid} ({shown}): {con or 'no context'}")
         if con is None or con.type not in AGENT_DOMAINS:
@@ -393,14 +399,14 @@ SHELL_COMMS = {"python", "python3", "python2", "sh", "bash"}
 BACKUP_PATHS = ("/var/lib/waagent", "/etc/azure", "/var/log/azure")
 
 
-def _related(avc: sp.Avc) -> bool:
+def _related(avc: Avc) -> bool:
     comm = avc.comm or ""
     target = avc.target or ""
     exe = avc.get("exe") or ""
-    stype = sp.context_type(avc.scontext or "") or ""
+    stype = context_type(avc.scontext or "") or ""
     if comm in BACKUP_COMMS or "VMSnapshot" in exe or "waagent" in exe:
         return True
-    if sp.ioctl_name(avc):
+    if ioctl_name(avc):
         return True
     on_paths = target.startswith(BACKUP_PATHS) or "waagent" in target or "VMSnapshot" in target
     if on_paths:
@@ -411,14 +417,14 @@ def _related(avc: sp.Avc) -> bool:
     return False
 
 
-def _when(avc: sp.Avc) -> str:
+def _when(avc: Avc) -> str:
     if avc.timestamp is None:
         return ""
     stamp = datetime.datetime.fromtimestamp(avc.timestamp, datetime.timezone.utc)
     return stamp.strftime("%Y-%m-%d %H:%M:%SZ ")
 
 
-def avc_denials(host) -> List[sp.Avc]:
+def avc_denials(host) -> List[Avc]:
     try:
         text = host.read_tail(AUDIT_LOG, 8 * 1024 * 1024)
     except OSError:
@@ -428,11 +434,11 @@ def avc_denials(host) -> List[sp.Avc]:
         text = res.stdout if res.ok else None
     if text is None:
         raise SkipRule(SkipReason.NO_INPUT, f"no readable {AUDIT_LOG} (auditd not installed?)")
-    return [a for a in sp.parse_avcs(text) if _related(a)]
+    return [a for a in parse_avcs(text) if _related(a)]
 
 
-def _avc_remedy(avcs: List[sp.Avc]) -> str:
-    domains = sorted({t for t in (sp.context_type(a.scontext or "") for a in avcs) if t})
+def _avc_remedy(avcs: List[Avc]) -> str:
+    domains = sorted({t for t in (context_type(a.scontext or "") for a in avcs) if t})
     steps = ["First make sure the labels are right (selinux.labels, `restorecon -R -v "
              "/var/lib/waagent /etc/azure /var/log/azure`)."]
     confined = [d for d in domains if d != "init_t" and not d.startswith("unconfined")]
@@ -462,7 +468,7 @@ def avc(ctx):
         return ok("no SELinux denials naming the agent, the backup extension or the freeze")
     enforced = [a for a in found
                 if a.permissive is False or (a.permissive is None and state.enforcing)]
-    freeze = [a for a in found if sp.ioctl_name(a) or a.comm in ("safefreeze", "fsfreeze")]
+    freeze = [a for a in found if ioctl_name(a) or a.comm in ("safefreeze", "fsfreeze")]
     evidence = [f"{_when(a)}{a.line[:400]}" for a in found[-15:]]
     what = "the freeze (safefreeze/FIFREEZE)" if freeze else "the agent or the backup extension"
     if enforced:

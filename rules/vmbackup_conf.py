@@ -5,31 +5,19 @@ from __future__ import annotations
 import stat
 
 from azbdiag.engine import rule
-from azbdiag.facts import asr_present, mounts, mounts_source
+from azbdiag.facts import VMBACKUP_CONF as PATH
+from azbdiag.facts import asr_present, mounts, mounts_source, vmbackup_conf, vmbackup_conf_exists
 from azbdiag.fix import RefuseFix, WriteFile, fix
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import vmbackup_conf as vc
+from azbdiag.parsers.vmbackup_conf_repair import repair
 
-PATH = "/etc/azure/vmbackup.conf"
 FALLBACK = ("The extension swallows the parse error and silently uses its defaults for every "
             "key: MountsToSkip, timeout and SafeFreezeWaitInSeconds set here are ignored.")
 
 
-def conf_fact(host):
-    """The parsed file, or None when there is no file (the extension's defaults apply)."""
-    if not host.exists(PATH):
-        return None
-    try:
-        raw = host.read_bytes(PATH, limit=1024 * 1024)
-    except OSError as exc:
-        raise SkipRule(SkipReason.NO_INPUT, f"cannot read {PATH}: {exc.strerror}") from None
-    return vc.parse(raw)
-
-
 def _needs_conf(ctx):
-    conf = ctx.fact(conf_fact)
-    if conf is None:
-        raise SkipRule(SkipReason.NOT_APPLICABLE, f"{PATH} does not exist; defaults apply")
+    conf = ctx.fact(vmbackup_conf)
     if not conf.parses or conf.error_kind == "non_ascii":
         raise SkipRule(SkipReason.NOT_APPLICABLE, f"{PATH} does not parse (see vmbackup_conf.parses)")
     return conf
@@ -49,9 +37,9 @@ def _show(conf, number):
              "in column 1, and no % in values.")
 def conf_parses(ctx):
     """The file parses with Python 3 ConfigParser, as the extension reads it."""
-    conf = ctx.fact(conf_fact)
-    if conf is None:
+    if not ctx.fact(vmbackup_conf_exists):
         return ok(f"{PATH} is absent: the extension uses its defaults, which is fine")
+    conf = ctx.fact(vmbackup_conf)
     if not conf.parses:
         return fail(f"{PATH} does not parse: {conf.error_message}. {FALLBACK}",
                     [_show(conf, conf.error_line)] if conf.error_line else [])
@@ -100,6 +88,33 @@ def isanysnapshotfailed(ctx):
                     evidence + [f"Site Recovery present: {p}" for p in asr])
     return warn("isanysnapshotfailed = True is left over from an old extension version "
                 "(legacy key, not read by current versions)", evidence)
+
+
+# ---- fix --vmbackup-conf: repairs what the two rules above find -----------------------------
+# The rewrite itself is azbdiag.parsers.vmbackup_conf_repair.repair (pure, fuzzed); this planner only
+# decides whether to write and refuses what it cannot do safely.
+
+@fix("vmbackup-conf", title="Repair /etc/azure/vmbackup.conf",
+     rules=("vmbackup_conf.parses", "vmbackup_conf.isanysnapshotfailed"), order=20, live_only=False)
+def plan_vmbackup_conf(ctx, findings):
+    """Rewrite the file so the extension can parse it and isanysnapshotfailed is False."""
+    host = ctx.host
+    if not ctx.fact(vmbackup_conf_exists):
+        return []
+    conf = ctx.fact(vmbackup_conf)
+    try:
+        st = host.stat(PATH)
+    except OSError as exc:
+        raise RefuseFix(f"cannot stat {PATH}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RefuseFix(f"{PATH} is not a regular file")
+    if st.st_size != len(conf.raw):
+        raise RefuseFix(f"{PATH} is {st.st_size} bytes, more than azbdiag reads or changed "
+                        f"while it was checked; edit it by hand")
+    new, changes = repair(conf.raw)
+    if new == conf.raw:
+        return []
+    return [WriteFile(PATH, new, why="; ".join(changes))]
 
 
 @rule("vmbackup_conf.keys", "vmbackup.conf has no obsolete or unknown keys",
@@ -199,30 +214,3 @@ def mounts_to_skip(ctx):
         return ok(f"MountsToSkip = {value}")
     result = fail if problems_fail else warn
     return result(f"MountsToSkip = {value!r} will not skip what it seems to", evidence)
-
-
-# ---- fix --vmbackup-conf --------------------------------------------------------------------
-# The rewrite itself is azbdiag.parsers.vmbackup_conf.repair (pure, fuzzed); this planner only
-# decides whether to write and refuses what it cannot do safely.
-
-@fix("vmbackup-conf", title="Repair /etc/azure/vmbackup.conf",
-     rules=("vmbackup_conf.parses", "vmbackup_conf.isanysnapshotfailed"), order=20, live_only=False)
-def plan_vmbackup_conf(ctx, findings):
-    """Rewrite the file so the extension can parse it and isanysnapshotfailed is False."""
-    host = ctx.host
-    conf = ctx.fact(conf_fact)
-    if conf is None:
-        return []
-    try:
-        st = host.stat(PATH)
-    except OSError as exc:
-        raise RefuseFix(f"cannot stat {PATH}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise RefuseFix(f"{PATH} is not a regular file")
-    if st.st_size != len(conf.raw):
-        raise RefuseFix(f"{PATH} is {st.st_size} bytes, more than azbdiag reads or changed "
-                        f"while it was checked; edit it by hand")
-    new, changes = vc.repair(conf.raw)
-    if new == conf.raw:
-        return []
-    return [WriteFile(PATH, new, why="; ".join(changes))]

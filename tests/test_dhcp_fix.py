@@ -12,7 +12,7 @@ from test_network import AZURE_NETPLAN, KEYFILE, STATIC_NETPLAN
 from typer.testing import CliRunner
 
 from azbdiag.cli import app
-from azbdiag.parsers import network as nw
+from azbdiag.parsers import netplan
 from azbdiag.state import STATE_ENV
 
 
@@ -60,7 +60,7 @@ def make_root(tmp_path, files, mode=0o640, owner=(1234, 5678)):
 
 CASES = [
     ("/etc/netplan/50-cloud-init.yaml", STATIC_NETPLAN,
-     lambda t: nw.netplan_set_dhcp4(t, "eth0")[0]),
+     lambda t: netplan.netplan_set_dhcp4(t, "eth0")[0]),
     ("/etc/sysconfig/network-scripts/ifcfg-eth0", RHEL_STATIC,
      lambda t: t.replace("BOOTPROTO=none", "BOOTPROTO=dhcp")),
     ("/etc/sysconfig/network/ifcfg-eth0", SUSE_STATIC,
@@ -103,7 +103,7 @@ def test_fix_dhcp_packaged_netplan_gets_an_etc_override(tmp_path, state):
     res = invoke("fix", "--dhcp", "--yes", "--root", str(root))
     assert res.exit_code == 0, res.output
     override = root / "etc" / "netplan" / "50-base.yaml"
-    assert override.read_text() == nw.netplan_set_dhcp4(STATIC_NETPLAN, "eth0")[0]
+    assert override.read_text() == netplan.netplan_set_dhcp4(STATIC_NETPLAN, "eth0")[0]
     assert stat.S_IMODE(os.stat(override).st_mode) == 0o600
     assert (root / "lib" / "netplan" / "50-base.yaml").read_text() == STATIC_NETPLAN
     assert invoke("undo", "--yes", "--root", str(root)).exit_code == 0

@@ -10,7 +10,17 @@ from conftest import make_host, run_rule
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azbdiag.parsers import extension as pe
+from azbdiag.parsers import (
+    extension_dir,
+    handler_environment,
+    handler_state,
+    handler_status,
+    plugin_config,
+    pluginhost_conf,
+    proc,
+    status_file,
+    workload_conf,
+)
 
 try:  # load the error catalogue before any test swaps in a fake file system
     from azbdiag import catalogue as _catalogue
@@ -19,7 +29,7 @@ try:  # load the error catalogue before any test swaps in a fake file system
 except (ImportError, AttributeError):  # pragma: no cover - the catalogue is another module
     pass
 
-H = pe.HANDLER
+H = extension_dir.HANDLER
 VER = "1.0.9220.0"
 EXT = f"/var/lib/waagent/{H}-{VER}"
 NOW = 1_800_000_000.0
@@ -84,7 +94,7 @@ def host(fs, files, live=False, mtime=None, **kw):
 
 # ---- parser ------------------------------------------------------------------------------
 def test_parse_status_real_result_is_in_the_substatus():
-    rep = pe.parse_status(status_doc(code=121, health=121, snapshot_errors=["boom"]))
+    rep = status_file.parse_status(status_doc(code=121, health=121, snapshot_errors=["boom"]))
     assert rep.error is None
     assert rep.status == "success" and rep.code == 121
     assert rep.health_code == 121 and rep.real_status == "error"
@@ -98,26 +108,26 @@ def test_parse_status_real_result_is_in_the_substatus():
     ("\x00\x01binary", "JSON"),
 ])
 def test_parse_status_bad_input(text, error):
-    assert error in pe.parse_status(text).error
+    assert error in status_file.parse_status(text).error
 
 
 def test_parse_status_plain_message_and_int_code():
-    rep = pe.parse_status('[{"status": {"status": "transitioning", "code": 4, '
+    rep = status_file.parse_status('[{"status": {"status": "transitioning", "code": 4, '
                           '"formattedMessage": {"message": "Transitioning state in extension"}}}]')
     assert rep.code == 4 and rep.message == "Transitioning state in extension"
     assert rep.health_code is None
 
 
 def test_dir_version_and_handler_files():
-    assert pe.dir_version(f"{H}-1.0.9220.0") == "1.0.9220.0"
-    assert pe.dir_version(f"{H}-latest") is None
-    assert pe.dir_version("Microsoft.OSTCExtensions.VMAccessForLinux-1.5") is None
-    assert pe.parse_handler_state("Enabled\n") == "Enabled"
-    hs = pe.parse_handler_status('{"status": "NotReady", "code": 1009, "message": "x"}')
+    assert extension_dir.dir_version(f"{H}-1.0.9220.0") == "1.0.9220.0"
+    assert extension_dir.dir_version(f"{H}-latest") is None
+    assert extension_dir.dir_version("Microsoft.OSTCExtensions.VMAccessForLinux-1.5") is None
+    assert handler_state.parse_handler_state("Enabled\n") == "Enabled"
+    hs = handler_status.parse_handler_status('{"status": "NotReady", "code": 1009, "message": "x"}')
     assert (hs.status, hs.code, hs.message) == ("NotReady", 1009, "x")
-    env = pe.parse_handler_environment(HANDLER_ENV)
+    env = handler_environment.parse_handler_environment(HANDLER_ENV)
     assert env.error is None and env.folders["statusFolder"].endswith("/status")
-    assert pe.parse_handler_environment('[{"name": "x"}]').error
+    assert handler_environment.parse_handler_environment('[{"name": "x"}]').error
 
 
 def test_plugin_config_types():
@@ -125,42 +135,42 @@ def test_plugin_config_types():
             "postScriptLocation": "/etc/azure/post.sh", "preScriptParams": [],
             "postScriptParams": [], "timeoutInSeconds": 30, "continueBackupOnFailure": True,
             "fsFreezeEnabled": True, "preScriptNoOfRetries": 0, "postScriptNoOfRetries": 0}
-    conf = pe.parse_plugin_config(json.dumps(good).encode())
+    conf = plugin_config.parse_plugin_config(json.dumps(good).encode())
     assert conf.error is None and conf.problems == [] and conf.timeout() == 30
     bad = dict(good, timeoutInSeconds="30", continueBackupOnFailure="false",
                preScriptParams="-v", timeout=5)
-    conf = pe.parse_plugin_config(json.dumps(bad).encode())
+    conf = plugin_config.parse_plugin_config(json.dumps(bad).encode())
     keys = {p.key: p for p in conf.problems}
     assert keys["timeoutInSeconds"].severity == "fail" and keys["timeoutInSeconds"].code == 304
     assert "treats it as true" in keys["continueBackupOnFailure"].text
     assert "each character" in keys["preScriptParams"].text
     assert "timeoutInSeconds" in keys["timeout"].text
     assert conf.continue_on_failure is True     # "false" is a non-empty string
-    over = pe.parse_plugin_config(json.dumps(dict(good, timeoutInSeconds=3600)).encode())
+    over = plugin_config.parse_plugin_config(json.dumps(dict(good, timeoutInSeconds=3600)).encode())
     assert over.timeout() == 1800 and over.problems[0].severity == "warn"
-    missing = pe.parse_plugin_config(b'{"preScriptLocation": "/a"}')
+    missing = plugin_config.parse_plugin_config(b'{"preScriptLocation": "/a"}')
     assert missing.error_code == 305 and "postScriptLocation" in missing.error
-    assert pe.parse_plugin_config(b"\xef\xbb\xbf{}").error_code == 305
-    assert pe.parse_plugin_config(b"[1, 2]").error_code == 304
+    assert plugin_config.parse_plugin_config(b"\xef\xbb\xbf{}").error_code == 305
+    assert plugin_config.parse_plugin_config(b"[1, 2]").error_code == 304
 
 
 def test_pluginhost_conf_and_workload():
-    conf = pe.parse_pluginhost_conf("[pre_post]\ntimeoutInSeconds: 3600\nnumberOfPlugins: 1\n"
+    conf = pluginhost_conf.parse_pluginhost_conf("[pre_post]\ntimeoutInSeconds: 3600\nnumberOfPlugins: 1\n"
                                     "pluginName0: ScriptRunner\npluginPath0: /etc/azure\n"
                                     "pluginConfigPath0: /etc/azure/my.json\n")
     assert conf.error is None and conf.timeout == 1800 and conf.plugin_config == "/etc/azure/my.json"
-    assert pe.parse_pluginhost_conf("[pre_post]\ntimeoutInSeconds: soon\n").error
-    assert pe.parse_workload_name("[workload]\nworkload_name = Oracle\n") == "oracle"
-    assert pe.parse_workload_name("[workload]\nworkload_name =\n") is None
+    assert pluginhost_conf.parse_pluginhost_conf("[pre_post]\ntimeoutInSeconds: soon\n").error
+    assert workload_conf.parse_workload_name("[workload]\nworkload_name = Oracle\n") == "oracle"
+    assert workload_conf.parse_workload_name("[workload]\nworkload_name =\n") is None
 
 
 def test_proc_parsers():
-    assert pe.parse_cmdline(b"/x/safefreeze\x0060\x00/data\x00") == ["/x/safefreeze", "60", "/data"]
+    assert proc.parse_cmdline(b"/x/safefreeze\x0060\x00/data\x00") == ["/x/safefreeze", "60", "/data"]
     stat = "123 (safe freeze) D " + " ".join(["0"] * 18) + " 4200 0 0"
-    parsed = pe.parse_proc_stat(stat)
+    parsed = proc.parse_proc_stat(stat)
     assert parsed.state == "D" and parsed.start_ticks == 4200
-    assert pe.parse_proc_stat("garbage") is None
-    assert pe.parse_uptime("345.6 100.0\n") == 345.6 and pe.parse_uptime("nan") is None
+    assert proc.parse_proc_stat("garbage") is None
+    assert proc.parse_uptime("345.6 100.0\n") == 345.6 and proc.parse_uptime("nan") is None
 
 
 JSONISH = st.recursive(
@@ -180,10 +190,10 @@ JSONISH = st.recursive(
 def test_fuzz_json_parsers_never_raise(value):
     text = json.dumps(value)
     for candidate in (text, json.dumps([{"status": {"substatus": [{"name": text}]}}])):
-        assert isinstance(pe.parse_status(candidate), pe.ExtStatus)
-    pe.parse_handler_status(text)
-    pe.parse_handler_environment(text)
-    conf = pe.parse_plugin_config(text.encode())
+        assert isinstance(status_file.parse_status(candidate), status_file.ExtStatus)
+    handler_status.parse_handler_status(text)
+    handler_environment.parse_handler_environment(text)
+    conf = plugin_config.parse_plugin_config(text.encode())
     conf.timeout()
     assert isinstance(conf.continue_on_failure, bool)
 
@@ -192,19 +202,19 @@ def test_fuzz_json_parsers_never_raise(value):
 @given(st.binary(max_size=300))
 def test_fuzz_every_parser_on_bytes(raw):
     text = raw.decode("utf-8", "replace")
-    pe.parse_status(raw)
-    pe.parse_status(text)
-    pe.parse_handler_state(raw)
-    pe.parse_handler_status(text)
-    pe.parse_handler_environment(raw)
-    pe.parse_plugin_config(raw)
-    pe.parse_pluginhost_conf(text)
-    pe.parse_workload_name(text)
-    pe.parse_cmdline(raw)
-    pe.parse_proc_stat(text)
-    pe.parse_uptime(text)
-    pe.dir_version(text)
-    pe.version_tuple(text)
+    status_file.parse_status(raw)
+    status_file.parse_status(text)
+    handler_state.parse_handler_state(raw)
+    handler_status.parse_handler_status(text)
+    handler_environment.parse_handler_environment(raw)
+    plugin_config.parse_plugin_config(raw)
+    pluginhost_conf.parse_pluginhost_conf(text)
+    workload_conf.parse_workload_name(text)
+    proc.parse_cmdline(raw)
+    proc.parse_proc_stat(text)
+    proc.parse_uptime(text)
+    extension_dir.dir_version(text)
+    extension_dir.version_tuple(text)
 
 
 @settings(max_examples=200, deadline=None)
@@ -214,8 +224,8 @@ def test_fuzz_every_parser_on_bytes(raw):
                 max_size=10))
 def test_fuzz_ini_parsers(lines):
     text = "\n".join(lines)
-    assert isinstance(pe.parse_pluginhost_conf(text), pe.PluginHostConf)
-    pe.parse_workload_name(text)
+    assert isinstance(pluginhost_conf.parse_pluginhost_conf(text), pluginhost_conf.PluginHostConf)
+    workload_conf.parse_workload_name(text)
 
 
 # ---- extension.installed -----------------------------------------------------------------
@@ -583,12 +593,12 @@ def test_odd_digit_characters_in_names_and_proc_stat(fs):
     files[f"{EXT}/config/\u00b2.settings"] = "{}"
     res = run_rule(host(fs, files, mtime=NOW), "extension.last_status", now=NOW)
     assert res.status.value == "ok" and "3.status" in res.evidence[0]
-    assert pe.parse_proc_stat("1 (x) S " + " ".join(["0"] * 18) + " \u00b9 0") is None
+    assert proc.parse_proc_stat("1 (x) S " + " ".join(["0"] * 18) + " \u00b9 0") is None
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(min_size=1, max_size=6).filter(lambda t: not any(c.isspace() for c in t)),
                 min_size=18, max_size=24))
 def test_fuzz_proc_stat_fields(fields):
-    parsed = pe.parse_proc_stat("42 (name) " + " ".join(fields))
+    parsed = proc.parse_proc_stat("42 (name) " + " ".join(fields))
     assert parsed is None or parsed.start_ticks >= 0

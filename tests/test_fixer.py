@@ -35,7 +35,7 @@ from azbdiag.fix.run import run_fix
 from azbdiag.fix.undo import run_undo
 from azbdiag.host import Host
 from azbdiag.model import CheckError, Rule, fail, ok
-from azbdiag.parsers.fsstate import parse_proc_locks
+from azbdiag.parsers.proc import parse_proc_locks
 from azbdiag.report import run_check
 from azbdiag.runner import CommandResult, FakeRunner
 from azbdiag.state import STATE_ENV

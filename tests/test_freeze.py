@@ -349,7 +349,7 @@ class Ctx:
 
 
 def test_plan_ext4(fs):
-    from azbdiag.rules.freeze import plan_freeze
+    from azbdiag.rules.fs_errors import plan_freeze
 
     h = host(fs)
     actions = plan_freeze(Ctx(h), finding(fs, entry("/data", "/dev/sdb1")))
@@ -361,14 +361,14 @@ def test_plan_ext4(fs):
 
 
 def test_plan_xfs_replays_log_first(fs):
-    from azbdiag.rules.freeze import plan_freeze
+    from azbdiag.rules.fs_errors import plan_freeze
 
     actions = plan_freeze(Ctx(host(fs)), finding(fs, entry("/logs", "/dev/sdc1", "xfs")))
     assert [a.argv[0] for a in actions] == ["umount", "mount", "umount", "xfs_repair", "mount"]
 
 
 def test_plan_refuses_root(fs):
-    from azbdiag.rules.freeze import plan_freeze
+    from azbdiag.rules.fs_errors import plan_freeze
 
     with pytest.raises(RefuseFix) as exc:
         plan_freeze(Ctx(host(fs)), finding(fs, entry("/", "/dev/sda1")))
@@ -377,7 +377,7 @@ def test_plan_refuses_root(fs):
 
 
 def test_plan_refuses_busy(fs):
-    from azbdiag.rules.freeze import plan_freeze
+    from azbdiag.rules.fs_errors import plan_freeze
 
     h = host(fs, {"/proc/55/comm": "postgres\n", "/data/db/file": "x"})
     fs.create_symlink("/proc/55/cwd", "/data/db")
@@ -387,7 +387,7 @@ def test_plan_refuses_busy(fs):
 
 
 def test_plan_refuses_open_file_and_child_mount(fs):
-    from azbdiag.rules.freeze import plan_freeze
+    from azbdiag.rules.fs_errors import plan_freeze
 
     mi = MI + "60 30 8:49 / /data/sub rw - ext4 /dev/sdd1 rw\n"
     h = host(fs, {"/proc/56/comm": "vim\n", "/data/notes": "x"}, mountinfo=mi)
@@ -398,7 +398,7 @@ def test_plan_refuses_open_file_and_child_mount(fs):
 
 
 def test_plan_refuses_btrfs(fs):
-    from azbdiag.rules.freeze import plan_freeze
+    from azbdiag.rules.fs_errors import plan_freeze
 
     with pytest.raises(RefuseFix):
         plan_freeze(Ctx(host(fs)), finding(fs, entry("/b", "/dev/sde1", "btrfs")))
@@ -414,7 +414,7 @@ def test_fix_freeze_offline_refused(tmp_path):
 
 
 def test_boot_advice_by_family(fs):
-    from azbdiag.rules.freeze import boot_check_advice
+    from azbdiag.rules.fs_errors import boot_check_advice
 
     h = host(fs)
     h._facts = type("F", (), {"distro_id": "rhel", "distro_like": "fedora"})()
@@ -428,7 +428,7 @@ def test_fail_helper_is_used():
 
 
 def test_plan_uses_fstab_when_the_mount_is_there(fs):
-    from azbdiag.rules.freeze import plan_freeze
+    from azbdiag.rules.fs_errors import plan_freeze
 
     h = host(fs, {"/etc/fstab": "UUID=abc /data ext4 defaults 0 2\n"})
     e = dict(entry("/data", "/dev/dm-0"), source="/dev/mapper/vg-data")
@@ -439,7 +439,7 @@ def test_plan_uses_fstab_when_the_mount_is_there(fs):
 
 
 def test_plan_mounts_by_source_path(fs):
-    from azbdiag.rules.freeze import plan_freeze
+    from azbdiag.rules.fs_errors import plan_freeze
 
     e = dict(entry("/data", "/dev/dm-0"), source="/dev/mapper/vg-data")
     actions = plan_freeze(Ctx(host(fs)), finding(fs, e))

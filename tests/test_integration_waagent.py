@@ -10,7 +10,7 @@ from chroots import bookworm_chroot, chroot_run, cleanup_chroot
 from typer.testing import CliRunner
 
 from azbdiag.cli import app
-from azbdiag.parsers import waagent as wa
+from azbdiag.parsers import agent_version, waagent_version
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def check(root, *extra):
 def test_real_waagent_package_is_found_with_its_version(waagent_root):
     cp = chroot_run(waagent_root, ["waagent", "--version"], timeout=120)
     assert cp.returncode == 0, cp.stdout + cp.stderr
-    real = wa.parse_version_output(cp.stdout)
+    real = waagent_version.parse_version_output(cp.stdout)
     assert real.installed is not None, cp.stdout
     results, doc = check(waagent_root, "--only", "agent")
     assert doc["host"]["distro"]["id"] == "debian" and doc["host"]["live"] is False
@@ -48,7 +48,7 @@ def test_real_waagent_package_is_found_with_its_version(waagent_root):
 
     version = results["agent.version"]
     assert str(real.installed) in version["summary"]
-    if wa.below_minimum(real.installed):
+    if agent_version.below_minimum(real.installed):
         assert version["status"] == "fail", version
     else:
         assert version["status"] in ("ok", "warn"), version

@@ -5,7 +5,17 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azbdiag.parsers import fsstate
+from azbdiag.facts import frozen_mounts
+from azbdiag.parsers import (
+    btrfs_stats,
+    freeze_log,
+    kernel_log,
+    lsblk,
+    proc,
+    tune2fs,
+    waagent_conf,
+    xfs_repair,
+)
 from azbdiag.parsers import mounts as mp
 
 MOUNTINFO = """\
@@ -26,7 +36,7 @@ MOUNTINFO = """\
 
 def test_freeze_list_like_the_extension():
     table = mp.parse_mountinfo(MOUNTINFO)
-    fl = mp.freeze_list(table, ["/mnt/resource"], ["/skip me", "/"])
+    fl = frozen_mounts.freeze_list(table, ["/mnt/resource"], ["/skip me", "/"])
     points = [m.mount_point for m in fl.frozen]
     assert points == ["/data", "/bind", "/stack", "/"]          # "/" last, "/" not skippable
     assert [m.source for m in fl.frozen if m.mount_point == "/stack"] == ["/dev/sde1"]
@@ -40,33 +50,33 @@ def test_freeze_list_like_the_extension():
 
 def test_mounts_to_skip_is_exact():
     table = mp.parse_mountinfo(MOUNTINFO)
-    fl = mp.freeze_list(table, [], [" /data", "/stack/"])
+    fl = frozen_mounts.freeze_list(table, [], [" /data", "/stack/"])
     assert [m.mount_point for m in fl.frozen][:2] == ["/data", "/mnt/resource"]
 
 
 def test_same_superblock_and_stacked():
     table = mp.parse_mountinfo(MOUNTINFO)
-    groups = mp.same_superblock(table)
+    groups = frozen_mounts.same_superblock(table)
     assert [[m.mount_point for m in g] for g in groups] == [["/data", "/bind"]]
-    stacks = mp.stacked(table)
+    stacks = frozen_mounts.stacked(table)
     assert [[m.source for m in g] for g in stacks] == [["/dev/sdd1", "/dev/sde1"]]
 
 
 def test_same_superblock_from_fstab():
     table = mp.parse_fstab("UUID=a /a ext4 defaults 0 2\nUUID=a /b ext4 defaults 0 2\n"
                            "UUID=c /c xfs defaults 0 0\n")
-    assert [[m.mount_point for m in g] for g in mp.same_superblock(table)] == [["/a", "/b"]]
+    assert [[m.mount_point for m in g] for g in frozen_mounts.same_superblock(table)] == [["/a", "/b"]]
 
 
 def test_resource_disk_mount_point():
-    assert mp.resource_disk_mount_point(None) == "/mnt/resource"
-    assert mp.resource_disk_mount_point("ResourceDisk.MountPoint=/mnt # comment\n") == "/mnt"
-    assert mp.resource_disk_mount_point("ResourceDisk.MountPoint=\n") == "/mnt/resource"
+    assert waagent_conf.resource_disk_mount_point(None) == "/mnt/resource"
+    assert waagent_conf.resource_disk_mount_point("ResourceDisk.MountPoint=/mnt # comment\n") == "/mnt"
+    assert waagent_conf.resource_disk_mount_point("ResourceDisk.MountPoint=\n") == "/mnt/resource"
 
 
 def test_network_types():
-    assert mp.is_network_or_fuse("fuse.blobfuse2") and mp.is_network_or_fuse("cifs")
-    assert not mp.is_network_or_fuse("ext4")
+    assert frozen_mounts.is_network_or_fuse("fuse.blobfuse2") and frozen_mounts.is_network_or_fuse("cifs")
+    assert not frozen_mounts.is_network_or_fuse("ext4")
 
 
 TUNE2FS = """\
@@ -84,33 +94,33 @@ Last error function:      ext4_find_entry
 
 
 def test_ext_state():
-    s = fsstate.ext_state(TUNE2FS)
+    s = tune2fs.ext_state(TUNE2FS)
     assert s.state == "not clean with errors" and s.error_count == 3 and s.has_journal
     assert s.needs_fsck() and "3 error" in s.describe()
-    clean = fsstate.ext_state("Filesystem state: clean\nFilesystem features: has_journal\n")
+    clean = tune2fs.ext_state("Filesystem state: clean\nFilesystem features: has_journal\n")
     assert not clean.needs_fsck()
     # A journal-less fs is 'not clean' while mounted: that is normal.
-    ext2 = fsstate.ext_state("Filesystem state: not clean\nFilesystem features: filetype\n")
+    ext2 = tune2fs.ext_state("Filesystem state: not clean\nFilesystem features: filetype\n")
     assert not ext2.needs_fsck(mounted=True) and ext2.needs_fsck(mounted=False)
-    journaled = fsstate.ext_state("Filesystem state: not clean\nFilesystem features: has_journal\n")
+    journaled = tune2fs.ext_state("Filesystem state: not clean\nFilesystem features: has_journal\n")
     assert journaled.needs_fsck()
-    assert fsstate.ext_state("garbage") is None
+    assert tune2fs.ext_state("garbage") is None
 
 
 def test_xfs_repair_verdict():
-    assert fsstate.xfs_repair_verdict(0, "", "") == "clean"
-    assert fsstate.xfs_repair_verdict(1, "", "") == "corrupt"
-    assert fsstate.xfs_repair_verdict(2, "", "") == "dirty_log"
-    assert fsstate.xfs_repair_verdict(1, "", "xfs_repair: /dev/sdb1 contains a mounted and "
+    assert xfs_repair.xfs_repair_verdict(0, "", "") == "clean"
+    assert xfs_repair.xfs_repair_verdict(1, "", "") == "corrupt"
+    assert xfs_repair.xfs_repair_verdict(2, "", "") == "dirty_log"
+    assert xfs_repair.xfs_repair_verdict(1, "", "xfs_repair: /dev/sdb1 contains a mounted and "
                                              "writable filesystem\nfatal error -- couldn't "
                                              "initialize XFS library") == "mounted"
-    assert fsstate.xfs_repair_verdict(None, "", "") == "unknown"
+    assert xfs_repair.xfs_repair_verdict(None, "", "") == "unknown"
 
 
 def test_btrfs_stats():
-    stats = fsstate.parse_btrfs_stats("[/dev/sdb1].write_io_errs    0\n"
+    stats = btrfs_stats.parse_btrfs_stats("[/dev/sdb1].write_io_errs    0\n"
                                       "[/dev/sdb1].corruption_errs  2\nnoise\n")
-    assert fsstate.btrfs_errors(stats) == ["/dev/sdb1: corruption_errs = 2"]
+    assert btrfs_stats.btrfs_errors(stats) == ["/dev/sdb1: corruption_errs = 2"]
 
 
 KLOG = """\
@@ -127,13 +137,13 @@ KLOG = """\
 
 
 def test_kernel_lines_and_errors_since_mount():
-    lines = fsstate.kernel_fs_lines(KLOG)
+    lines = kernel_log.kernel_fs_lines(KLOG)
     assert all(ln.device for ln in lines)
-    cur, earlier = fsstate.errors_since_mount(lines, "sdb1")
+    cur, earlier = kernel_log.errors_since_mount(lines, "sdb1")
     assert len(cur) == 2 and "Remounting" in cur[1] and not earlier
-    cur, earlier = fsstate.errors_since_mount(lines, "loop3")
+    cur, earlier = kernel_log.errors_since_mount(lines, "loop3")
     assert cur == [] and len(earlier) == 1          # remounted since: the error is history
-    cur, _ = fsstate.errors_since_mount(lines, "sdc1")
+    cur, _ = kernel_log.errors_since_mount(lines, "sdc1")
     assert cur and "Buffer I/O" in cur[0]
 
 
@@ -150,7 +160,7 @@ EXTLOG = """\
 
 
 def test_parse_freeze_log():
-    attempts = fsstate.parse_freeze_log(EXTLOG)
+    attempts = freeze_log.parse_freeze_log(EXTLOG)
     assert len(attempts) == 2
     first, last = attempts
     assert first.freeze_failures[0][:2] == ("/data", "Device or resource busy")
@@ -164,21 +174,21 @@ def test_parsers_never_raise(text):
     mp.parse_mountinfo(text)
     mp.parse_fstab(text)
     table = mp.parse_mountinfo(text) + mp.parse_fstab(text)
-    mp.freeze_list(table, [text], text.split(","))
-    mp.same_superblock(table)
-    mp.stacked(table)
-    mp.resource_disk_mount_point(text)
-    fsstate.parse_tune2fs(text)
-    state = fsstate.ext_state(text)
+    frozen_mounts.freeze_list(table, [text], text.split(","))
+    frozen_mounts.same_superblock(table)
+    frozen_mounts.stacked(table)
+    waagent_conf.resource_disk_mount_point(text)
+    tune2fs.parse_tune2fs(text)
+    state = tune2fs.ext_state(text)
     if state is not None:
         state.needs_fsck()
         state.describe()
-    fsstate.xfs_repair_verdict(1, text, text)
-    fsstate.btrfs_errors(fsstate.parse_btrfs_stats(text))
-    lines = fsstate.kernel_fs_lines(text)
-    fsstate.errors_since_mount(lines, text[:5])
-    fsstate.parse_freeze_log(text)
-    fsstate.parse_proc_locks(text)
+    xfs_repair.xfs_repair_verdict(1, text, text)
+    btrfs_stats.btrfs_errors(btrfs_stats.parse_btrfs_stats(text))
+    lines = kernel_log.kernel_fs_lines(text)
+    kernel_log.errors_since_mount(lines, text[:5])
+    freeze_log.parse_freeze_log(text)
+    proc.parse_proc_locks(text)
 
 
 @settings(max_examples=200, deadline=None)
@@ -203,9 +213,9 @@ def test_btrfs_subvolumes_are_not_duplicates():
         "27 1 0:30 /@ / rw - btrfs /dev/sda2 rw,subvol=/@\n"
         "28 27 0:30 /@/home /home rw - btrfs /dev/sda2 rw,subvol=/@/home\n"
         "29 27 0:30 /@/var /var rw - btrfs /dev/sda2 rw,subvol=/@/var\n")
-    assert mp.same_superblock(table) == []
+    assert frozen_mounts.same_superblock(table) == []
     table += mp.parse_mountinfo("30 27 0:30 /@/home /srv/home rw - btrfs /dev/sda2 rw\n")
-    assert [[m.mount_point for m in g] for g in mp.same_superblock(table)] == [
+    assert [[m.mount_point for m in g] for g in frozen_mounts.same_superblock(table)] == [
         ["/home", "/srv/home"]]
 
 
@@ -215,24 +225,24 @@ def test_lsblk_merge_keeps_the_mount_point_lsblk_names():
         "30 27 8:17 / /a rw - ext4 /dev/sdb1 rw\n"
         "31 27 8:17 / /b rw - ext4 /dev/sdb1 rw\n"
         "32 27 7:3 / /img rw - ext4 /dev/mapper/img rw\n")
-    rows = mp.parse_lsblk_pairs(
+    rows = lsblk.parse_lsblk_pairs(
         'NAME="sda1" TYPE="part" FSTYPE="ext4" MOUNTPOINT="/"\n'
         'NAME="sdb1" TYPE="part" FSTYPE="" MOUNTPOINT="/b"\n'
         'NAME="loop3" TYPE="loop" FSTYPE="ext4" MOUNTPOINT="/img"\n'
         'NAME="sdc" TYPE="disk" FSTYPE="" MOUNTPOINT=""\n')
-    fl = mp.freeze_list(table, (), (), rows)
+    fl = frozen_mounts.freeze_list(table, (), (), rows)
     assert [m.mount_point for m in fl.frozen] == ["/b", "/"]
     why = {m.mount_point: r for m, r in fl.skipped}
     assert why["/a"].startswith("lsblk does not list") and why["/img"] == "loop device"
 
 
 def test_parse_lsblk_pairs_escapes():
-    rows = mp.parse_lsblk_pairs('NAME="sdb1" MOUNTPOINT="/my\\x20data" LABEL="a\\"b"\njunk\n')
+    rows = lsblk.parse_lsblk_pairs('NAME="sdb1" MOUNTPOINT="/my\\x20data" LABEL="a\\"b"\njunk\n')
     assert rows == [{"NAME": "sdb1", "MOUNTPOINT": "/my data", "LABEL": 'a\\"b'}]
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_lsblk_parser_never_raises(text):
-    rows = mp.parse_lsblk_pairs(text)
-    mp.freeze_list(mp.parse_mountinfo(text), (), (), rows)
+    rows = lsblk.parse_lsblk_pairs(text)
+    frozen_mounts.freeze_list(mp.parse_mountinfo(text), (), (), rows)

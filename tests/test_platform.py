@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from azbdiag import engine
+from azbdiag.parsers import proc, proxy_env
 
 DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12"\nID=debian\nVERSION_ID="12"\n'
 
@@ -105,7 +106,7 @@ def test_proxy_skipped_by_user(fs):
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_proxy_settings_never_raises(text):
-    assert isinstance(pf.proxy_settings(text), dict)
+    assert isinstance(proxy_env.proxy_settings(text), dict)
 
 
 # ---- platform.os_support ---------------------------------------------------------------
@@ -194,9 +195,9 @@ def test_resources_skipped_offline(fs):
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_proc_parsers_never_raise(text):
-    pf.parse_cpu_line(text)
-    pf.parse_cpu_line("cpu " + text)
-    pf.parse_meminfo(text)
+    proc.parse_cpu_line(text)
+    proc.parse_cpu_line("cpu " + text)
+    proc.parse_meminfo(text)
 
 
 # ---- platform.other_backup_products ----------------------------------------------------

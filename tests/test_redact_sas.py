@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from azbdiag import engine
 from azbdiag.cli import app
 from azbdiag.host import Host
-from azbdiag.parsers.extension import HANDLER
+from azbdiag.parsers.extension_dir import HANDLER
 from azbdiag.redact import REDACTED, redact
 from azbdiag.runner import FakeRunner
 

@@ -8,7 +8,16 @@ from conftest import make_host, run_rule
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azbdiag.parsers import selinux as sp
+from azbdiag.parsers import (
+    audit_avc,
+    file_contexts,
+    file_labels,
+    kernel_cmdline,
+    restorecon,
+    selinux_config,
+    selinux_context,
+    selinuxfs,
+)
 
 CONFIG_ENF = "# comment\nSELINUX=enforcing\nSELINUXTYPE=targeted\n"
 CONFIG_PERM = 'SELINUX="permissive"  # testing\nselinuxtype=targeted\n'
@@ -40,19 +49,19 @@ AVC_UNRELATED = ('type=AVC msg=audit(1700000003.0:100): avc:  denied  { read } f
 
 # ---- parsers -----------------------------------------------------------------------------
 def test_parse_config():
-    conf = sp.parse_config(CONFIG_PERM)
+    conf = selinux_config.parse_config(CONFIG_PERM)
     assert conf.mode == "permissive" and conf.mode_line == 1 and conf.policy_type == "targeted"
-    assert sp.parse_config("SELINUX=Enforcing\n").mode == "enforcing"
-    assert sp.parse_config("selinux=enforcing\n").mode is None   # key is case-sensitive
-    assert sp.parse_config("SELINUX=bogus\n").mode is None
+    assert selinux_config.parse_config("SELINUX=Enforcing\n").mode == "enforcing"
+    assert selinux_config.parse_config("selinux=enforcing\n").mode is None   # key is case-sensitive
+    assert selinux_config.parse_config("SELINUX=bogus\n").mode is None
 
 
 def test_parse_cmdline_and_enforce():
-    cl = sp.parse_cmdline("BOOT_IMAGE=/vmlinuz ro selinux=0 enforcing=1 autorelabel=1")
+    cl = kernel_cmdline.parse_cmdline("BOOT_IMAGE=/vmlinuz ro selinux=0 enforcing=1 autorelabel=1")
     assert cl.selinux is False and cl.enforcing is True and cl.autorelabel
-    assert sp.parse_grub_cmdline('GRUB_CMDLINE_LINUX="quiet enforcing=0"\n').enforcing is False
-    assert sp.parse_enforce("1") is True and sp.parse_enforce(b"0") is False
-    assert sp.parse_enforce("x") is None
+    assert kernel_cmdline.parse_grub_cmdline('GRUB_CMDLINE_LINUX="quiet enforcing=0"\n').enforcing is False
+    assert selinuxfs.parse_enforce("1") is True and selinuxfs.parse_enforce(b"0") is False
+    assert selinuxfs.parse_enforce("x") is None
 
 
 @pytest.mark.parametrize("text,typ", [
@@ -66,7 +75,7 @@ def test_parse_cmdline_and_enforce():
     ("system_u:object_r:var_lib_t:s0-s0:c0.c1023", "var_lib_t"),
 ])
 def test_contexts(text, typ):
-    assert sp.context_type(text) == typ
+    assert selinux_context.context_type(text) == typ
 
 
 def test_relabel_formats():
@@ -78,7 +87,7 @@ def test_relabel_formats():
             "/var/lib/waagent has context system_u:object_r:tmp_t:s0, should be "
             "system_u:object_r:var_lib_t:s0\n"
             "/var/lib/waagent verified.\n")
-    rel = sp.parse_relabels(text)
+    rel = restorecon.parse_relabels(text)
     assert [r.path for r in rel] == ["/var/lib/waagent/x", "/etc/azure", "/var/log/azure",
                                      "/var/lib/waagent"]
     assert [r.old_type for r in rel] == ["user_tmp_t", "default_t", "unlabeled_t", "tmp_t"]
@@ -86,26 +95,26 @@ def test_relabel_formats():
 
 
 def test_matchpathcon_getfattr_ls():
-    assert sp.parse_matchpathcon("/var/lib/waagent\tsystem_u:object_r:var_lib_t:s0\n") == {
+    assert file_labels.parse_matchpathcon("/var/lib/waagent\tsystem_u:object_r:var_lib_t:s0\n") == {
         "/var/lib/waagent": "system_u:object_r:var_lib_t:s0"}
-    assert sp.parse_getfattr('# file: var/lib/waagent\nsecurity.selinux="system_u:object_r:'
+    assert file_labels.parse_getfattr('# file: var/lib/waagent\nsecurity.selinux="system_u:object_r:'
                              'var_lib_t:s0"\n') == {"/var/lib/waagent": "system_u:object_r:var_lib_t:s0"}
-    assert sp.parse_ls_z("drwx------. root root system_u:object_r:var_lib_t:s0 /var/lib/waagent\n") \
+    assert file_labels.parse_ls_z("drwx------. root root system_u:object_r:var_lib_t:s0 /var/lib/waagent\n") \
         == {"/var/lib/waagent": "system_u:object_r:var_lib_t:s0"}
 
 
 def test_avc_formats():
-    a = sp.parse_avc_line(AVC_FREEZE)
+    a = audit_avc.parse_avc_line(AVC_FREEZE)
     assert a.comm == "safefreeze" and a.target == "/data" and a.permissive is False
-    assert a.timestamp == pytest.approx(1700000000.123) and sp.ioctl_name(a) == "FIFREEZE"
-    k = sp.parse_avc_line(AVC_KERNEL)
+    assert a.timestamp == pytest.approx(1700000000.123) and audit_avc.ioctl_name(a) == "FIFREEZE"
+    k = audit_avc.parse_avc_line(AVC_KERNEL)
     assert k.comm == "python3" and k.target == "waagent" and k.permissive is None
-    i = sp.parse_avc_line(AVC_AUSEARCH_I)
+    i = audit_avc.parse_avc_line(AVC_AUSEARCH_I)
     assert i.comm == "fsfreeze" and i.timestamp is None and i.serial == "4567"
-    e = sp.parse_avc_line(AVC_ENRICHED)
+    e = audit_avc.parse_avc_line(AVC_ENRICHED)
     assert e.get("ioctlcmd") == "0x5877"           # the enriched part is dropped
-    assert sp.parse_avc_line("type=SYSCALL msg=audit(1.0:1): arch=c000003e") is None
-    assert len(sp.parse_avcs("\n".join([AVC_FREEZE, AVC_OPEN, "junk", AVC_KERNEL]))) == 3
+    assert audit_avc.parse_avc_line("type=SYSCALL msg=audit(1.0:1): arch=c000003e") is None
+    assert len(audit_avc.parse_avcs("\n".join([AVC_FREEZE, AVC_OPEN, "junk", AVC_KERNEL]))) == 3
 
 
 FILE_CONTEXTS = """\
@@ -120,33 +129,35 @@ junk line here too
 
 
 def test_file_contexts_lookup():
-    specs = sp.parse_file_contexts(FILE_CONTEXTS)
+    specs = file_contexts.parse_file_contexts(FILE_CONTEXTS)
     assert len(specs) == 6
-    assert sp.expected_context(specs, "/var/lib/waagent/x", "file").context.endswith(":var_lib_t:s0")
-    assert sp.expected_context(specs, "/var/lib/waagent/special", "file").context.endswith(":etc_t:s0")
-    assert sp.expected_context(specs, "/var/lib/waagent/special", "dir").context.endswith(
+    assert file_contexts.expected_context(specs, "/var/lib/waagent/x", "file").context.endswith(
+        ":var_lib_t:s0")
+    assert file_contexts.expected_context(specs, "/var/lib/waagent/special", "file").context.endswith(
+        ":etc_t:s0")
+    assert file_contexts.expected_context(specs, "/var/lib/waagent/special", "dir").context.endswith(
         ":var_lib_t:s0")                      # the -- line is for regular files only
-    assert sp.expected_context(specs, "/var/lib/waagent/nolabel/a", "file").context is None
-    assert sp.expected_context(specs, "/opt", "dir").context.endswith(":default_t:s0")
-    assert sp.expected_context(specs, "/bad[regex", "file").context.endswith(":default_t:s0")
+    assert file_contexts.expected_context(specs, "/var/lib/waagent/nolabel/a", "file").context is None
+    assert file_contexts.expected_context(specs, "/opt", "dir").context.endswith(":default_t:s0")
+    assert file_contexts.expected_context(specs, "/bad[regex", "file").context.endswith(":default_t:s0")
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_parsers_never_raise_on_text(text):
-    for spec_ in sp.parse_file_contexts(text):
-        sp.expected_context([spec_], "/var/lib/waagent/x", "file")
-    sp.parse_config(text)
-    sp.parse_cmdline(text)
-    sp.parse_grub_cmdline(text)
-    sp.parse_enforce(text)
-    sp.parse_relabels(text)
-    sp.parse_matchpathcon(text)
-    sp.parse_getfattr(text)
-    sp.parse_ls_z(text)
-    sp.parse_avcs(text)
-    sp.parse_context(text)
-    sp.parse_proc_attr(text)
+    for spec_ in file_contexts.parse_file_contexts(text):
+        file_contexts.expected_context([spec_], "/var/lib/waagent/x", "file")
+    selinux_config.parse_config(text)
+    kernel_cmdline.parse_cmdline(text)
+    kernel_cmdline.parse_grub_cmdline(text)
+    selinuxfs.parse_enforce(text)
+    restorecon.parse_relabels(text)
+    file_labels.parse_matchpathcon(text)
+    file_labels.parse_getfattr(text)
+    file_labels.parse_ls_z(text)
+    audit_avc.parse_avcs(text)
+    selinux_context.parse_context(text)
+    selinux_context.parse_proc_attr(text)
 
 
 @settings(max_examples=300, deadline=None)
@@ -157,19 +168,19 @@ def test_parsers_never_raise_on_text(text):
     "a_u:b_r:c_t:s0", " ", "=", '"']), max_size=20))
 def test_avc_never_raises(parts):
     line = "".join(parts)
-    sp.parse_avcs(line)
-    a = sp.parse_avc_line(line)
+    audit_avc.parse_avcs(line)
+    a = audit_avc.parse_avc_line(line)
     if a is not None:
-        sp.ioctl_name(a)
+        audit_avc.ioctl_name(a)
         assert isinstance(a.perms, list)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200))
 def test_binary_never_raises(raw):
-    sp.parse_enforce(raw)
-    sp.parse_proc_attr(raw)
-    sp.parse_context(raw)
+    selinuxfs.parse_enforce(raw)
+    selinux_context.parse_proc_attr(raw)
+    selinux_context.parse_context(raw)
 
 
 # ---- helpers -----------------------------------------------------------------------------

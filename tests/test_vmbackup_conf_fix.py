@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from azbdiag.cli import app
 from azbdiag.model import Status
 from azbdiag.parsers import vmbackup_conf as vc
+from azbdiag.parsers import vmbackup_conf_repair
 from azbdiag.state import STATE_ENV
 
 P = "/etc/azure/vmbackup.conf"
@@ -62,7 +63,7 @@ def _decoded(raw):
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_repair_gives_a_clean_file(name, fs):
     raw = BROKEN[name]
-    new, changes = vc.repair(raw)
+    new, changes = vmbackup_conf_repair.repair(raw)
     assert changes and new != raw
     assert all(isinstance(c, str) and c for c in changes)
     assert new.decode("ascii")           # plain ASCII
@@ -77,7 +78,7 @@ def test_repair_gives_a_clean_file(name, fs):
         else:
             assert res.status == Status.OK, (rule_id, res.summary, res.evidence)
     # nothing more to do on the result
-    assert vc.repair(new) == (new, [])
+    assert vmbackup_conf_repair.repair(new) == (new, [])
 
 
 @pytest.mark.parametrize("name", ["bom", "utf16", "duplicate_key", "missing_header", "lower_header",
@@ -85,7 +86,7 @@ def test_repair_gives_a_clean_file(name, fs):
                                   "isanysnapshotfailed", "crlf_isany"])
 def test_repair_keeps_other_keys_and_comments(name):
     raw = BROKEN[name]
-    new, _ = vc.repair(raw)
+    new, _ = vmbackup_conf_repair.repair(raw)
     text = new.decode("ascii")
     for comment in _comments(_decoded(raw)):
         assert comment in text
@@ -102,37 +103,37 @@ def test_repair_keeps_other_keys_and_comments(name):
 
 
 def test_repair_specifics():
-    new, changes = vc.repair(BROKEN["duplicate_key"])
+    new, changes = vmbackup_conf_repair.repair(BROKEN["duplicate_key"])
     conf = vc.parse(new)
     assert conf.snapshot_thread["timeout"] == "120"        # the last value wins
     assert b"# duplicate, replaced below: timeout = 60" in new
     assert any("line 2" in c and "kept the later line 4" in c for c in changes)
 
-    new, changes = vc.repair(BROKEN["non_ascii"])
+    new, changes = vmbackup_conf_repair.repair(BROKEN["non_ascii"])
     assert vc.parse(new).snapshot_thread["mountstoskip"] == "/data"
     assert b'# Grosse - "quoted"' in new
     assert any(c.startswith("line 2: transliterated") for c in changes)
 
-    new, changes = vc.repair(BROKEN["percent"])
+    new, changes = vmbackup_conf_repair.repair(BROKEN["percent"])
     assert vc.parse(new).value("MountsToSkip") == "/mnt/100%"
 
-    new, changes = vc.repair(BROKEN["indented"])
+    new, changes = vmbackup_conf_repair.repair(BROKEN["indented"])
     conf = vc.parse(new)
     assert conf.snapshot_thread == {"timeout": "90", "mountstoskip": "/data", "seqsnapshot": "2"}
 
-    new, changes = vc.repair(BROKEN["crlf_isany"])
+    new, changes = vmbackup_conf_repair.repair(BROKEN["crlf_isany"])
     assert new == b"[SnapshotThread]\r\nIsAnySnapshotFailed=False\r\ntimeout=90\r\n"
     assert changes == ["line 2: set isanysnapshotfailed to False (was 'True')"]
 
-    new, changes = vc.repair(BROKEN["missing_header"])
+    new, changes = vmbackup_conf_repair.repair(BROKEN["missing_header"])
     assert new == b"# settings\n[SnapshotThread]\ntimeout = 90\nMountsToSkip = /data\n"
     assert changes == ["added the missing [SnapshotThread] header before line 2"]
 
 
 def test_repair_leaves_a_good_file_alone():
     good = b"# ok\n[SnapshotThread]\ntimeout = 90\nisanysnapshotfailed = False\n[Monitor]\nRun=False"
-    assert vc.repair(good) == (good, [])
-    assert vc.repair(vc.parse(good)) == (good, [])
+    assert vmbackup_conf_repair.repair(good) == (good, [])
+    assert vmbackup_conf_repair.repair(vc.parse(good)) == (good, [])
 
 
 FRAGMENTS = st.sampled_from([
@@ -149,17 +150,17 @@ def test_repair_fuzz_structured(parts, newline, bom):
     raw = newline.join(parts).encode("utf-8", errors="replace")
     if bom:
         raw = b"\xef\xbb\xbf" + raw
-    new, changes = vc.repair(raw)
+    new, changes = vmbackup_conf_repair.repair(raw)
     conf = vc.parse(new)
     assert vc.is_clean(conf) or (new == raw and not changes and vc.is_clean(vc.parse(raw)))
     assert (conf.snapshot_thread.get("isanysnapshotfailed") or "").strip().lower() != "true"
-    assert vc.repair(new) == (new, [])
+    assert vmbackup_conf_repair.repair(new) == (new, [])
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_repair_fuzz_bytes(raw):
-    new, changes = vc.repair(raw)
+    new, changes = vmbackup_conf_repair.repair(raw)
     assert vc.is_clean(vc.parse(new))
     assert (new == raw) == (changes == [])
 
@@ -219,7 +220,7 @@ def test_fix_then_undo_restores_the_tree(tmp_path, name, state_dir):
     assert "vmbackup_conf.parses" in res.output and "-> ok" in res.output
     with open(conf, "rb") as fh:
         new = fh.read()
-    assert new == vc.repair(BROKEN[name])[0] and vc.is_clean(vc.parse(new))
+    assert new == vmbackup_conf_repair.repair(BROKEN[name])[0] and vc.is_clean(vc.parse(new))
     st_after = os.stat(conf)
     assert stat.S_IMODE(st_after.st_mode) == 0o640
     assert (st_after.st_uid, st_after.st_gid) == (st_before.st_uid, st_before.st_gid)

@@ -1,15 +1,28 @@
-"""/proc/<pid> files: text in, data out, never raises."""
+"""Files under /proc: /proc/<pid>/cmdline and /proc/<pid>/stat, /proc/uptime, /proc/stat,
+/proc/meminfo and /proc/locks. Text in, data out; nothing here raises."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 _STAT_HEAD = re.compile(r"\d+ \((?P<comm>.*)\) (?P<state>\S)", re.S)
 
 
+def _text(data: Any) -> Optional[str]:
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data).decode("utf-8", errors="replace")
+    return data if isinstance(data, str) else None
+
+
+# ---- /proc/<pid>/cmdline -----------------------------------------------------------------
 def parse_cmdline(raw: Any) -> List[str]:
-    """/proc/<pid>/cmdline: NUL-separated arguments."""
+    """/proc/<pid>/cmdline: NUL-separated arguments.
+
+    >>> parse_cmdline(b"/var/lib/waagent/x/main/safefreeze/bin/safefreeze\\x0060\\x00/data\\x00")
+    ['/var/lib/waagent/x/main/safefreeze/bin/safefreeze', '60', '/data']
+    """
     if isinstance(raw, str):
         raw = raw.encode("utf-8", errors="replace")
     if not isinstance(raw, (bytes, bytearray)):
@@ -17,11 +30,135 @@ def parse_cmdline(raw: Any) -> List[str]:
     return [a.decode("utf-8", errors="replace") for a in bytes(raw).split(b"\0") if a]
 
 
+# ---- /proc/<pid>/stat --------------------------------------------------------------------
 def parse_stat_head(text: Any) -> Optional[Tuple[str, str]]:
-    """(comm, state letter) from /proc/<pid>/stat; None when it is not a stat line."""
-    if isinstance(text, (bytes, bytearray)):
-        text = bytes(text).decode("utf-8", errors="replace")
-    if not isinstance(text, str):
+    """(comm, state letter) from /proc/<pid>/stat; None when it is not a stat line. The
+    command name may hold spaces and parentheses.
+
+    >>> parse_stat_head("4711 (safe (freeze)) D 1 4711 4711 0 -1 4194560")
+    ('safe (freeze)', 'D')
+    """
+    text = _text(text)
+    if text is None:
         return None
     m = _STAT_HEAD.match(text)
     return (m.group("comm"), m.group("state")) if m else None
+
+
+@dataclasses.dataclass
+class ProcStat:
+    state: str
+    start_ticks: int
+
+
+def parse_proc_stat(text: Any) -> Optional[ProcStat]:
+    """/proc/<pid>/stat: the state letter and the start time (clock ticks after boot).
+
+    >>> parse_proc_stat("123 (safefreeze) D " + " ".join(["0"] * 18) + " 4200 0 0")
+    ProcStat(state='D', start_ticks=4200)
+    >>> parse_proc_stat("garbage") is None
+    True
+    """
+    text = _text(text)
+    if text is None or ")" not in text:
+        return None
+    fields = text[text.rfind(")") + 1:].split()
+    # after the command: state is field 3, starttime field 22 -> indexes 0 and 19
+    if len(fields) < 20 or not re.fullmatch(r"[0-9]{1,18}", fields[19]):
+        return None
+    return ProcStat(state=fields[0][:1], start_ticks=int(fields[19]))
+
+
+# ---- /proc/uptime ------------------------------------------------------------------------
+def parse_uptime(text: Any) -> Optional[float]:
+    """Seconds since boot, the first number of /proc/uptime.
+
+    >>> parse_uptime("345.6 100.0\\n"), parse_uptime("nan")
+    (345.6, None)
+    """
+    text = _text(text)
+    if text is None:
+        return None
+    parts = text.split()
+    try:
+        value = float(parts[0]) if parts else None
+    except ValueError:
+        return None
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return value
+
+
+# ---- /proc/stat --------------------------------------------------------------------------
+def parse_cpu_line(text) -> Optional[Tuple[int, int]]:
+    """(busy, total) jiffies from the 'cpu ' line of /proc/stat, or None.
+
+    >>> parse_cpu_line("cpu  4705 356 584 3699 23 23 0 0 0 0\\ncpu0 1393280 32966 572056\\n")
+    (5668, 9390)
+    """
+    if not isinstance(text, str):
+        return None
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu" and len(fields) >= 5:
+            try:
+                values = [int(x) for x in fields[1:11]]
+            except ValueError:
+                return None
+            if any(v < 0 for v in values):
+                return None
+            idle = values[3] + (values[4] if len(values) > 4 else 0)
+            total = sum(values[:8])      # guest time is already counted in user
+            return total - idle, total
+    return None
+
+
+# ---- /proc/meminfo -----------------------------------------------------------------------
+def parse_meminfo(text) -> Dict[str, int]:
+    """kB values of /proc/meminfo by name.
+
+    >>> parse_meminfo("MemTotal:        8129624 kB\\nMemAvailable:    6551392 kB\\nHugePages_Total: 0\\n")
+    {'MemTotal': 8129624, 'MemAvailable': 6551392, 'HugePages_Total': 0}
+    """
+    out: Dict[str, int] = {}
+    if not isinstance(text, str):
+        return out
+    for line in text.splitlines():
+        name, sep, rest = line.partition(":")
+        words = rest.split()
+        if sep and words and words[0].isdigit():
+            out[name.strip()] = int(words[0])
+    return out
+
+
+# ---- /proc/locks -------------------------------------------------------------------------
+@dataclasses.dataclass
+class FileLock:
+    kind: str          # POSIX, FLOCK, OFDLCK, ...
+    access: str        # READ / WRITE
+    pid: int
+    major: int
+    minor: int
+    inode: int
+
+
+def parse_proc_locks(text: str) -> List[FileLock]:
+    """Held locks (waiters, marked '->', are left out). The device is major:minor in hex.
+
+    >>> parse_proc_locks("1: FLOCK  ADVISORY  WRITE 2817 08:01:1835015 0 EOF\\n"
+    ...                  "1: -> FLOCK  ADVISORY  WRITE 2900 08:01:1835015 0 EOF\\n")
+    [FileLock(kind='FLOCK', access='WRITE', pid=2817, major=8, minor=1, inode=1835015)]
+    """
+    locks: List[FileLock] = []
+    for line in (text or "").splitlines():
+        fields = line.split()
+        if len(fields) < 6 or "->" in fields[:2]:
+            continue
+        try:
+            pid = int(fields[4])
+            major, minor, inode = fields[5].split(":")
+            locks.append(FileLock(fields[1], fields[3], pid, int(major, 16), int(minor, 16),
+                                  int(inode)))
+        except ValueError:
+            continue
+    return locks

@@ -1,5 +1,4 @@
-"""Package databases: Debian's dpkg status file and `rpm -q` output. Text in, data out;
-nothing here raises."""
+"""/var/lib/dpkg/status, Debian's package database. Text in, data out; nothing here raises."""
 
 from __future__ import annotations
 
@@ -20,7 +19,15 @@ class Package:
 def parse_dpkg_status(text, wanted: Optional[Iterable[str]] = None) -> Dict[str, Package]:
     """Stanzas of /var/lib/dpkg/status. A package counts as installed when its Status is
     'install ok installed' (removed packages keep a stanza with 'deinstall ok config-files').
-    With `wanted`, only those names are kept (the file can be large)."""
+    With `wanted`, only those names are kept (the file can be large).
+
+    >>> pkgs = parse_dpkg_status("Package: walinuxagent\\nStatus: install ok installed\\n"
+    ...                          "Version: 2.9.1.1-0ubuntu1~22.04\\n\\n"
+    ...                          "Package: waagent\\nStatus: deinstall ok config-files\\n"
+    ...                          "Version: 2.2.45-1\\n", wanted=["walinuxagent", "waagent"])
+    >>> [(p.name, p.version, p.installed) for p in pkgs.values()]
+    [('walinuxagent', '2.9.1.1-0ubuntu1~22.04', True), ('waagent', '2.2.45-1', False)]
+    """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     if not isinstance(text, str):
@@ -45,27 +52,4 @@ def parse_dpkg_status(text, wanted: Optional[Iterable[str]] = None) -> Dict[str,
         # Multi-arch packages can appear more than once; an installed stanza wins.
         if name not in out or (installed and not out[name].installed):
             out[name] = pkg
-    return out
-
-
-RPM_QUERYFORMAT = "%{NAME}\t%{VERSION}-%{RELEASE}\n"
-
-
-def parse_rpm_query(text) -> Dict[str, Package]:
-    """Output of `rpm -q --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\n' NAME...`; lines such as
-    'package X is not installed' yield a not-installed entry."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    if not isinstance(text, str):
-        return {}
-    out: Dict[str, Package] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        m = re.match(r"^package (\S+) is not installed$", line)
-        if m:
-            out.setdefault(m.group(1), Package(m.group(1), "", False, "not installed", "rpm"))
-            continue
-        parts = line.split("\t")
-        if len(parts) == 2 and parts[0] and parts[1] and " " not in parts[0]:
-            out[parts[0]] = Package(parts[0], parts[1], True, "installed", "rpm")
     return out

@@ -1,0 +1,316 @@
+"""File systems the backup cannot freeze because they are not clean (UserErrorFsFreezeFailed):
+the superblock's state, a remount read-only after errors, errors in the kernel log; and
+`azbdiag fix --freeze`, which unmounts, checks, repairs and mounts them again.
+
+The mounts checked are those freeze.mount_list names, or exactly the ones given with --mount.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import List, Tuple
+
+from azbdiag.engine import rule
+from azbdiag.facts import (
+    freeze_targets,
+    kernel_name,
+    mounts,
+    uses_grubby,
+)
+from azbdiag.fix import RefuseFix, RunCommand, fix
+from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
+from azbdiag.parsers.btrfs_stats import btrfs_errors, parse_btrfs_stats
+from azbdiag.parsers.kernel_log import KernelLine, errors_since_mount, kernel_fs_lines
+from azbdiag.parsers.mounts import Mount, parse_fstab, parse_mountinfo
+from azbdiag.parsers.tune2fs import ext_state
+from azbdiag.parsers.xfs_repair import xfs_repair_verdict
+
+CODES = ("UserErrorFsFreezeFailed",)
+RESCUE = ("or repair it from a rescue VM (for example `az vm repair create`), where the disk is "
+          "attached but not mounted and can be checked and repaired safely")
+
+
+# ---- facts -------------------------------------------------------------------------------
+
+def device_of(host, m: Mount) -> str:
+    name = kernel_name(host, m)
+    return f"/dev/{name}" if name and host.live else m.source
+
+
+def kernel_log(host) -> List[KernelLine]:
+    """File system lines of this boot's kernel log (dmesg, else journalctl -k)."""
+    if not host.live:
+        raise SkipRule(SkipReason.OFFLINE_ROOT, "the kernel log belongs to the running system")
+    # The journal keeps the whole boot; the dmesg ring buffer may have lost its start.
+    res = host.run(["journalctl", "-k", "-b", "-q", "--no-pager", "-o", "short-monotonic"],
+                   timeout=20)
+    if not res.ok or not res.stdout.strip():
+        alt = host.run(["dmesg"], timeout=15)
+        res = alt if alt.ok or not res.ok else res
+    if not res.ok:
+        raise CheckError(f"cannot read the kernel log ({res.describe()})")
+    return kernel_fs_lines(res.stdout)
+
+
+# ---- freeze.fs_state and freeze.read_only ------------------------------------------------
+
+def _state(ctx, m: Mount, klog) -> Tuple[str, str]:
+    """('bad'|'ok'|'unknown', detail) for one mount."""
+    host = ctx.host
+    dev = device_of(host, m)
+    current, _ = errors_since_mount(klog or [], kernel_name(host, m))
+    if m.fstype in ("ext2", "ext3", "ext4"):
+        res = host.run(["tune2fs", "-l", dev], timeout=15)
+        st = ext_state(res.stdout) if res.ok else None
+        if st is None:
+            why = res.stderr.strip().splitlines()[-1:] or [res.describe()]
+            return "unknown", f"tune2fs -l {dev}: {why[0]}"
+        if st.needs_fsck(mounted=True):
+            return "bad", f"{dev}: {st.describe()}"
+        if current:
+            return "bad", f"{dev}: kernel reported errors since it was mounted: {current[0]}"
+        return "ok", f"{dev}: {st.state}"
+    if m.fstype == "xfs":
+        if current:
+            return "bad", f"{dev}: kernel reported errors since it was mounted: {current[0]}"
+        if "ro" in m.super_options:
+            res = host.run(["xfs_repair", "-n", dev], timeout=120)
+            verdict = xfs_repair_verdict(res.rc, res.stdout, res.stderr)
+            if verdict in ("corrupt", "dirty_log"):
+                return "bad", f"{dev}: xfs_repair -n says {verdict.replace('_', ' ')}"
+            if verdict == "clean":
+                return "ok", f"{dev}: xfs_repair -n found nothing"
+        if klog is None:
+            return "unknown", f"{dev}: XFS has no clean flag and the kernel log is unreadable"
+        return "ok", f"{dev}: no XFS errors in the kernel log since it was mounted"
+    if m.fstype == "btrfs":
+        res = host.run(["btrfs", "device", "stats", m.mount_point], timeout=15)
+        errs = btrfs_errors(parse_btrfs_stats(res.stdout)) if res.ok else []
+        if errs or current:
+            return "bad", f"{m.mount_point}: " + "; ".join(errs + current[:1])
+        return ("ok" if res.ok else "unknown"), f"{m.mount_point}: btrfs device stats " + (
+            "all zero" if res.ok else res.describe())
+    return "ok", f"{m.mount_point}: {m.fstype} is not frozen by the backup"
+
+
+def _bad_entry(ctx, m: Mount, detail: str) -> dict:
+    return {"mount_point": m.mount_point, "device": device_of(ctx.host, m), "source": m.source,
+            "fstype": m.fstype,
+            "options": m.options, "super_options": m.super_options, "detail": detail}
+
+
+@rule("freeze.fs_state", "File systems to be frozen are clean", error_codes=CODES,
+      needs_root=True, live_only=True, fix="freeze", timeout=150,
+      remedy="Unmount the file system, check and repair it (e2fsck -f / xfs_repair), and mount "
+             "it again: `sudo azbdiag fix --freeze`. For / or a busy mount, schedule a check at "
+             "the next boot or " + RESCUE + ".")
+def fs_state(ctx):
+    """ext2/3/4: superblock state and error counters (tune2fs -l); xfs: kernel errors since
+    the mount (xfs_repair -n when mounted read-only); btrfs: device error counters."""
+    targets, notes = freeze_targets(ctx)
+    if not targets:
+        raise SkipRule(SkipReason.NOT_APPLICABLE, "no mount to check" + (
+            f" ({notes[0]})" if notes else ""))
+    try:
+        klog = ctx.fact(kernel_log)
+    except (CheckError, SkipRule):
+        klog = None
+    bad, good, unknown = [], [], []
+    for m in targets:
+        verdict, detail = _state(ctx, m, klog)
+        {"bad": bad, "ok": good, "unknown": unknown}[verdict].append((m, detail))
+    evidence = [f"NOT CLEAN {m.mount_point}: {d}" for m, d in bad]
+    evidence += [f"unknown {m.mount_point}: {d}" for m, d in unknown]
+    evidence += [f"clean {m.mount_point}: {d}" for m, d in good] + notes
+    if bad:
+        return fail(f"{len(bad)} file system(s) are not clean; the backup's freeze can fail on "
+                    f"them", evidence, bad=[_bad_entry(ctx, m, d) for m, d in bad])
+    if unknown and not good:
+        raise CheckError("; ".join(d for _, d in unknown))
+    if unknown:
+        return warn(f"{len(unknown)} file system(s) could not be checked", evidence)
+    return ok(f"{len(good)} file system(s) are clean", evidence)
+
+
+@rule("freeze.read_only", "No file system was remounted read-only after errors",
+      error_codes=CODES, needs_root=True, live_only=True, fix="freeze", timeout=30,
+      remedy="A file system the kernel switched to read-only after errors needs an offline "
+             "check: `sudo azbdiag fix --freeze`, or " + RESCUE + ".")
+def read_only(ctx):
+    """A superblock that is read-only while fstab mounts it read-write, or a kernel
+    'Remounting filesystem read-only' line for its device."""
+    targets, _ = freeze_targets(ctx)
+    try:
+        klog = ctx.fact(kernel_log)
+    except (CheckError, SkipRule):
+        klog = []
+    fstab = {m.mount_point: m for m in parse_fstab(ctx.host.try_read_text("/etc/fstab") or "")}
+    bad = []
+    for m in targets:
+        current, _ = errors_since_mount(klog, kernel_name(ctx.host, m))
+        remount = [x for x in current if "read-only" in x]
+        wanted_ro = m.mount_point in fstab and fstab[m.mount_point].read_only
+        if remount or ("ro" in m.super_options and m.mount_point in fstab and not wanted_ro):
+            why = remount[0] if remount else "read-only now, but fstab mounts it read-write"
+            bad.append((m, why))
+    if bad:
+        return fail(f"{len(bad)} file system(s) went read-only, most likely after errors",
+                    [f"{m.mount_point}: {why}" for m, why in bad],
+                    bad=[_bad_entry(ctx, m, why) for m, why in bad])
+    return ok("no file system to be frozen went read-only after errors")
+
+
+# ---- fix --freeze: repairs what freeze.fs_state and freeze.read_only find ---------------
+
+def holders(host, point: str) -> List[str]:
+    """Processes that keep `point` busy: open files, cwd, root or mapped files under it."""
+    prefix = point.rstrip("/") + "/"
+    me = str(os.getpid())
+    found = []
+
+    def under(path: str) -> bool:
+        path = path.replace(" (deleted)", "")
+        return path == point or path.startswith(prefix)
+
+    for pid in host.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        why = []
+        for what in ("cwd", "root"):
+            try:
+                if point != "/" and under(host.readlink(f"/proc/{pid}/{what}")):
+                    why.append(what)
+            except OSError:
+                pass
+        for fd in host.listdir(f"/proc/{pid}/fd"):
+            try:
+                if under(host.readlink(f"/proc/{pid}/fd/{fd}")):
+                    why.append("open file")
+                    break
+            except OSError:
+                continue
+        maps = host.try_read_text(f"/proc/{pid}/maps", 2 * 1024 * 1024) or ""
+        if any(under(line.split(None, 5)[5]) for line in maps.splitlines()
+               if len(line.split(None, 5)) == 6):
+            why.append("mapped file")
+        if why:
+            comm = (host.try_read_text(f"/proc/{pid}/comm", 256) or "?").strip()
+            found.append(f"{comm} (pid {pid}: {', '.join(why)})")
+    return found
+
+
+def boot_check_advice(host, fstype: str, device: str) -> str:
+    """How this distro can be told to check / at the next boot, and how to undo it."""
+    args = "fsck.mode=force fsck.repair=yes"
+    if fstype in ("ext2", "ext3", "ext4"):
+        return (f"schedule a check at the next boot with `tune2fs -C 2 -c 1 {device}` "
+                f"(mount count above the maximum; undo: `tune2fs -c -1 {device}`) or the kernel "
+                f"arguments {args}")
+    if uses_grubby(host):
+        how = (f"`grubby --update-kernel=DEFAULT --args='{args}'` (undo: `grubby "
+               f"--update-kernel=DEFAULT --remove-args='{args}'`)")
+    else:
+        how = (f"adding {args} to GRUB_CMDLINE_LINUX in /etc/default/grub and running "
+               f"update-grub (undo: remove them and run update-grub again)")
+    return f"schedule a forced check at the next boot by {how}"
+
+
+def remount_options(entry: dict) -> str:
+    opts = [o for o in entry.get("options") or [] if o]
+    for o in entry.get("super_options") or []:
+        if o not in ("rw", "ro", "seclabel") and o not in opts:
+            opts.append(o)
+    return ",".join(opts) or "defaults"
+
+
+@fix("freeze", title="Check and repair file systems the backup cannot freeze",
+     rules=("freeze.fs_state", "freeze.read_only"), order=90, live_only=True)
+def plan_freeze(ctx, findings):
+    """For each file system that is not clean: unmount, check and repair, mount again."""
+    host = ctx.host
+    seen, entries = set(), []
+    for res in findings:
+        for entry in res.data.get("bad", []):
+            if entry["mount_point"] not in seen:
+                seen.add(entry["mount_point"])
+                entries.append(entry)
+    table = parse_mountinfo(host.try_read_text("/proc/self/mountinfo") or "")
+    fstab = {m.mount_point for m in parse_fstab(host.try_read_text("/etc/fstab") or "")
+             if "noauto" not in m.options}
+    refusals, actions = [], []
+    for e in entries:
+        point, dev, fstype = e["mount_point"], e["device"], e["fstype"]
+        if point == "/":
+            refusals.append(f"/ cannot be unmounted on the running system: "
+                            f"{boot_check_advice(host, fstype, dev)}, {RESCUE}")
+            continue
+        if fstype not in ("ext2", "ext3", "ext4", "xfs"):
+            how = (f"run `btrfs check --readonly {dev}` unmounted; --repair only with a backup"
+                   if fstype == "btrfs" else "check it with its own tools while unmounted")
+            refusals.append(f"{point}: no automatic repair for {fstype} ({how}), {RESCUE}")
+            continue
+        children = sorted({m.mount_point for m in table if m.mount_point.startswith(
+            point.rstrip("/") + "/")})
+        others = sorted({m.mount_point for m in table if m.major_minor and any(
+            m.major_minor == t.major_minor for t in table if t.mount_point == point)
+            and m.mount_point != point})
+        busy = holders(host, point)
+        if children or others or busy:
+            what = "; ".join(x for x in (
+                ("held by " + ", ".join(busy[:8])) if busy else "",
+                ("has mounts under it: " + ", ".join(children[:5])) if children else "",
+                ("also mounted at " + ", ".join(others[:5])) if others else "") if x)
+            refusals.append(f"{point} is busy ({what}): stop those and re-run, or schedule "
+                            f"its check at the next boot, {RESCUE}")
+            continue
+        opts = remount_options(e)
+        source = e.get("source") or ""
+        mount = ["mount", "-t", fstype, "-o", opts,
+                 source if source.startswith("/dev/") and source != "/dev/root" else dev, point]
+        if point in fstab:      # as configured for boot (also undoes an error's read-only)
+            mount, opts = ["mount", point], "its /etc/fstab options"
+        actions.append(RunCommand(["umount", point], why=f"{point} is not clean: {e['detail']}"))
+        if fstype == "xfs":
+            actions.append(RunCommand(mount, why="mount once so that XFS replays its log"))
+            actions.append(RunCommand(["umount", point], why="unmount again for the repair"))
+            actions.append(RunCommand(["xfs_repair", dev], why="repair the XFS file system",
+                                      timeout=3600))
+        else:
+            actions.append(RunCommand(["e2fsck", "-f", "-y", dev], why="check and repair",
+                                      timeout=3600, ok_codes=(0, 1)))
+        actions.append(RunCommand(mount, why=f"mount {point} again with "
+                                             f"{opts if ' ' in opts else shlex.quote(opts)}"))
+    if refusals:
+        hint = (f" | nothing was changed; `--mount {actions[0].argv[-1]}` repairs the mounts that "
+                f"can be repaired now") if actions else " | nothing was changed"
+        raise RefuseFix(" | ".join(refusals) + hint)
+    return actions
+
+
+# ---- freeze.kernel_errors ----------------------------------------------------------------
+
+@rule("freeze.kernel_errors", "The kernel logged no file system errors", error_codes=CODES,
+      needs_root=True, live_only=True, timeout=20,
+      remedy="Errors on a mounted file system need an offline check (`sudo azbdiag fix "
+             "--freeze`); I/O errors may also mean a failing disk.")
+def kernel_errors(ctx):
+    """EXT4/XFS/btrfs error lines, journal aborts and I/O errors in this boot's kernel log."""
+    klog = ctx.fact(kernel_log)
+    targets, _ = freeze_targets(ctx)
+    names = {kernel_name(ctx.host, m): m.mount_point for m in targets}
+    current, other = [], []
+    for name, point in names.items():
+        cur, earlier = errors_since_mount(klog, name)
+        current += [f"{point}: {x}" for x in cur[:5]]
+        other += [f"{point} (before its last mount): {x}" for x in earlier[:3]]
+    mounted = {kernel_name(ctx.host, m) for m in ctx.fact(mounts)}
+    other += [f"{ln.device}: {ln.text}" for ln in klog
+              if ln.is_error and ln.device not in names and ln.device in mounted][:10]
+    if current:
+        return fail(f"the kernel logged errors on {len(current)} line(s) for file systems the "
+                    f"backup freezes", current + other)
+    if other:
+        return warn("the kernel logged file system errors elsewhere or before the last mount",
+                    other)
+    return ok("no file system errors in this boot's kernel log")
