@@ -260,6 +260,56 @@ def test_check_with_fifos_at_every_input_keeps_its_deadline(tmp_path):
     assert doc["host"]["hostname"] == "" and doc["host"]["arch"] == ""
 
 
+# ---- unreadable is not absent (item 19) ----------------------------------------------------
+
+@pytest.fixture
+def shared_root():
+    """A copy of the healthy root that another user can reach (tmp_path is root's only)."""
+    top = tempfile.mkdtemp(prefix="azbdiag-h4-")
+    os.chmod(top, 0o755)
+    root = os.path.join(top, "root")
+    shutil.copytree(os.path.join(SAMPLES, "healthy"), root, symlinks=True)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _runs_as_nobody() -> bool:
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return False
+    res = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                          sys.executable, "-c", "import azbdiag.cli"], cwd=tempfile.gettempdir(),
+                         env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True)
+    return res.returncode == 0
+
+
+@pytest.mark.skipif(not _runs_as_nobody(), reason="needs root, setpriv and a Python `nobody` can run")
+def test_unreadable_files_are_not_reported_absent_to_a_normal_user(shared_root):
+    """Item 19: as a normal user, files that exist behind a directory the user cannot search
+    were reported absent: "agent not installed" (fail), "no disable_agent" (ok),
+    "vmbackup.conf is absent" (ok). They are skipped as "not root" now."""
+    put(shared_root, "var/lib/waagent/disable_agent", "")
+    for rel in ("etc/azure", "var/lib/waagent", "usr/sbin", "var/lib/dpkg", "usr/lib/python3"):
+        os.chmod(os.path.join(shared_root, rel), 0o700)
+    ids = ("agent.installed", "agent.disable_agent", "vmbackup_conf.parses")
+    args = ["check", "--root", shared_root, "--format", "json"]
+    for rid in ids:
+        args += ["--only", rid]
+    res, _ = cli(*args, user=NOBODY)
+    doc = json.loads(res.stdout)
+    got = {r["id"]: r for r in doc["results"]}
+    assert set(got) == set(ids), res.stderr
+    for rid in ids:
+        assert got[rid]["status"] == "skipped", got[rid]
+        assert got[rid]["skip_reason"] == "not root" and "permission denied" in got[rid]["summary"]
+    # As root the same disk reads fine: the agent is installed and disable_agent is found.
+    root_doc = json.loads(cli(*args)[0].stdout)
+    status = {r["id"]: r["status"] for r in root_doc["results"]}
+    assert status == {"agent.installed": "ok", "agent.disable_agent": "fail",
+                      "vmbackup_conf.parses": "ok"}
+
+
 # ---- the distribution comes from the root's own files (items 5, 8) -------------------------
 
 def test_os_release_symlinks_are_followed_inside_the_root(tmp_path):
@@ -325,3 +375,16 @@ def test_host_name_from_a_20mb_line(tmp_path):
     put(tmp_path, "etc/hostname", b"vm" + b"\0" * 10 + b"a" * (20 * 1024 * 1024) + b"\n")
     name = offline(tmp_path).facts().hostname
     assert name.startswith("vmaaa") and len(name) <= 253 and "\0" not in name
+
+
+def test_a_20mb_line_does_not_make_a_huge_report(tmp_path):
+    """vmbackup.conf with a 20 MB line that does not parse: its evidence quotes the line."""
+    shutil.copytree(os.path.join(SAMPLES, "broken"), tmp_path / "root", symlinks=True)
+    root = tmp_path / "root"
+    put(root, "etc/azure/vmbackup.conf",
+        "[SnapshotThread]\nMountsToSkip = /data/" + "z" * (20 * 1024 * 1024) + "\n")
+    res, _ = cli("check", "--root", str(root), "--format", "json", timeout=120)
+    assert len(res.stdout) < 200_000, len(res.stdout)
+    doc = json.loads(res.stdout)
+    lines = [e for r in doc["results"] for e in r["evidence"]] + [r["summary"] for r in doc["results"]]
+    assert max(len(x) for x in lines) <= max(engine.MAX_EVIDENCE_LINE, engine.MAX_SUMMARY)
