@@ -8,6 +8,8 @@ import dataclasses
 import re
 from typing import Dict, List, Optional, Tuple
 
+from azbdiag import saferegex
+
 MODES = ("enforcing", "permissive", "disabled")
 
 # user:role:type[:level] as printed by ls -Z, stat -c %C, getfattr, matchpathcon, restorecon.
@@ -389,9 +391,9 @@ def expected_context(specs: List[FileContextSpec], path: str, ftype: str) -> Opt
             if not path.startswith(spec.stem):
                 continue
             if spec.compiled is None:
-                try:
-                    spec.compiled = re.compile(spec.regex)
-                except (re.error, RecursionError, OverflowError):
+                try:  # the regex comes from the disk: a matcher that cannot run away
+                    spec.compiled = saferegex.compile(spec.regex)
+                except (saferegex.Unsupported, re.error, RecursionError, OverflowError):
                     spec.compiled = False
             if spec.compiled and spec.compiled.fullmatch(path):
                 return spec
