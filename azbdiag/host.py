@@ -32,6 +32,7 @@ import errno
 import fnmatch
 import os
 import re
+import shlex
 import shutil
 import socket
 import stat as stat_mod
@@ -517,24 +518,30 @@ def _read_small(host: Host, p: str, limit: int) -> Optional[str]:
         return None
 
 
+def _quiet(fn, default):
+    try:
+        return fn()
+    except Unreadable:
+        return default
+
+
 def _distro_files(host: Host) -> dict:
     """What distro reads, read by the layer: {name under etc/: text}."""
     files = {}
     etc = "/etc/os-release"
-    use = etc if host.isfile(etc) or not host.isfile("/usr/lib/os-release") else "/usr/lib/os-release"
+    use = etc if (_quiet(lambda: host.isfile(etc), False)
+                  or not _quiet(lambda: host.isfile("/usr/lib/os-release"), False)) \
+        else "/usr/lib/os-release"
     text = _read_small(host, use, MAX_READ)
     if text is not None:
         # A 2 MB line would take distro's shell lexer minutes: os-release lines are short,
         # longer ones are dropped (the others still count), and the whole is bounded.
         files["os-release"] = "\n".join(line for line in text.replace("\0", "").split("\n")
                                         if len(line) <= _OS_RELEASE_LINE_MAX)[:_OS_RELEASE_MAX]
-    try:
-        names = host.listdir("/etc")
-    except Unreadable:
-        names = []
+    names = _quiet(lambda: host.listdir("/etc"), [])
     candidates = [n for n in names if _RELEASE_FILE.match(n) and n != "os-release"]
     for n in candidates[:_MAX_RELEASE_FILES]:
-        if not host.isfile(f"/etc/{n}"):
+        if not _quiet(lambda n=n: host.isfile(f"/etc/{n}"), False):
             continue
         text = _read_small(host, f"/etc/{n}", 4096)
         if text is not None:
@@ -544,17 +551,37 @@ def _distro_files(host: Host) -> dict:
     return files
 
 
+def _os_release_fields(text: str) -> Tuple[str, str, str, str]:
+    """id, version, pretty name and like from os-release alone, as distro reads them: for
+    when no private copy can be written (no writable temporary directory)."""
+    import distro
+
+    props = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            continue
+        try:
+            props[key.strip().lower()] = " ".join(shlex.split(value, comments=True))
+        except ValueError:
+            continue
+    did = props.get("id", "").lower().replace(" ", "_")
+    did = getattr(distro, "NORMALIZED_OS_ID", {}).get(did, did)
+    return did, props.get("version_id", ""), props.get("pretty_name", ""), props.get("id_like", "")
+
+
 def _distro_info(host: Host):
     """(id, version, pretty name, like) as distro computes them, from a private copy of the
     files the layer read: distro itself never opens a path of the root (it would follow
     symlinks out of it)."""
     import distro
 
+    files = _distro_files(host)
     try:
-        files = _distro_files(host)
-    except Unreadable:
-        files = {}
-    tmp = tempfile.mkdtemp(prefix="azbdiag-distro-")
+        tmp = tempfile.mkdtemp(prefix="azbdiag-distro-")
+    except OSError:
+        did, version, name, like = _os_release_fields(files.get("os-release", ""))
+        return (_clean(did) or "unknown", _clean(version), _clean(name), _clean(like))
     try:
         etc = os.path.join(tmp, "etc")
         os.mkdir(etc, 0o700)

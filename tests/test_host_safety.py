@@ -353,6 +353,28 @@ def test_release_file_without_os_release(tmp_path):
     assert (facts.distro_id, facts.distro_version) == ("centos", "7.9.2009")
 
 
+OL9 = ('NAME="Oracle Linux Server"\nVERSION="9.4"\nID="ol"\nID_LIKE="fedora"\n'
+       'VERSION_ID="9.4"\nPRETTY_NAME="Oracle Linux Server 9.4"\n# comment\n')
+
+
+@pytest.mark.parametrize("text", [RHEL9, OL9])
+def test_without_a_writable_temporary_directory_os_release_still_counts(tmp_path, monkeypatch,
+                                                                        text):
+    import distro
+
+    put(tmp_path, "etc/os-release", text)
+    direct = distro.LinuxDistribution(include_lsb=False, include_uname=False,
+                                      root_dir=str(tmp_path))
+    want = (direct.id(), direct.version(), direct.name(pretty=True), direct.like())
+
+    def no_tmp(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/tmp")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_tmp)
+    facts = offline(tmp_path).facts()
+    assert (facts.distro_id, facts.distro_version, facts.distro_name, facts.distro_like) == want
+
+
 def test_os_release_with_a_2mb_line_does_not_stall(tmp_path):
     """Item 8: a 2 MB line kept distro's lexer busy for minutes."""
     put(tmp_path, "etc/os-release", "PRETTY_NAME=\"" + "x" * (2 * 1024 * 1024) + "\"\n" + RHEL9)
