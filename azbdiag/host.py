@@ -94,6 +94,10 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _identity(st: os.stat_result) -> Tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
 def bound_lines(text: str, max_line: int = MAX_LINE) -> str:
     """`text` with every line longer than `max_line` characters cut to that length."""
     if len(text) <= max_line:
@@ -154,11 +158,13 @@ class Host:
 
     # ---- the walk ----------------------------------------------------------------------
     def _walk(self, p: str, follow: bool):
-        """Resolve guest path `p` inside the root. Returns (fds, names, last, st): the open
-        descriptors of the directories from the root to the parent of the last component,
-        the real names below the root, the last name ("." for the root itself) and its lstat.
-        Raises OSError as the kernel would (ENOENT, ENOTDIR, EACCES, ELOOP, ENAMETOOLONG).
-        The caller closes the descriptors (see _at)."""
+        """Resolve guest path `p` inside the root. Returns (fd, names, last, st): an open
+        descriptor of the directory holding the last component (the caller closes it, see
+        _at), the real names of that directory below the root, the last name ("." for that
+        directory itself) and its lstat. Raises OSError as the kernel would (ENOENT, ENOTDIR,
+        EACCES, ELOOP, ENAMETOOLONG). At most two descriptors are open at a time; `..` goes to
+        the directory the walk came through (checked by device and inode) and never above
+        the root."""
         budget = current_budget()
         if budget is not None and budget.cancelled:
             raise Cancelled()
@@ -166,9 +172,9 @@ class Host:
             raise OSError(errno.ENAMETOOLONG, "File name too long", p)
         parts = [x for x in p.split("/") if x and x != "."]
         parts.reverse()                      # a stack: the next component is parts[-1]
-        # The root itself is the admin's choice: open it as given (symlinks followed).
-        fds = [os.open(self.root, _DIR_FLAGS & ~os.O_NOFOLLOW)]
         names: List[str] = []
+        cur = self._open_dirs(names, p)
+        ids = [_identity(os.fstat(cur))]     # (st_dev, st_ino) of root/names[:i]
         hops = steps = 0
         try:
             while parts:
@@ -177,51 +183,86 @@ class Host:
                     raise OSError(errno.ELOOP, "Too many levels of symbolic links", p)
                 name = parts.pop()
                 if name == "..":
-                    if len(fds) > 1:
-                        os.close(fds.pop())
+                    if names:
                         names.pop()
+                        ids.pop()
+                        fd = self._parent(cur, ids[-1], names, p)
+                        os.close(cur)
+                        cur = fd
                     continue
-                st = os.stat(name, dir_fd=fds[-1], follow_symlinks=False)
+                st = os.stat(name, dir_fd=cur, follow_symlinks=False)
                 last = not parts
                 if stat_mod.S_ISLNK(st.st_mode) and (follow or not last):
                     hops += 1
                     if hops > _MAX_LINK_HOPS:
                         raise OSError(errno.ELOOP, "Too many levels of symbolic links", p)
-                    target = os.readlink(name, dir_fd=fds[-1])
+                    target = os.readlink(name, dir_fd=cur)
                     if len(target) > MAX_PATH:
                         raise OSError(errno.ENAMETOOLONG, "File name too long", p)
-                    if target.startswith("/"):   # absolute: from the root, not from /
-                        while len(fds) > 1:
-                            os.close(fds.pop())
-                        names = []
+                    if target.startswith("/") and names:   # from the root, not from /
+                        names, ids = [], ids[:1]
+                        fd = self._open_dirs(names, p)
+                        os.close(cur)
+                        cur = fd
                     parts.extend(reversed([x for x in target.split("/") if x and x != "."]))
                     continue
                 if last:
-                    return fds, names, name, st
-                if not stat_mod.S_ISDIR(st.st_mode):
-                    raise OSError(errno.ENOTDIR, "Not a directory", p)
-                fd = os.open(name, _DIR_FLAGS, dir_fd=fds[-1])
-                fds.append(fd)
-                now = os.fstat(fd)
-                if not stat_mod.S_ISDIR(now.st_mode) or (now.st_dev, now.st_ino) != (
-                        st.st_dev, st.st_ino):
-                    raise OSError(errno.ENOTDIR, "changed while azbdiag looked at it", p)
+                    return cur, names, name, st
+                fd = self._open_dir(cur, name, st, p)
+                os.close(cur)
+                cur = fd
                 names.append(name)
-            return fds, names, ".", os.fstat(fds[-1])
+                ids.append(_identity(st))
+            return cur, names, ".", os.fstat(cur)
         except BaseException:
-            for fd in fds:
-                os.close(fd)
+            os.close(cur)
             raise
+
+    def _open_dir(self, parent: int, name: str, st: os.stat_result, p: str) -> int:
+        """Open directory `name` of `parent` whose lstat is `st`, checking it is still it."""
+        if not stat_mod.S_ISDIR(st.st_mode):
+            raise OSError(errno.ENOTDIR, "Not a directory", p)
+        fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        now = os.fstat(fd)
+        if not stat_mod.S_ISDIR(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            os.close(fd)
+            raise OSError(errno.ENOTDIR, "changed while azbdiag looked at it", p)
+        return fd
+
+    def _parent(self, cur: int, expected: Tuple[int, int], names: List[str], p: str) -> int:
+        """The directory above `cur`, which must be the one the walk came through (it is
+        root/names); when it is not (moved meanwhile, a mount), walk again from the root."""
+        try:
+            fd = os.open("..", _DIR_FLAGS, dir_fd=cur)
+        except OSError:
+            return self._open_dirs(names, p)
+        if _identity(os.fstat(fd)) == expected:
+            return fd
+        os.close(fd)
+        return self._open_dirs(names, p)
+
+    def _open_dirs(self, names: List[str], p: str) -> int:
+        """A descriptor of root/names..., every name a real directory (no symlink)."""
+        # The root itself is the admin's choice: opened as given (symlinks followed).
+        cur = os.open(self.root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+        try:
+            for name in names:
+                fd = self._open_dir(cur, name, os.stat(name, dir_fd=cur, follow_symlinks=False), p)
+                os.close(cur)
+                cur = fd
+        except BaseException:
+            os.close(cur)
+            raise
+        return cur
 
     @contextlib.contextmanager
     def _at(self, p: str, follow: bool = True) -> Iterator[Tuple[int, str, os.stat_result, str]]:
         """(descriptor of the parent directory, last name, its lstat, its real path)."""
-        fds, names, last, st = self._walk(p, follow)
+        fd, names, last, st = self._walk(p, follow)
         try:
-            yield fds[-1], last, st, os.path.join(self.root, *names, last if last != "." else "")
+            yield fd, last, st, os.path.join(self.root, *names, last if last != "." else "")
         finally:
-            for fd in fds:
-                os.close(fd)
+            os.close(fd)
 
     def _hidden(self, p: str, exc: OSError) -> bool:
         """Live, the kernel hides parts of other users' processes (/proc/<pid>/environ, fd,

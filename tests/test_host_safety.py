@@ -153,6 +153,27 @@ def test_symlinks_resolve_inside_the_root(tmp_path):
     assert h.path("/abs") == str(root / "usr/lib/os-release")
 
 
+def test_dotdot_and_deep_trees(tmp_path):
+    put(tmp_path, "etc/x", "x\n")
+    os.makedirs(tmp_path / "a" / "b")
+    h = offline(tmp_path)
+    assert h.read_text("/a/b/../../../../../etc/x") == "x\n"
+    os.symlink("../../../../etc/x", tmp_path / "a" / "b" / "up")
+    assert h.read_text("/a/b/up") == "x\n"
+    # Deeper than the descriptors the process may hold: the walk keeps two open at a time.
+    import resource
+
+    os.makedirs(tmp_path / ("d/" * 300))
+    put(tmp_path, "d/" * 300 + "f", "bottom\n")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 200), hard))
+    try:
+        assert h.read_text("/d" * 300 + "/f") == "bottom\n"
+        assert h.read_text("/d" * 250 + "/.." * 260 + "/etc/x") == "x\n"
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_symlink_loop_is_unreadable_not_absent(tmp_path):
     os.symlink("b", tmp_path / "a")
     os.symlink("a", tmp_path / "b")
