@@ -57,7 +57,7 @@ MAX_ENTRIES = 65536          # a directory with more entries is refused, not hal
 MAX_PATH = 4096              # PATH_MAX, for the path asked and each symlink's target
 _MAX_LINK_HOPS = 40          # as the kernel (ELOOP)
 _MAX_STEPS = 4096            # components walked in all, links expanded
-FACTS_TIMEOUT = 10.0         # host facts (os-release, hostname, arch) are read within this
+FACTS_TIMEOUT = 5.0          # host facts (os-release, hostname, arch) are read within this
 
 _O_PATH = getattr(os, "O_PATH", 0)
 # Directories on the way: O_PATH needs no read permission and opens nothing that blocks.
