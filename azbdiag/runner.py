@@ -5,8 +5,8 @@ str unless `_return_cmd=True`, which sh 1.x would pass to the program as an argu
 
 Time: the engine gives each rule a Budget (its share of the run's deadline). A command started
 under it never outlives it: its timeout is clipped to what the rule has left, and when the rule
-times out the engine cancels the budget, which kills the command's whole process group. Every
-child still running when azbdiag stops (normal exit, SIGTERM, SIGHUP) is signalled too.
+times out the engine cancels the budget, which kills the command's whole process group; the
+check commands still running when azbdiag stops (normal exit, SIGTERM, SIGHUP) are killed too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import shutil
 import signal
 import threading
 import time
-from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import sh
 
@@ -93,10 +93,9 @@ def set_budget(budget: Optional[Budget]) -> None:
     _local.budget = budget
 
 
-# Every child still running: its pid (= its process group, started with setsid) and whether
-# it runs for a check (killed hard when azbdiag stops) or for a fix (SIGTERM: GNU timeout
-# passes it on and kills after KILL_AFTER seconds).
-_children: Dict[int, bool] = {}
+# The commands checks started that still run: pid (= process group, each starts with setsid).
+# A fix's commands are not in it: stopping one half-way (e2fsck) is the fixer's decision.
+_children: Set[int] = set()
 _children_lock = threading.Lock()
 
 
@@ -108,11 +107,12 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def stop_children() -> None:
-    """Signal every child process group still running (at exit and on SIGTERM/SIGHUP)."""
+    """Kill the process group of every check command still running (at exit, SIGTERM,
+    SIGHUP)."""
     with _children_lock:
-        running = list(_children.items())
-    for pid, hard in running:
-        _signal_group(pid, signal.SIGKILL if hard else signal.SIGTERM)
+        running = list(_children)
+    for pid in running:
+        _signal_group(pid, signal.SIGKILL)
 
 
 atexit.register(stop_children)
@@ -120,13 +120,15 @@ _handlers_installed = False
 
 
 def _on_stop_signal(signum, frame):
+    # Then die of the signal as before: no unwinding in the middle of whatever runs.
     stop_children()
-    raise SystemExit(128 + signum)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def install_stop_handlers() -> None:
-    """On SIGTERM and SIGHUP, kill our children and exit through the normal unwinding (so
-    `finally` blocks run). Only from the main thread, and only over the default handler."""
+    """On SIGTERM and SIGHUP, kill the check commands still running, then die of the signal.
+    Only from the main thread, and only over the default handler."""
     global _handlers_installed
     if _handlers_installed or threading.current_thread() is not threading.main_thread():
         return
@@ -227,9 +229,9 @@ class ShRunner:
         except (OSError, PermissionError) as exc:
             return CommandResult(argv, None, stderr=str(exc), not_found=True)
         pid = proc.pid
-        with _children_lock:
-            _children[pid] = budget is not None
         if budget is not None:
+            with _children_lock:
+                _children.add(pid)
             budget.adopt(pid)
         timer = None
         if not killer:
@@ -249,8 +251,8 @@ class ShRunner:
                 timer.cancel()
             if budget is not None:
                 budget.release(pid)
-            with _children_lock:
-                _children.pop(pid, None)
+                with _children_lock:
+                    _children.discard(pid)
         elapsed = int((time.monotonic() - started) * 1000)
         out_of_time = elapsed >= timeout * 1000 or (budget is not None and budget.cancelled)
         if out_of_time and (signalled or (killer and code in (124, 137))):

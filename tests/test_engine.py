@@ -163,7 +163,8 @@ def test_a_timed_out_rule_takes_its_commands_with_it():
 
 
 def test_children_die_when_azbdiag_is_stopped(tmp_path):
-    """Item 12: children outlived azbdiag by ~12 s; SIGTERM now takes them along."""
+    """Item 12: children outlived azbdiag by ~12 s; SIGTERM now takes a check's commands
+    along (a fix's are left to finish: stopping e2fsck half-way is the fixer's call)."""
     import os
     import signal
     import subprocess
@@ -173,7 +174,7 @@ def test_children_die_when_azbdiag_is_stopped(tmp_path):
     from conftest import ROOT
 
     mark = f"azbdiag-test-{uuid.uuid4().hex}"
-    code = ("from azbdiag.runner import ShRunner; "
+    code = ("from azbdiag.runner import Budget, ShRunner, set_budget; set_budget(Budget(60)); "
             f"ShRunner().run(['sh', '-c', 'sleep 300 & sleep 300; : {mark}'], timeout=60)")
     proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT),
                             cwd=str(tmp_path))
@@ -184,7 +185,7 @@ def test_children_die_when_azbdiag_is_stopped(tmp_path):
         assert _marked(mark), "the command never started"
         time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        assert proc.wait(timeout=10) == -signal.SIGTERM      # still dies of the signal
         assert _gone(mark), f"outlived azbdiag: {_marked(mark)}"
     finally:
         proc.kill()
