@@ -220,7 +220,8 @@ def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False) 
     worker.join(limit)
     if worker.is_alive():
         budget.cancel()          # its commands die with their process group
-        res = Result(Status.ERROR, f"could not check: timed out after {limit:.3g} s")
+        shown = f"{limit:.1f}".rstrip("0").rstrip(".")
+        res = Result(Status.ERROR, f"could not check: timed out after {shown} s")
     elif box.get("deferred"):
         return None
     else:
