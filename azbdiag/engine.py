@@ -3,8 +3,16 @@
 A rule is a plain function ``check(ctx) -> Result`` registered with ``@rule(...)``. It reads
 facts through ``ctx.fact(fn)``, where ``fn(host)`` gathers one fact (usually: read a file or
 run a command through the host, then hand the text to a parser in azbdiag.parsers). Facts are
-computed once per run. A fact or rule raising SkipRule skips the rule; any other exception
-makes it an ``error`` result and the run goes on.
+computed once per run. A fact or rule raising SkipRule skips the rule; a read the host layer
+could not do (``Unreadable``: permission denied, a FIFO or device refused) skips it as "not
+root" or makes it an ``error``, never ok or fail; any other exception makes it an ``error``
+result and the run goes on.
+
+Time: the run has one deadline, shared so that one hanging command cannot starve the rest.
+The first pass runs every rule with commands held back: a rule that only reads files finishes
+there, a rule that wants a command is put off to the second pass at its first command (nothing
+has run yet). Every rule gets a share of the time left (see _limit), and when it runs out its
+commands are killed with their process group.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import time
 import traceback
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
+from azbdiag.host import Unreadable
 from azbdiag.model import (
     CheckError,
     Result,
@@ -26,9 +35,18 @@ from azbdiag.model import (
     skipped,
 )
 from azbdiag.redact import redact
+from azbdiag.runner import Budget, Cancelled, CommandsDeferred, current_budget, set_budget
 
 REGISTRY: Dict[str, Rule] = {}
 DEFAULT_DEADLINE = 180.0
+# Each rule still to run keeps at least this much (or its own timeout, if shorter) of the run's
+# deadline, unless the deadline is too short for that; then they share it equally.
+RESERVE_PER_RULE = 2.0
+# What one result may carry into a report: data from a hostile disk must not make it huge.
+MAX_SUMMARY = 1000
+MAX_EVIDENCE = 50
+MAX_EVIDENCE_LINE = 1000
+MAX_REMEDY = 2000
 
 
 def rule(id: str, title: str, *, error_codes: Sequence[str] = (), needs_root: bool = False,
@@ -87,6 +105,7 @@ class Context:
         self.options = dict(options or {})
         self._facts: Dict[Callable, object] = {}
         self._fact_errors: Dict[Callable, BaseException] = {}
+        self._wants_commands: set = set()   # facts put off to the second pass
         self._lock = threading.RLock()
         self.results: Dict[str, Result] = {}
 
@@ -97,8 +116,17 @@ class Context:
                 return self._facts[fn]
             if fn in self._fact_errors:
                 raise self._fact_errors[fn]
+            budget = current_budget()
+            if fn in self._wants_commands and budget is not None and budget.defer_commands:
+                raise CommandsDeferred()
         try:
             value = fn(self.host)
+        except CommandsDeferred:     # not a failure: the fact runs a command, in the 2nd pass
+            with self._lock:
+                self._wants_commands.add(fn)
+            raise
+        except Cancelled:            # the rule asking ran out of time, not the fact's fault
+            raise
         except BaseException as exc:  # cached so that every rule sees the same failure
             with self._lock:
                 self._fact_errors[fn] = exc
@@ -124,45 +152,78 @@ def _applicability(r: Rule, host, ctx: Context) -> Optional[Result]:
     return None
 
 
+def _bounded(text: str, limit: int) -> str:
+    """Cut first, then redact: a cut never exposes more than the redacted whole would."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return redact(text)
+
+
 def _finish(r: Rule, res: Result, started: float) -> Result:
     res.id, res.title, res.error_codes = r.id, r.title, r.error_codes
     res.fix = r.fix if res.status in (Status.WARN, Status.FAIL) else None
     res.remedy = res.remedy or (r.remedy if res.status in (Status.WARN, Status.FAIL) else None)
-    res.summary = redact(res.summary)
-    res.evidence = [redact(str(e)) for e in res.evidence][:50]
+    res.summary = _bounded(res.summary, MAX_SUMMARY) if res.summary else res.summary
+    res.evidence = [_bounded(e, MAX_EVIDENCE_LINE) for e in list(res.evidence)[:MAX_EVIDENCE]]
     if res.remedy:
-        res.remedy = redact(res.remedy)
+        res.remedy = _bounded(res.remedy, MAX_REMEDY)
     res.duration_ms = int((time.monotonic() - started) * 1000)
     return res
 
 
+def _unreadable_result(exc: Unreadable, host) -> Result:
+    if exc.denied and not host.is_root:
+        return skipped(SkipReason.NOT_ROOT, f"not root: {exc}; re-run with sudo")
+    return Result(Status.ERROR, f"could not check: {exc}")
+
+
 def run_one(r: Rule, ctx: Context, timeout: Optional[float] = None) -> Result:
+    res = _run_one(r, ctx, timeout if timeout is not None else r.timeout)
+    assert res is not None
+    return res
+
+
+def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False) -> Optional[Result]:
+    """The rule's result within `limit` seconds; None when it was put off because it wants a
+    command while `defer_commands` holds commands back."""
     started = time.monotonic()
     pre = _applicability(r, ctx.host, ctx)
     if pre is not None:
         return _finish(r, pre, started)
     box: Dict[str, object] = {}
+    budget = Budget(limit, defer_commands=defer_commands)
 
     def target():
+        set_budget(budget)
         try:
             box["result"] = r.func(ctx)
+        except CommandsDeferred:
+            box["deferred"] = True
         except SkipRule as exc:
             box["result"] = skipped(exc.reason, exc.summary)
         except CheckError as exc:
             box["result"] = Result(Status.ERROR, f"could not check: {exc}")
+        except Unreadable as exc:
+            box["result"] = _unreadable_result(exc, ctx.host)
         except BaseException as exc:  # a broken rule must not stop the others
             box["result"] = Result(
                 Status.ERROR, f"could not check: {type(exc).__name__}: {exc}",
                 [line for line in traceback.format_exc().splitlines()[-3:]]
                 if ctx.options.get("debug") else [],
             )
+        finally:
+            set_budget(None)
 
-    limit = timeout if timeout is not None else r.timeout
     worker = threading.Thread(target=target, name=f"rule:{r.id}", daemon=True)
     worker.start()
     worker.join(limit)
     if worker.is_alive():
-        res = Result(Status.ERROR, f"could not check: timed out after {limit:g} s")
+        budget.cancel()          # its commands die with their process group
+        shown = f"{limit:.1f}".rstrip("0").rstrip(".")
+        res = Result(Status.ERROR, f"could not check: timed out after {shown} s")
+    elif box.get("deferred"):
+        return None
     else:
         res = box.get("result")
         if not isinstance(res, Result):
@@ -170,30 +231,57 @@ def run_one(r: Rule, ctx: Context, timeout: Optional[float] = None) -> Result:
     return _finish(r, res, started)
 
 
+def _limit(r: Rule, left: float, later: Sequence[Rule]) -> float:
+    """The share of the `left` seconds rule `r` may use when the rules `later` still wait:
+    its own timeout, as long as each of them keeps RESERVE_PER_RULE (or its timeout); never
+    less than an equal share of what is left."""
+    reserve = sum(min(RESERVE_PER_RULE, x.timeout) for x in later)
+    return max(0.0, min(r.timeout, max(left / (len(later) + 1), left - reserve)))
+
+
 def run_rules(ctx: Context, only: Sequence[str] = (), skip: Sequence[str] = (),
               deadline: float = DEFAULT_DEADLINE,
               rules: Optional[List[Rule]] = None) -> List[Result]:
-    """Run the selected rules one after another; each has its own timeout and the whole run
-    has a deadline after which the remaining rules are reported as errors."""
+    """Run the selected rules within `deadline` seconds; results come in the rules' order.
+    Rules that only read files run first (see the module docstring), those that run
+    commands after; a rule the deadline leaves no time for is an error."""
     selected = rules if rules is not None else all_rules()
     if only:
         selected = [r for r in selected if matches(r.id, only)]
-    started = time.monotonic()
-    results: List[Result] = []
+    end = time.monotonic() + deadline
+    results: Dict[str, Result] = {}
+    todo: List[Rule] = []
     for r in selected:
         if skip and matches(r.id, skip):
-            res = _finish(r, skipped(SkipReason.BY_USER), time.monotonic())
+            results[r.id] = _finish(r, skipped(SkipReason.BY_USER), time.monotonic())
         else:
-            left = deadline - (time.monotonic() - started)
-            if left <= 0:
-                res = _finish(r, Result(Status.ERROR,
-                                        f"could not check: run deadline of {deadline:g} s reached"),
-                              time.monotonic())
-            else:
-                res = run_one(r, ctx, timeout=min(r.timeout, left))
-        ctx.results[r.id] = res
-        results.append(res)
-    return results
+            todo.append(r)
+
+    def out_of_time(r: Rule) -> Result:
+        return _finish(r, Result(Status.ERROR,
+                                 f"could not check: run deadline of {deadline:g} s reached"),
+                       time.monotonic())
+
+    later: List[Rule] = []
+    for i, r in enumerate(todo):
+        left = end - time.monotonic()
+        if left <= 0:
+            results[r.id] = out_of_time(r)
+            continue
+        res = _run_one(r, ctx, _limit(r, left, todo[i + 1:] + later), defer_commands=True)
+        if res is None:
+            later.append(r)
+        else:
+            results[r.id] = res
+    for i, r in enumerate(later):
+        left = end - time.monotonic()
+        if left <= 0:
+            results[r.id] = out_of_time(r)
+            continue
+        results[r.id] = _run_one(r, ctx, _limit(r, left, later[i + 1:]))
+    ordered = [results[r.id] for r in selected]
+    ctx.results.update((res.id, res) for res in ordered)
+    return ordered
 
 
 def summarize(results: Sequence[Result]) -> Dict[str, int]:

@@ -2,27 +2,155 @@
 
 Works with Debian 12's sh 1.14 (calls return a RunningCommand) and with sh 2.x (calls return a
 str unless `_return_cmd=True`, which sh 1.x would pass to the program as an argument).
+
+Time: the engine gives each rule a Budget (its share of the run's deadline). A command started
+under it never outlives it: its timeout is clipped to what the rule has left, and when the rule
+times out the engine cancels the budget, which kills the command's whole process group; the
+check commands still running when azbdiag stops (normal exit, SIGTERM, SIGHUP) are killed too.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import shutil
+import signal
+import threading
 import time
-from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import sh
 
 _SH2 = int(sh.__version__.split(".")[0]) >= 2
 
 DEFAULT_TIMEOUT = 10.0
+# GNU timeout sends SIGKILL this long after its SIGTERM.
+KILL_AFTER = 2
 # Commands we run must print in a stable, parseable form whatever the admin's locale.
 _BASE_ENV = {
     "LC_ALL": "C",
     "LANG": "C",
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 }
+
+
+class CommandsDeferred(BaseException):
+    """Raised by Host.run while the engine's first pass runs the rules that only read files.
+    A BaseException so that a rule's `except Exception` cannot swallow it; nothing has been
+    started when it is raised."""
+
+
+class Cancelled(BaseException):
+    """Raised by the host in a rule the engine gave up on (timed out): its thread stops at its
+    next read or command instead of running on unseen."""
+
+
+class Budget:
+    """The time one rule has left, and the process groups of the commands it started."""
+
+    def __init__(self, seconds: float, defer_commands: bool = False):
+        self.end = time.monotonic() + seconds
+        self.defer_commands = defer_commands
+        self.cancelled = False
+        self._lock = threading.Lock()
+        self._groups: set = set()
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def adopt(self, pid: int) -> bool:
+        """Track the group of a command just started; False (and killed) if already cancelled."""
+        with self._lock:
+            if not self.cancelled:
+                self._groups.add(pid)
+                return True
+        _signal_group(pid, signal.SIGKILL)
+        return False
+
+    def release(self, pid: int) -> None:
+        with self._lock:
+            self._groups.discard(pid)
+
+    def cancel(self) -> None:
+        """The rule is out of time: no new command starts, running ones are killed."""
+        with self._lock:
+            self.cancelled = True
+            groups = list(self._groups)
+        for pid in groups:
+            _signal_group(pid, signal.SIGKILL)
+
+
+_local = threading.local()
+
+
+def current_budget() -> Optional[Budget]:
+    return getattr(_local, "budget", None)
+
+
+def set_budget(budget: Optional[Budget]) -> None:
+    """Attach `budget` to the calling thread (the engine does this in each rule's thread)."""
+    _local.budget = budget
+
+
+# The commands checks started that still run: pid (= process group, each starts with setsid).
+# A fix's commands are not in it: stopping one half-way (e2fsck) is the fixer's decision.
+_children: Set[int] = set()
+_children_lock = threading.Lock()
+# Commands between their spawn and their registration in _children: a stop signal waits for
+# them (briefly), or a command started just then would outlive azbdiag. When the signal lands
+# in the thread that is spawning (the main thread), it is held until the command is registered.
+_spawning = 0
+_pending_stop: Optional[int] = None
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
+def stop_children() -> None:
+    """Kill the process group of every check command still running (at exit, SIGTERM,
+    SIGHUP)."""
+    with _children_lock:
+        running = list(_children)
+    for pid in running:
+        _signal_group(pid, signal.SIGKILL)
+
+
+atexit.register(stop_children)
+_handlers_installed = False
+
+
+def _on_stop_signal(signum, frame):
+    global _pending_stop
+    if getattr(_local, "spawning", False):
+        _pending_stop = signum          # acted on as soon as this thread's command is known
+        return
+    end = time.monotonic() + 2
+    while _spawning and time.monotonic() < end:
+        time.sleep(0.01)
+    # Then die of the signal as before: no unwinding in the middle of whatever runs.
+    stop_children()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def install_stop_handlers() -> None:
+    """On SIGTERM and SIGHUP, kill the check commands still running, then die of the signal.
+    Only from the main thread, and only over the default handler."""
+    global _handlers_installed
+    if _handlers_installed or threading.current_thread() is not threading.main_thread():
+        return
+    _handlers_installed = True
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(sig) == signal.SIG_DFL:
+                signal.signal(sig, _on_stop_signal)
+        except (ValueError, OSError):
+            pass
 
 
 @dataclasses.dataclass
@@ -57,13 +185,19 @@ def _decode(data) -> str:
 
 
 class ShRunner:
-    """Runs real commands with sh. Every call has a timeout; output is captured, never a TTY."""
+    """Runs real commands with sh. Every call has a timeout; output is captured, never a TTY.
+
+    Each command starts in its own session (its pid is its process group), wrapped in GNU
+    timeout, which signals the whole group at the timeout and SIGKILLs it KILL_AFTER seconds
+    later, even if azbdiag itself was killed. Without GNU timeout a timer kills the group.
+    """
 
     def __init__(self, env: Optional[Mapping[str, str]] = None):
         self.env = dict(os.environ)
         self.env.update(_BASE_ENV)
         if env:
             self.env.update(env)
+        install_stop_handlers()
 
     def run(
         self,
@@ -74,6 +208,11 @@ class ShRunner:
     ) -> CommandResult:
         argv = tuple(str(a) for a in argv)
         started = time.monotonic()
+        budget = current_budget()
+        if budget is not None:
+            if budget.cancelled or budget.left() <= 0:
+                return CommandResult(argv, None, timed_out=True)
+            timeout = min(timeout, budget.left())
         call_env = dict(self.env)
         if env:
             call_env.update(env)
@@ -84,44 +223,65 @@ class ShRunner:
             "_env": call_env,
             "_in": input if input is not None else "",
             "_new_session": True,
+            "_bg": True,            # so that the pid is known while it runs
+            "_bg_exc": False,
         }
-        if _SH2:
-            kwargs["_return_cmd"] = True
         exe = shutil.which(argv[0], path=call_env.get("PATH"))
         if exe is None:
             return CommandResult(argv, None, not_found=True)
-        # GNU timeout signals the whole process group (a shell's children die too) and
-        # SIGKILLs it 2 s later; the engine's per-rule timeout is the backstop. sh's own
-        # timeout, used only without it, kills just the direct child, and its watcher thread
-        # adds ~100 ms to every call.
         wrapped = argv
         killer = shutil.which("timeout", path=call_env.get("PATH"))
         if killer:
-            wrapped = (killer, "--kill-after=2", f"{timeout:g}", exe) + argv[1:]
-        else:
-            kwargs["_timeout"] = timeout
+            wrapped = (killer, f"--kill-after={KILL_AFTER}", f"{max(timeout, 0.01):.2f}",
+                       exe) + argv[1:]
+        global _spawning
+        with _children_lock:
+            _spawning += 1
+        _local.spawning = True
         try:
-            proc = sh.Command(wrapped[0])(*wrapped[1:], **kwargs)
-            elapsed = int((time.monotonic() - started) * 1000)
-            if killer and proc.exit_code in (124, 137) and elapsed >= timeout * 1000:
-                return CommandResult(argv, None, _decode(proc.stdout), _decode(proc.stderr),
-                                     timed_out=True, duration_ms=elapsed)
-            return CommandResult(
-                argv, proc.exit_code, _decode(proc.stdout), _decode(proc.stderr),
-                duration_ms=elapsed,
-            )
-        except sh.CommandNotFound:
-            return CommandResult(argv, None, not_found=True)
-        except sh.TimeoutException:
-            return CommandResult(
-                argv, None, timed_out=True, duration_ms=int((time.monotonic() - started) * 1000)
-            )
-        except sh.SignalException as exc:  # killed by a signal other than our timeout
-            return CommandResult(
-                argv, -abs(getattr(exc, "exit_code", 1)), _decode(exc.stdout), _decode(exc.stderr)
-            )
-        except (OSError, PermissionError) as exc:
-            return CommandResult(argv, None, stderr=str(exc), not_found=True)
+            try:
+                proc = sh.Command(wrapped[0])(*wrapped[1:], **kwargs)
+            except sh.CommandNotFound:
+                return CommandResult(argv, None, not_found=True)
+            except (OSError, PermissionError) as exc:
+                return CommandResult(argv, None, stderr=str(exc), not_found=True)
+            pid = proc.pid
+            if budget is not None:
+                with _children_lock:
+                    _children.add(pid)
+                budget.adopt(pid)
+        finally:
+            _local.spawning = False
+            with _children_lock:
+                _spawning -= 1
+            if _pending_stop is not None:
+                _on_stop_signal(_pending_stop, None)
+        timer = None
+        if not killer:
+            timer = threading.Timer(timeout, _signal_group, (pid, signal.SIGKILL))
+            timer.daemon = True
+            timer.start()
+        signalled = False
+        try:
+            try:
+                proc.wait()
+                code, out, err = proc.exit_code, proc.stdout, proc.stderr
+            except sh.SignalException as exc:
+                signalled = True
+                code, out, err = -abs(getattr(exc, "exit_code", 1)), exc.stdout, exc.stderr
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if budget is not None:
+                budget.release(pid)
+                with _children_lock:
+                    _children.discard(pid)
+        elapsed = int((time.monotonic() - started) * 1000)
+        out_of_time = elapsed >= timeout * 1000 or (budget is not None and budget.cancelled)
+        if out_of_time and (signalled or (killer and code in (124, 137))):
+            return CommandResult(argv, None, _decode(out), _decode(err), timed_out=True,
+                                 duration_ms=elapsed)
+        return CommandResult(argv, code, _decode(out), _decode(err), duration_ms=elapsed)
 
 
 FakeEntry = Union[str, Tuple[int, str], Tuple[int, str, str], Callable[..., CommandResult]]

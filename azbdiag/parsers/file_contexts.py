@@ -8,6 +8,7 @@ import dataclasses
 import re
 from typing import List, Optional, Tuple
 
+from azbdiag.parsers import _saferegex as saferegex
 from azbdiag.parsers.selinux_context import parse_context
 
 _FTYPES = {"--": "file", "-d": "dir", "-l": "symlink", "-c": "char", "-b": "block",
@@ -81,9 +82,9 @@ def expected_context(specs: List[FileContextSpec], path: str, ftype: str) -> Opt
             if not path.startswith(spec.stem):
                 continue
             if spec.compiled is None:
-                try:
-                    spec.compiled = re.compile(spec.regex)
-                except (re.error, RecursionError, OverflowError):
+                try:  # the regex comes from the disk: a matcher that cannot run away
+                    spec.compiled = saferegex.compile(spec.regex)
+                except (saferegex.Unsupported, re.error, RecursionError, OverflowError):
                     spec.compiled = False
             if spec.compiled and spec.compiled.fullmatch(path):
                 return spec
