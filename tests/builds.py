@@ -137,6 +137,19 @@ def _build(files, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _prune(keep):
+    """Drop all but the `keep` newest builds of other trees (and leftovers of killed builds)."""
+    entries = []
+    for name in os.listdir(BUILD_DIR):
+        path = os.path.join(BUILD_DIR, name)
+        if name.startswith("build-"):
+            shutil.rmtree(path, ignore_errors=True)  # a work folder; we hold the lock
+        elif os.path.isfile(os.path.join(path, "products.json")):
+            entries.append((os.path.getmtime(os.path.join(path, "products.json")), path))
+    for _, path in sorted(entries, reverse=True)[keep:]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def built():
     """The products of the README's build commands for the tree as it is now (built on first
     use, then reused). Skips the caller when not root or a build tool is missing."""
@@ -151,6 +164,7 @@ def built():
     with _cache_lock():
         if not os.path.isfile(os.path.join(out, "products.json")):
             shutil.rmtree(out, ignore_errors=True)
+            _prune(keep=3)
             _build(files, out)
     with open(os.path.join(out, "products.json")) as fh:
         result = json.load(fh)

@@ -214,3 +214,42 @@ def test_rpm_requires_offers_the_pythons_the_launcher_tries():
     tried = re.search(r"for name in (python3 [^;]+); do", launcher).group(1).split()[1:]
     assert set(tried) <= names
     assert ("python3", ">=", "3.9") in rpm_python_requirement()
+
+
+# --------------------------------------------------------------------------- the wheel (pip, Ansible)
+
+def test_pyproject_dependencies_are_the_oldest_versions_used():
+    text = read("pyproject.toml")
+    deps = re.search(r"^dependencies = \[(.*?)\]", text, re.M | re.S).group(1)
+    pins = dict(re.findall(r'"([a-z]+)>=([0-9.]+)', deps))
+    assert pins == {m: ".".join(map(str, oldest)) for _, mods in startup.GROUPS for m, oldest, _ in mods}
+    assert '"sh>=1.14.2,<3"' in deps
+
+
+def test_wheel_finds_every_package_without_a_list(tmp_path):
+    """setup.py discovers packages: a new subpackage (azbdiag/commands, azbdiag/fix ...) ships."""
+    pytest.importorskip("setuptools")
+    pytest.importorskip("wheel")
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "__pycache__", "*.egg-info", "build", "dist", "wheels", "tests", ".hypothesis"))
+    (src / "azbdiag" / "newsub").mkdir()
+    (src / "azbdiag" / "newsub" / "__init__.py").write_text("")
+    cp = subprocess.run(["/usr/bin/python3", "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                         "--no-index", str(src), "-w", str(tmp_path / "out")], capture_output=True, text=True,
+                        timeout=300, cwd=str(tmp_path))
+    if cp.returncode != 0 and "No module named pip" in cp.stderr:
+        pytest.skip("pip is not installed")
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    import zipfile
+
+    (wheel,) = (tmp_path / "out").glob("azbdiag-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {"azbdiag/newsub/__init__.py", "azbdiag/rules/__init__.py", "azbdiag/data/report.schema.json"}
+    for folder, _, files in os.walk(os.path.join(ROOT, "azbdiag")):
+        if "__init__.py" in files and "__pycache__" not in folder:
+            expected.add(os.path.relpath(os.path.join(folder, "__init__.py"), ROOT))
+    for name in os.listdir(os.path.join(ROOT, "rules")):
+        if name.endswith(".py"):
+            expected.add(f"azbdiag/rules/{name}")
+    assert expected <= names, sorted(expected - names)
