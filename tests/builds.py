@@ -117,6 +117,7 @@ def _build(files, out):
         products = {
             "deb": glob.glob(os.path.join(work, "azbdiag_*_all.deb")),
             "changes": glob.glob(os.path.join(work, "azbdiag_*.changes")),
+            "buildinfo": glob.glob(os.path.join(work, "azbdiag_*.buildinfo")),  # the .changes names it
             "rpm": glob.glob(os.path.join(home, "rpmbuild", "RPMS", "noarch", "azbdiag-*.noarch.rpm")),
             "pyz": glob.glob(os.path.join(src, "dist", "azbdiag.pyz")),
         }
