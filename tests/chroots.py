@@ -1,18 +1,20 @@
-"""Debian 12 (bookworm) chroots for integration tests.
+"""Debian chroots (11 bullseye, 12 bookworm, 13 trixie) for integration tests.
 
-    root = bookworm_chroot(str(tmp_path / "root"), packages=("waagent",))
+    root = debian_chroot(str(tmp_path / "root"), suite="bullseye", packages=("waagent",))
     try:
         cp = chroot_run(root, ["waagent", "--version"], timeout=60)
         assert cp.returncode == 0, cp.stdout + cp.stderr
     finally:
         cleanup_chroot(root)
 
-The first call runs `debootstrap --variant=minbase bookworm` from the Debian mirror this
-machine's apt uses (override with AZBDIAG_TEST_MIRROR) and keeps the result as a tarball
-under /var/cache/azbdiag-tests/ (override with AZBDIAG_TEST_CACHE); later calls unpack it in
-a few seconds. A chroot with extra packages named by plain package names is cached as well,
-keyed by the sorted names. Entries of `packages` that are paths to existing .deb files are
-copied in and installed with apt (never cached).
+`bookworm_chroot(dest, packages)` is `debian_chroot(dest, "bookworm", packages)`.
+
+The first call for a suite runs `debootstrap --variant=minbase SUITE` from the Debian mirror
+this machine's apt uses (override with AZBDIAG_TEST_MIRROR) and keeps the result as a tarball
+under /var/cache/azbdiag-tests/ (override with AZBDIAG_TEST_CACHE), one per suite; later calls
+unpack it in a few seconds. A chroot with extra packages named by plain package names is
+cached as well, keyed by the suite and the sorted names. Entries of `packages` that are paths
+to existing .deb files are copied in and installed with apt (never cached).
 
 Needs root, debootstrap, chroot and tar; otherwise the calling test is skipped with a reason.
 Services never start inside (usr/sbin/policy-rc.d exits 101). /proc and /dev/pts are mounted
@@ -35,7 +37,7 @@ import tempfile
 import pytest
 
 CACHE_DIR = os.environ.get("AZBDIAG_TEST_CACHE", "/var/cache/azbdiag-tests")
-SUITE = "bookworm"
+SUITES = ("bullseye", "bookworm", "trixie")  # Debian 11, 12, 13
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 CHROOT_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -60,7 +62,8 @@ def _require_tools():
 
 
 def debian_mirror():
-    """The Debian mirror (not the security one) the host's apt uses for bookworm."""
+    """The Debian mirror (not the security one) the host's apt uses for its own release; the
+    same mirror serves every suite."""
     env = os.environ.get("AZBDIAG_TEST_MIRROR")
     if env:
         return env
@@ -76,7 +79,7 @@ def debian_mirror():
                 m = re.match(r"^([A-Za-z-]+):\s*(.*)$", line)
                 if m:
                     fields[m.group(1).lower()] = m.group(2).split()
-            if "deb" in fields.get("types", []) and SUITE in fields.get("suites", []):
+            if "deb" in fields.get("types", []) and set(SUITES) & set(fields.get("suites", [])):
                 candidates.extend(fields.get("uris", []))
     for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
         try:
@@ -85,7 +88,7 @@ def debian_mirror():
             continue
         for line in lines:
             parts = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
-            if len(parts) >= 3 and parts[0] == "deb" and parts[2] == SUITE:
+            if len(parts) >= 3 and parts[0] == "deb" and parts[2] in SUITES:
                 candidates.append(parts[1])
     for uri in candidates:
         if "security" not in uri:
@@ -228,18 +231,18 @@ def _save(root, tarball):
             os.unlink(tmp)
 
 
-def _base_tarball():
-    """The cached pristine minbase tarball; debootstrap once under a lock."""
+def _base_tarball(suite):
+    """The cached pristine minbase tarball of `suite`; debootstrap once under a lock."""
     mirror = debian_mirror()
-    key = hashlib.sha256(f"{_CACHE_FORMAT} {SUITE} {mirror}".encode()).hexdigest()[:12]
-    tarball = os.path.join(CACHE_DIR, f"{SUITE}-minbase-{key}.tar.gz")
+    key = hashlib.sha256(f"{_CACHE_FORMAT} {suite} {mirror}".encode()).hexdigest()[:12]
+    tarball = os.path.join(CACHE_DIR, f"{suite}-minbase-{key}.tar.gz")
     with _cache_lock():
         if os.path.exists(tarball):
             return tarball
         work = tempfile.mkdtemp(prefix="debootstrap-", dir=CACHE_DIR)
         root = os.path.join(work, "root")
         try:
-            _run(["debootstrap", "--variant=minbase", SUITE, root, mirror], 1200)
+            _run(["debootstrap", "--variant=minbase", suite, root, mirror], 1200)
             chroot_run(root, ["apt-get", "clean"], timeout=120)
             _save(root, tarball)
         finally:
@@ -251,19 +254,27 @@ def _base_tarball():
 # --------------------------------------------------------------------------- API
 
 def bookworm_chroot(dest_dir, packages=()):
-    """Create a Debian 12 minbase root file system in `dest_dir` (created; must be empty or
-    missing) with `packages` installed, and return its absolute path. Skips the calling test
-    when not root or debootstrap is missing; raises RuntimeError when debootstrap or apt fails."""
+    """A Debian 12 chroot: see debian_chroot."""
+    return debian_chroot(dest_dir, "bookworm", packages)
+
+
+def debian_chroot(dest_dir, suite="bookworm", packages=()):
+    """Create a minbase root file system of Debian `suite` (one of SUITES) in `dest_dir`
+    (created; must be empty or missing) with `packages` installed from that suite's own
+    archive, and return its absolute path. Skips the calling test when not root or debootstrap
+    is missing; raises RuntimeError when debootstrap or apt fails."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
     _require_tools()
     dest = os.path.abspath(dest_dir)
     if dest == "/":
         raise ValueError("refusing to use / as a chroot")
     names = sorted({p for p in packages if not os.path.isfile(p)})
     debs = [os.path.abspath(p) for p in packages if os.path.isfile(p)]
-    base = _base_tarball()
+    base = _base_tarball(suite)
     if names:
         key = hashlib.sha256((os.path.basename(base) + " " + " ".join(names)).encode()).hexdigest()[:12]
-        tarball = os.path.join(CACHE_DIR, f"{SUITE}-pkgs-{key}.tar.gz")
+        tarball = os.path.join(CACHE_DIR, f"{suite}-pkgs-{key}.tar.gz")
         with _cache_lock():
             if not os.path.exists(tarball):
                 work = tempfile.mkdtemp(prefix="pkgs-", dir=CACHE_DIR)

@@ -54,7 +54,8 @@ def copy_checkout(dest):
     for part in ("azbdiag", "rules"):
         shutil.copytree(os.path.join(ROOT, part), dest / part,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(os.path.join(ROOT, "pyproject.toml"), dest)
+    for name in ("pyproject.toml", "setup.py"):  # setup.py finds the packages
+        shutil.copy(os.path.join(ROOT, name), dest)
     readme = os.path.join(ROOT, "README.md")
     if os.path.exists(readme):
         shutil.copy(readme, dest)

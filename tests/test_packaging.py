@@ -1,12 +1,13 @@
 """The packages, built and used for real (CI, as root).
 
-- the .deb is built from a clean copy of the checkout (never in the work tree), is lintian
-  clean, installs with `apt-get install ./azbdiag_*.deb` into a fresh Debian 12 chroot next to
-  Debian's waagent, and there `azbdiag --version`, `azbdiag check --format json` and
-  `man azbdiag` work; `azbdiag check --root <chroot>` from outside finds that agent; purge
-  keeps fix journals and says so;
-- the .rpm is built with plain rpmbuild, lists the expected files, installs into a scratch
-  root with `rpm --root --nodeps` and runs from there.
+- the .deb and the .rpm are built by the README's own commands from a clean copy of the tree
+  (tests/builds.py, once per tree, the .deb with its unit tests); the .deb is lintian clean,
+  installs with apt into a fresh Debian 12 chroot next to Debian's waagent, and there
+  `azbdiag --version`, `azbdiag check --format json` and `man azbdiag` work; `azbdiag check
+  --root <chroot>` from outside finds that agent; purge keeps fix journals and says so;
+- the .rpm lists the expected files and dependencies, installs into a scratch root with
+  `rpm --root --nodeps` and its launcher runs from there.
+(tests/test_packaging_matrix.py installs them in Debian 11, 12 and 13.)
 """
 
 import json
@@ -17,6 +18,7 @@ import stat
 import subprocess
 
 import pytest
+from builds import built
 from chroots import bookworm_chroot, chroot_run, cleanup_chroot
 
 from azbdiag import __version__, report
@@ -52,50 +54,26 @@ def validate_report(doc):
         jsonschema.validate(doc, report.load_schema())
 
 
-# --------------------------------------------------------------------------- sources
-
-def _tree_files():
-    cp = run(["git", "-C", ROOT, "ls-files", "-co", "--exclude-standard", "-z"], timeout=60) \
-        if shutil.which("git", path=HOST_PATH) else None
-    if cp is None or cp.returncode != 0:
-        return None
-    return [f for f in cp.stdout.split("\0") if f and os.path.isfile(os.path.join(ROOT, f))]
-
-
-@pytest.fixture(scope="module")
-def source_tree(tmp_path_factory):
-    """A clean copy of the checkout: the files git tracks or would track (no build
-    products, no venvs, no .git)."""
-    dest = tmp_path_factory.mktemp("pkg") / "azbdiag"
-    files = _tree_files()
-    if files is None:
-        shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
-            ".git", ".venv*", "__pycache__", "*.egg-info", ".pybuild", "build", "dist",
-            ".hypothesis", ".pytest_cache", ".ruff_cache"))
-    else:
-        for rel in files:
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(os.path.join(ROOT, rel), target)
-    return str(dest)
+def test_readme_build_commands_run_as_written_with_the_unit_tests():
+    products = built()
+    log = products["log"]
+    assert "$ dpkg-checkbuilddeps" in log
+    assert "PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b" in log
+    assert "nocheck" not in log.split("dpkg-buildpackage", 1)[1].split("\n", 1)[0]
+    # dh_auto_test ran the unit tests in the source tree (sample symlinks and all)
+    assert re.search(r"\b\d+ passed\b", log) and " failed" not in log, log[-3000:]
+    assert "rpmbuild -ba rpm/azbdiag.spec" in log and "./tools/build-pyz" in log
+    for kind in ("deb", "changes", "rpm", "pyz"):
+        assert os.path.isfile(products[kind]), kind
 
 
 # --------------------------------------------------------------------------- .deb
 
 @pytest.fixture(scope="module")
-def deb(source_tree):
-    need("dpkg-buildpackage", "dpkg-checkbuilddeps", "dh")
-    cp = run(["dpkg-checkbuilddeps", "-Pnocheck"], cwd=source_tree)
-    if cp.returncode != 0:
-        pytest.skip(f"build dependencies missing: {cp.stderr.strip()}")
-    env = dict(HOST_ENV, DEB_BUILD_OPTIONS="nocheck")  # the unit tests run on their own in CI
-    cp = run(["dpkg-buildpackage", "-us", "-uc", "-b", "-Pnocheck"], cwd=source_tree, env=env)
-    assert cp.returncode == 0, (cp.stdout + cp.stderr)[-4000:]
-    out = os.path.dirname(source_tree)
-    path = os.path.join(out, f"azbdiag_{__version__}_all.deb")
-    changes = [f for f in os.listdir(out) if f.endswith(".changes")]
-    assert os.path.isfile(path) and changes, os.listdir(out)
-    return path, os.path.join(out, changes[0])
+def deb():
+    products = built()
+    assert os.path.basename(products["deb"]) == f"azbdiag_{__version__}_all.deb"
+    return products["deb"], products["changes"]
 
 
 def test_deb_contents(deb):
@@ -106,16 +84,25 @@ def test_deb_contents(deb):
                  "./usr/share/bash-completion/completions/azbdiag",
                  "./lib/systemd/system/azbdiag-check.service",
                  "./lib/systemd/system/azbdiag-check.timer",
-                 "./usr/lib/python3/dist-packages/azbdiag/rules/vmbackup_conf.py",
-                 "./usr/lib/python3/dist-packages/azbdiag/data/report.schema.json",
+                 "./usr/share/azbdiag/main.py",
+                 "./usr/share/azbdiag/azbdiag/rules/vmbackup_conf.py",
+                 "./usr/share/azbdiag/azbdiag/data/report.schema.json",
+                 "./usr/share/azbdiag/_vendor/typer/typer/__init__.py",
+                 "./usr/share/azbdiag/_vendor/typer/click/__init__.py",
+                 "./usr/share/azbdiag/_vendor/sh/sh.py",
+                 "./usr/share/azbdiag/_vendor/distro/distro/__init__.py",
                  "./usr/share/doc/azbdiag/examples/cloud-init/azbdiag-check.yaml",
                  "./var/lib/azbdiag/", "./var/log/azbdiag/"):
         assert re.search(rf" {re.escape(path)}$", listing, re.M), path
     assert "__pycache__" not in listing and "/tests/" not in listing
-    fields = run(["dpkg-deb", "--field", deb[0], "Depends", "Architecture", "Version"]).stdout
-    for dep in ("python3-typer", "python3-sh", "python3-distro"):
-        assert dep in fields
+    assert re.search(r"^-rwxr-xr-x .* \./usr/bin/azbdiag$", listing, re.M)
+    fields = run(["dpkg-deb", "--field", deb[0], "Depends", "Recommends", "Architecture", "Version"]).stdout
+    depends = re.search(r"^Depends: (.*)$", fields, re.M).group(1)
+    assert depends.startswith("python3 (>= 3.9) | python3.9 | ") and "typer" not in depends
+    for dep in ("python3-typer", "python3-click", "python3-sh", "python3-distro"):
+        assert dep in re.search(r"^Recommends: (.*)$", fields, re.M).group(1)
     assert "Architecture: all" in fields and f"Version: {__version__}" in fields
+
 
 
 def test_lintian_clean(deb):
@@ -244,30 +231,16 @@ def test_purge_keeps_journals_and_says_so(chroot):
 # --------------------------------------------------------------------------- .rpm
 
 @pytest.fixture(scope="module")
-def rpm(source_tree):
-    need("rpmbuild", "rpm", "tar")
-    spec = open(os.path.join(source_tree, "rpm", "azbdiag.spec")).read()
-    version = re.search(r"^Version:\s*(\S+)", spec, re.M).group(1)
-    top = os.path.join(os.path.dirname(source_tree), "rpmtop")
-    os.makedirs(os.path.join(top, "SOURCES"))
-    tarball = os.path.join(top, "SOURCES", f"azbdiag-{version}.tar.gz")
-    parent, name = os.path.split(source_tree)
-    cp = run(["tar", "-C", parent, "--transform", f"s,^{name},azbdiag-{version},",
-              "--exclude", "debian/azbdiag", "--exclude", ".pybuild", "-czf", tarball, name])
-    assert cp.returncode == 0, cp.stderr
-    cp = run(["rpmbuild", "--define", f"_topdir {top}", "-ba",
-              os.path.join(source_tree, "rpm", "azbdiag.spec")])
-    assert cp.returncode == 0, (cp.stdout + cp.stderr)[-4000:]
-    rpms = [os.path.join(top, "RPMS", "noarch", f) for f in os.listdir(os.path.join(top, "RPMS", "noarch"))]
-    assert len(rpms) == 1, rpms
-    return rpms[0]
+def rpm():
+    return built()["rpm"]
 
 
 def test_rpm_lists_the_expected_files(rpm):
     cp = run(["rpm", "-qpl", rpm])
     assert cp.returncode == 0, cp.stderr
     files = set(cp.stdout.split())
-    for path in ("/usr/bin/azbdiag", "/usr/share/azbdiag/azbdiag/__main__.py",
+    for path in ("/usr/bin/azbdiag", "/usr/share/azbdiag/main.py", "/usr/share/azbdiag/azbdiag/__main__.py",
+                 "/usr/share/azbdiag/_vendor/typer/typer-0.7.0.dist-info/LICENSE",
                  "/usr/share/azbdiag/azbdiag/cli.py", "/usr/share/azbdiag/azbdiag/rules/vmbackup_conf.py",
                  "/usr/share/azbdiag/azbdiag/data/report.schema.json",
                  "/usr/share/bash-completion/completions/azbdiag",
@@ -282,9 +255,12 @@ def test_rpm_lists_the_expected_files(rpm):
     info = run(["rpm", "-qp", "--qf", "%{VERSION} %{ARCH}", rpm]).stdout
     assert info == f"{__version__} noarch"
     requires = run(["rpm", "-qpR", rpm]).stdout
-    for dep in ("python3-typer", "python3-sh", "python3-distro"):
-        assert dep in requires
-    assert "python(abi)" not in requires
+    assert "(python3 >= 3.9 or python3.9 or " in requires and "python311" in requires
+    for dep in ("python3-typer", "python3-sh", "python3-distro", "python(abi)", "/usr/bin/python3"):
+        assert dep not in requires, dep
+    provides = run(["rpm", "-qp", "--provides", rpm]).stdout
+    for lib in ("typer", "click", "sh", "distro"):
+        assert f"bundled(python3dist({lib})) = " in provides, lib
 
 
 def test_rpm_installs_into_a_scratch_root_and_runs(rpm, tmp_path):
@@ -295,14 +271,15 @@ def test_rpm_installs_into_a_scratch_root_and_runs(rpm, tmp_path):
     cp = run(["rpm", "--root", str(scratch), "--dbpath", "/var/lib/rpm", "-q", "azbdiag"])
     assert cp.stdout.startswith(f"azbdiag-{__version__}-"), cp.stdout + cp.stderr
     assert stat.S_IMODE(os.stat(scratch / "var/lib/azbdiag").st_mode) == 0o700
-    wrapper = (scratch / "usr/bin/azbdiag").read_text()
-    assert wrapper.startswith("#!/usr/bin/python3\n") and '"/usr/share/azbdiag"' in wrapper
-    # Run the installed code (the wrapper with its path pointed into the scratch root).
-    code = wrapper.replace('"/usr/share/azbdiag"', repr(str(scratch / "usr/share/azbdiag")))
+    launcher = (scratch / "usr/bin/azbdiag").read_text()
+    assert launcher.startswith("#!/bin/sh\n") and "/usr/share/azbdiag/main.py" in launcher
+    # Run the installed launcher with its root pointed at the scratch root.
+    env = dict(HOST_ENV, AZBDIAG_LAUNCHER_ROOT=str(scratch))
     healthy = os.path.join(ROOT, "tests", "samples", "healthy")
-    cp = run([PY, "-c", code, "check", "--root", healthy, "--format", "json"], cwd=str(tmp_path))
+    cp = run(["sh", str(scratch / "usr/bin/azbdiag"), "check", "--root", healthy, "--format", "json"],
+             cwd=str(tmp_path), env=env)
     assert cp.returncode in (0, 1), cp.stderr
     doc = json.loads(cp.stdout)
     validate_report(doc)
     assert any(r["id"].startswith("vmbackup_conf.") for r in doc["results"])
-    assert not list(scratch.rglob("__pycache__")), "the wrapper must not write bytecode"
+    assert not list(scratch.rglob("__pycache__")), "the program must not write bytecode"

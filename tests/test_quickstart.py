@@ -1,8 +1,12 @@
-"""The README's quick start, run as written on a fresh Debian 12 (a debootstrap chroot):
-`./tools/install && azbdiag check` from a copy of the committed tree."""
+"""The README's quick start from a clone, run as written on a fresh Debian 12 (a debootstrap
+chroot): `./tools/install && azbdiag check` from a copy of the tree, then the man page, the
+completion and `tools/install --uninstall`. (The package and .pyz lines of the quick start run
+in tests/test_packaging_matrix.py.) The wheels are put in the chroot's ~/.cache/azbdiag/wheels,
+as a machine that fetched them once has them; nothing is downloaded from PyPI here."""
 
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -26,6 +30,10 @@ def test_quick_start_installs_and_checks_on_a_fresh_debian(tmp_path):
                            stdout=tar, check=True)
         os.makedirs(dest)
         subprocess.run(["tar", "-C", dest, "-xf", os.path.join(root, "src.tar")], check=True)
+        wheels = os.path.join(ROOT, "wheels")
+        if not os.path.isdir(wheels):
+            pytest.skip("no wheels/ (run ./tools/fetch-wheels)")
+        shutil.copytree(wheels, os.path.join(root, "root/.cache/azbdiag/wheels"))
         with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
             quick = fh.read()
         quick = quick.split("## Quick start", 1)[1].split("\n## ", 1)[0]
@@ -36,6 +44,16 @@ def test_quick_start_installs_and_checks_on_a_fresh_debian(tmp_path):
         assert res.returncode in (0, 1), res.stdout + res.stderr   # 1: this chroot has findings
         report = res.stdout.split(f"installed: azbdiag {__version__}\n", 1)[1]
         assert report.startswith(f"azbdiag {__version__}: ") and "Traceback" not in res.stderr
-        assert os.path.islink(os.path.join(root, "usr/local/bin/azbdiag"))
+        launcher = os.path.join(root, "usr/local/bin/azbdiag")
+        assert open(launcher).read().startswith("#!/bin/sh\n")
+        for path in ("usr/local/share/man/man1/azbdiag.1",
+                     "usr/local/share/bash-completion/completions/azbdiag",
+                     "usr/local/share/azbdiag/_vendor/typer/typer/__init__.py"):
+            assert os.path.isfile(os.path.join(root, path)), path
+        res = chroot_run(root, ["sh", "-c", "cd /src && ./tools/install --uninstall"], timeout=120)
+        assert res.returncode == 0 and "removed" in res.stdout, res.stdout + res.stderr
+        assert not os.path.exists(launcher)
+        assert not os.path.exists(os.path.join(root, "usr/local/share/azbdiag"))
+        assert not os.path.exists(os.path.join(root, "usr/local/share/man/man1/azbdiag.1"))
     finally:
         cleanup_chroot(root)

@@ -43,5 +43,6 @@ def test_quick_start_package_names_match_the_version():
     from azbdiag import __version__
 
     quick = _read("README.md").split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    assert f"apt install ./azbdiag_{__version__}_all.deb" in quick
-    assert f"dnf install ./azbdiag-{__version__}-1*.noarch.rpm" in quick
+    assert f"apt-get install ./azbdiag_{__version__}_all.deb && azbdiag check" in quick
+    assert f"dnf install ./azbdiag-{__version__}-1*.noarch.rpm && azbdiag check" in quick
+    assert "python3 azbdiag.pyz check" in quick
