@@ -54,9 +54,28 @@ def fstab_loop_image(root):
     root.fstab_append("/srv/data/images/scratch.ext4 /srv/scratch ext4 loop,nofail 0 2")
 
 
-def not_frozen(point):
+def fstab_image_without_loop_option(root):
+    root.write("/srv/data/images/raw.ext4", b"\0" * 4096)
+    root.fstab_append("/srv/data/images/raw.ext4 /srv/raw ext4 defaults,nofail 0 2")
+
+
+def not_frozen(point, why=""):
     def extra(rep, root):
-        assert point not in rep.freeze_list(), rep.result("freeze.mount_list")
+        res = rep.result("freeze.mount_list")
+        assert point not in rep.freeze_list(), res
+        assert any(e.startswith(f"not frozen: {point} ") and e.endswith(why)
+                   for e in res["evidence"]), res
+    return extra
+
+
+def frozen_once(expected, also):
+    """The freeze list is `expected` and each of `also` is listed as frozen with it."""
+    def extra(rep, root):
+        res = rep.result("freeze.mount_list")
+        assert rep.freeze_list_matches(expected), res
+        covered = [e.split(": ", 1)[1].split(" [")[0] for e in res["evidence"]
+                   if e.startswith("also frozen, with ")]
+        assert sorted(covered) == sorted(set(also) - set(rep.freeze_list())), res
     return extra
 
 
@@ -202,23 +221,22 @@ E, A = "extension Correction", "agent Correction"
 FAULTS = [
     # extension Correction 1: order (see also test_corpus_healthy: every root)
     F("extension 1", "two_data_disks_in_reverse_mount_order", "ubuntu2404", nothing, "freeze.mount_list",
-          ("ok",), extra=freeze_list_is("/data2", "/data1", "/"),
-          xfail=f"freeze.mount_list: fstab order instead of reverse mount order ({E} 1)"),
+          ("ok",), extra=freeze_list_is("/data2", "/data1", "/")),
     # extension Correction 2: duplicates
     F("extension 2", "fstab_line_written_twice", "ubuntu2204", fstab_line_twice, "freeze.stacked_mounts",
-          ("ok",), extra=freeze_list_is("/datadrive", "/"),
-          xfail=f"freeze.stacked_mounts: fails an fstab line written twice, which mounts once and "
-                f"which the extension de-duplicates anyway ({E} 2)"),
+          ("ok",), extra=freeze_list_is("/datadrive", "/")),
     F("extension 2", "sles_btrfs_subvolumes", "sles15", nothing, "freeze.same_superblock", ("ok",),
-          xfail=f"freeze.same_superblock: fails btrfs subvolumes of one file system; the "
-                f"extension keeps one mount point per device ({E} 2)"),
+          says=("freezes each once",),
+          extra=frozen_once(corpus.DISTROS["sles15"].freeze_order,
+                            ("/",) + corpus.SLES_BTRFS_SUBVOLS)),
     F("extension 2", "bind_mount_of_a_data_disk", "debian12", fstab_bind_mount, "freeze.same_superblock",
-          ("ok",), extra=freeze_list_is("/srv/data", "/")),
+          ("ok",), extra=frozen_once(("/srv/data", "/"), ("/var/www",))),
     # extension Correction 3: loop devices
     F("extension 3", "loop_mounted_image_file", "debian12", fstab_loop_image, "freeze.mount_list", ("ok",),
-          extra=not_frozen("/srv/scratch"),
-          xfail=f"freeze.mount_list: lists an image mounted with the fstab option loop as frozen; "
-                f"the extension skips lsblk TYPE loop ({E} 3)"),
+          extra=not_frozen("/srv/scratch", ": loop device")),
+    F("extension 3", "image_file_mounted_without_loop_option", "debian12",
+          fstab_image_without_loop_option, "freeze.mount_list", ("ok",),
+          extra=not_frozen("/srv/raw", ": loop device")),
     # extension Correction 4: MountsToSkip = /
     F("extension 4", "mountstoskip_root", "ubuntu2204", vmbackup("[SnapshotThread]\nMountsToSkip = /\n"),
           "vmbackup_conf.mounts_to_skip", ("ok",), extra=freeze_keeps_root,

@@ -15,19 +15,6 @@ from corpus import DISTROS, build, check, describe
 XFAIL_HEALTHY = {
     "rhel8": "extension.python: fails a RHEL 8 disk with only /usr/libexec/platform-python, though "
              "handle.sh falls back to the Python that runs waagent (extension Correction 9)",
-    "sles15": "freeze.same_superblock: fails the btrfs subvolumes of a stock SLES root as one file "
-              "system mounted at several places (extension Correction 2)",
-}
-
-XFAIL_ORDER = {
-    "ubuntu2404": "freeze.mount_list: lists mounts in fstab order, the extension freezes in "
-                  "reverse mount order, / last (extension Correction 1)",
-    "rhel8": "freeze.mount_list: lists mounts in fstab order, the extension freezes in reverse "
-             "mount order, / last (extension Correction 1)",
-    "rhel9": "freeze.mount_list: lists mounts in fstab order, the extension freezes in reverse "
-             "mount order, / last (extension Correction 1)",
-    "sles15": "freeze.mount_list: lists every btrfs subvolume, the extension freezes the one "
-              "mount point lsblk names for the device (extension Corrections 1 and 2)",
 }
 
 
@@ -57,7 +44,7 @@ def test_healthy_root_exits_0_without_fail_or_error(reports, key):
     assert sum(summary.values()) == len(rep.doc["results"])
 
 
-@pytest.mark.parametrize("key", _params(XFAIL_ORDER))
+@pytest.mark.parametrize("key", list(DISTROS))
 def test_freeze_list_in_the_extensions_order(reports, key):
     """The extension freezes one mount point per device, ext3/ext4/xfs/btrfs only, in reverse
     mount order with / last (mounts.py Mounts, fsfreezer.py freeze_safe). The roots' expected
