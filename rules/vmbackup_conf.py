@@ -23,6 +23,23 @@ def _needs_conf(ctx):
     return conf
 
 
+def _shown_key(key: str) -> str:
+    """A key as the extension's code spells it (ConfigParser lowercases option names)."""
+    for name in list(vc.INT_KEYS) + list(vc.STR_KEYS):
+        if name == key.lower():
+            return vc.KEY_NAMES.get(name, key)
+    return key
+
+
+def _default_of(key: str) -> str:
+    low = key.lower()
+    if low in vc.INT_KEYS:
+        return f"{_shown_key(key)} falls back to its default {vc.INT_KEYS[low]}"
+    if low in vc.STR_KEYS:
+        return f"{_shown_key(key)} falls back to its default {vc.STR_KEYS[low]!r}"
+    return f"{key} is lost"
+
+
 def _show(conf, number):
     line = conf.line(number)
     return f"line {number}: {line.text!r}" if line else f"line {number}"
@@ -47,19 +64,32 @@ def conf_parses(ctx):
         return fail(f"{PATH} has non-ASCII characters; read under the C locale of a service the "
                     f"file fails to decode. {FALLBACK}",
                     [_show(conf, n) for n in conf.non_ascii_lines[:5]])
-    problems = []
+    problems, lost = [], []
     for number, key in conf.glued_lines:
+        line = conf.line(number)
+        glued_key = vc.OPTION_RE.match(line.text.strip()) if line else None
+        names = [key] + ([glued_key.group("option").strip()] if glued_key else [])
+        lost += names
         problems.append(f"{_show(conf, number)} is indented, so it is glued onto the value of "
-                        f"{key!r} (that key and this line are both lost)")
+                        f"{key!r}: " + " and ".join(_default_of(n) for n in names))
     for key, number in conf.interpolation_errors.items():
-        problems.append(f"{_show(conf, number)}: the % in {key!r} breaks ConfigParser's "
-                        f"interpolation, so {key} falls back to its default")
+        lost.append(key)
+        problems.append(f"{_show(conf, number)}: the % in the value of {key} breaks "
+                        f"ConfigParser's interpolation for this key only, so "
+                        f"{_default_of(key)}")
     if vc.SECTION not in conf.sections:
         found = ", ".join(f"[{s}]" for s in conf.sections) or "none"
         return fail(f"{PATH} has no [{vc.SECTION}] section (section names are case-sensitive; "
                     f"found: {found}), so every setting takes its default", problems)
     if problems:
-        return fail(f"{PATH} parses, but some lines do not say what they seem to", problems)
+        # The extension builds a parser for each key it reads and swallows that lookup's
+        # error (Utils/HandlerUtil.py get_value_from_configfile): a bad value costs its key.
+        names = ", ".join(dict.fromkeys(_shown_key(k) for k in lost))
+        freeze = [k for k in lost if k.lower() == "mountstoskip"]
+        result = fail if freeze else warn
+        what = ("MountsToSkip is lost, so every mount is frozen, the ones meant to be skipped "
+                "too" if freeze else "the other keys are read as written")
+        return result(f"{PATH}: {names} take(s) the default value; {what}", problems)
     keys = ", ".join(sorted(conf.snapshot_thread)) or "no keys"
     return ok(f"{PATH} parses ([{vc.SECTION}]: {keys})")
 
@@ -149,24 +179,47 @@ def conf_keys(ctx):
 @rule("vmbackup_conf.integer_keys", "integer settings in vmbackup.conf are integers",
       error_codes=("UserErrorFsFreezeFailed", "UserErrorFsFreezeTimeout"),
       remedy="Give timeout, SafeFreezeWaitInSeconds, seqsnapshot, sudo_off, LoggingOff and "
-             "disable_logging whole numbers, without comments on the same line.")
+             "disable_logging whole numbers, without comments on the same line; "
+             "SafeFreezeWaitInSeconds at least 6 (the default is 66).")
 def integer_keys(ctx):
-    """A value int() rejects makes the extension log a warning and use the default."""
+    """A value int() rejects makes the extension log a warning and use the default. The
+    extension waits for the freeze in main/fsfreezer.py: safefreeze starts after a fixed 3 s
+    (thread_for_binary) while FreezeHandler.startproc polls int(N/2) times, 2 s apart, so a
+    SafeFreezeWaitInSeconds of 3 or less ends every backup with 122 (freeze timed out) and 4
+    or 5 leave about a second for the freeze."""
     conf = _needs_conf(ctx)
-    evidence = []
+    fails, warns = [], []
     for key, default in vc.INT_KEYS.items():
         value = conf.snapshot_thread.get(key)
-        if value is None:
+        if value is None or key in conf.interpolation_errors:   # vmbackup_conf.parses says it
             continue
+        name = vc.KEY_NAMES.get(key, key)
         number = vc.parse_int(value)
         if number is None:
-            evidence.append(f"{key} = {value!r} is not an integer: the default {default} is used")
-        elif key in ("timeout", "safefreezewaitinseconds") and number <= 0:
-            evidence.append(f"{key} = {number} must be positive")
+            fails.append(f"{name} = {value!r} is not an integer: the default {default} is used")
+        elif key == "safefreezewaitinseconds" and number <= 3:
+            fails.append(f"SafeFreezeWaitInSeconds = {number}: the extension starts safefreeze "
+                         f"3 s after it starts waiting and waits int({number}/2) = "
+                         f"{max(0, int(number / 2))} round(s) of 2 s, so the freeze always "
+                         f"times out (122, UserErrorFsFreezeTimeout)")
+        elif key == "safefreezewaitinseconds" and number <= 5:
+            warns.append(f"SafeFreezeWaitInSeconds = {number} leaves about {number - 3} s after "
+                         f"safefreeze starts for every file system to freeze; a busy one times "
+                         f"out (122)")
+        elif key == "timeout" and number <= 0:
+            fails.append(f"timeout = {number} must be positive")
         elif key == "seqsnapshot" and number not in (0, 1, 2):
-            evidence.append(f"seqsnapshot = {number} is not 0, 1 or 2")
-    if evidence:
-        return fail(f"{len(evidence)} integer setting(s) will not be used as written", evidence)
+            fails.append(f"seqsnapshot = {number} is not 0, 1 or 2")
+    floor = [e for e in fails if e.startswith("SafeFreezeWaitInSeconds")]
+    if floor:
+        others = len(fails) - 1
+        return fail(floor[0].split(":")[0] + " makes every freeze time out (122)"
+                    + (f"; {others} more integer setting(s) will not be used as written"
+                       if others else ""), fails + warns)
+    if fails:
+        return fail(f"{len(fails)} integer setting(s) will not be used as written", fails + warns)
+    if warns:
+        return warn("SafeFreezeWaitInSeconds is barely long enough for a freeze", warns)
     return ok("integer settings are valid")
 
 
@@ -176,7 +229,9 @@ def integer_keys(ctx):
       remedy="List exact mount points separated by commas with no spaces "
              "(MountsToSkip = /data,/mnt/nfs). `/` cannot be skipped.")
 def mounts_to_skip(ctx):
-    """MountsToSkip is split on commas without trimming and matched exactly."""
+    """MountsToSkip is split on commas without trimming and matched exactly
+    (main/fsfreezer.py freeze_safe). "/" is tested before the list, so it is always frozen:
+    naming it is a no-op, and the value "/" alone only keeps the extension's logs local."""
     conf = _needs_conf(ctx)
     value = conf.value("mountstoskip")
     if not value:
@@ -198,8 +253,9 @@ def mounts_to_skip(ctx):
             evidence.append("an empty entry (two commas or a trailing comma)")
             continue
         if entry == "/":
-            problems_fail = True
-            evidence.append("'/' cannot be skipped: the extension always freezes the root")
+            evidence.append("'/' is a no-op: the extension always freezes the root, last"
+                            + ("; the value '/' alone only keeps its logs local during the "
+                               "freeze" if value == "/" else ""))
             continue
         if any(ch in entry for ch in "*?["):
             problems_fail = True
@@ -210,7 +266,7 @@ def mounts_to_skip(ctx):
         elif points is not None and entry != "/" and entry.endswith("/"):
             problems_fail = True
             evidence.append(f"{entry!r} has a trailing slash; mount points are compared exactly")
-    if not evidence:
-        return ok(f"MountsToSkip = {value}")
+    if all(e.startswith("'/' is a no-op") for e in evidence):
+        return ok(f"MountsToSkip = {value}", evidence)
     result = fail if problems_fail else warn
     return result(f"MountsToSkip = {value!r} will not skip what it seems to", evidence)

@@ -15,6 +15,9 @@ MOUNTINFO = (
 
 def host(fs, content, **kw):
     files = {P: content, "/proc/self/mountinfo": MOUNTINFO}
+    for path in files:
+        if fs.exists(path):
+            fs.remove_object(path)
     return make_host(fs, files, live=True, **kw)
 
 
@@ -134,7 +137,46 @@ def test_mounts_to_skip_spaces_root_and_unknown(fs):
                    "vmbackup_conf.mounts_to_skip")
     assert res.status.value == "fail"
     text = "\n".join(res.evidence)
-    assert "NOT skipped" in text and "'/' cannot be skipped" in text and "/nope" in text
+    assert "NOT skipped" in text and "'/' is a no-op" in text and "/nope" in text
+
+
+def test_mounts_to_skip_root_is_a_no_op(fs):
+    """fsfreezer.py freeze_safe tests for "/" before the skip list: "/" is always frozen."""
+    res = run_rule(host(fs, "[SnapshotThread]\nMountsToSkip = /\n"), "vmbackup_conf.mounts_to_skip")
+    assert res.status.value == "ok" and "logs local" in res.evidence[0]
+    res = run_rule(host(fs, "[SnapshotThread]\nMountsToSkip = /,/data\n"),
+                   "vmbackup_conf.mounts_to_skip")
+    assert res.status.value == "ok" and res.evidence == [
+        "'/' is a no-op: the extension always freezes the root, last"]
+
+
+@pytest.mark.parametrize("value,status", [("-1", "fail"), ("0", "fail"), ("3", "fail"),
+                                          ("4", "warn"), ("5", "warn"), ("6", "ok"), ("66", "ok")])
+def test_safefreezewait_floor(fs, value, status):
+    """safefreeze starts 3 s late and the extension polls int(N/2) times 2 s apart."""
+    res = run_rule(host(fs, f"[SnapshotThread]\nSafeFreezeWaitInSeconds = {value}\n"),
+                   "vmbackup_conf.integer_keys")
+    assert res.status.value == status, res
+    if status == "fail":
+        assert f"SafeFreezeWaitInSeconds = {value} makes every freeze time out" in res.summary
+        assert "UserErrorFsFreezeTimeout" in res.evidence[0]
+
+
+def test_percent_costs_only_its_key(fs):
+    """Each key is read by a parser of its own (HandlerUtil get_value_from_configfile)."""
+    text = "[SnapshotThread]\nSafeFreezeWaitInSeconds = 120\nLoggingOff = 0 ; log 100% of it\n"
+    res = run_rule(host(fs, text), "vmbackup_conf.parses")
+    assert res.status.value == "warn" and "LoggingOff" in res.summary
+    assert "default 0" in res.evidence[0]
+    assert run_rule(host(fs, text), "vmbackup_conf.integer_keys").status.value == "ok"
+    res = run_rule(host(fs, "[SnapshotThread]\nMountsToSkip = /mnt/100%\n"), "vmbackup_conf.parses")
+    assert res.status.value == "fail" and "MountsToSkip" in res.summary
+
+
+def test_glued_line_costs_both_keys(fs):
+    res = run_rule(host(fs, "[SnapshotThread]\ntimeout = 60\n  MountsToSkip=/x\n"),
+                   "vmbackup_conf.parses")
+    assert res.status.value == "fail" and "timeout, MountsToSkip" in res.summary
 
 
 def test_mounts_to_skip_ok(fs):

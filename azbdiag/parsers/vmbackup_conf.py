@@ -36,6 +36,12 @@ STR_KEYS = {
     "onappfailuredofsfreeze": "True",
     "onappsuccessdofsfreeze": "True",
 }
+# How the extension's code spells them (the names users write).
+KEY_NAMES = {"safefreezewaitinseconds": "SafeFreezeWaitInSeconds", "mountstoskip": "MountsToSkip",
+             "snapshotmethod": "SnapshotMethod", "onlylocalfilesystems": "onlyLocalFilesystems",
+             "writelog": "WriteLog", "uploadstatusandlog": "UploadStatusAndLog",
+             "loggingoff": "LoggingOff", "onappfailuredofsfreeze": "OnAppFailureDoFsFreeze",
+             "onappsuccessdofsfreeze": "OnAppSuccessDoFsFreeze"}
 # Keys that are in old docs or old extension versions but are not read any more, with what
 # replaced them.
 OBSOLETE_KEYS = {
