@@ -174,6 +174,21 @@ def python_3_14(root):
     root.use_python("3.14")
 
 
+def python_3_14_with_extension(version):
+    def plant(root):
+        root.use_python("3.14")
+        root.set_extension_version(version)
+    return plant
+
+
+def python_3_14_with_an_older_python_first(root):
+    """The workaround of azure-linux-extensions#2172: a Python 3.11 that handle.sh's list
+    reaches before python3."""
+    root.use_python("3.14")
+    root.write("/usr/local/bin/python3.11", corpus.ELF_X86_64, 0o755)
+    root.symlink("/usr/local/bin/python3.8", "python3.11")
+
+
 def extension_version(version):
     def plant(root):
         root.set_extension_version(version)
@@ -284,9 +299,7 @@ FAULTS = [
           "vmbackup_conf.parses", ("warn",), says=("LoggingOff",), extra=other_keys_read),
     # extension Correction 9: interpreter fallback
     F("extension 9", "rhel8_platform_python_only", "rhel8", nothing, "extension.python", ("ok",),
-          says=("/usr/libexec/platform-python",),
-          xfail=f"extension.python: fails when handle.sh's list finds no interpreter, though it "
-                f"then runs the Python that runs waagent ({E} 9)"),
+          says=("/usr/libexec/platform-python",)),
     # extension Correction 10: pre/post errors the backup survives
     F("extension 10", "prepost_timeout_as_string", "rhel9", plugin({"timeoutInSeconds": "60"}),
           "extension.scripts_config", ("warn",), needs_root=True,
@@ -390,10 +403,13 @@ FAULTS = [
           "extension.python", ("warn",), says=("1.0.9218.0",)),
     F("issue 13", "python314_with_extension_9225", "ubuntu2404",
           python_3_14, "extension.python", ("fail",),
-          says=("3.14", "1.0.9225.0"),
-          xfail="extension.python: says 1.0.9225.0 runs on Python 3.14; it dies importing crypt "
-                "and imp (azure-linux-extensions#2172, fixed by #2177, no released version "
-                "named yet)"),
+          says=("3.14", "1.0.9225.0")),
+    F("issue 13", "python314_with_a_newer_extension", "ubuntu2404",
+          python_3_14_with_extension("1.0.9230.0"), "extension.python", ("warn",),
+          says=("1.0.9230.0", "not known to start", "#2177")),
+    F("issue 13", "python314_with_python38_link_first", "ubuntu2404",
+          python_3_14_with_an_older_python_first, "extension.python", ("ok",),
+          says=("/usr/local/bin/python3.8 (Python 3.11)",)),
 ]
 
 

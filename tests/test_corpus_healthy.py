@@ -2,25 +2,14 @@
 (tests/corpus.py): `azbdiag check --root` must exit 0 with no `fail` and no `error`, read each
 layout the way it really is, and list the freeze in the extension's order.
 
-Cases that today's rules get wrong are xfail(strict=True) with the rule and the Correction of
-reference/vmbackup-extension.md ("extension Correction N") or reference/walinuxagent.md ("agent
-Correction N") they break; they turn into failures, to be unmarked, once the rule is fixed."""
+Each test names the Correction of reference/vmbackup-extension.md ("extension Correction N")
+or reference/walinuxagent.md ("agent Correction N") it guards where one applies."""
 
 import os
 
 import corpus
 import pytest
 from corpus import DISTROS, build, check, describe
-
-XFAIL_HEALTHY = {
-    "rhel8": "extension.python: fails a RHEL 8 disk with only /usr/libexec/platform-python, though "
-             "handle.sh falls back to the Python that runs waagent (extension Correction 9)",
-}
-
-
-def _params(xfails):
-    return [pytest.param(key, id=key, marks=pytest.mark.xfail(strict=True, reason=xfails[key]))
-            if key in xfails else pytest.param(key, id=key) for key in DISTROS]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +24,7 @@ def reports(tmp_path_factory):
     return built
 
 
-@pytest.mark.parametrize("key", _params(XFAIL_HEALTHY))
+@pytest.mark.parametrize("key", list(DISTROS))
 def test_healthy_root_exits_0_without_fail_or_error(reports, key):
     root, rep = reports[key]
     assert rep.exit_code == 0 and not rep.with_status("fail", "error"), (

@@ -20,6 +20,7 @@ re-raises the same exception.
   here when a second rule module needs it. Rule modules never import each other.
 
 The modules: mount_table (mounts), frozen_mounts (what the backup extension freezes),
+extension (the extension's directories, the Python its handle.sh runs),
 process_table (processes, a backup running now), agent (the agent's install, waagent.conf and
 unit), vmbackup (vmbackup.conf), site_recovery, network (the primary NIC's configuration in
 every network stack, the routing table), distro (distribution knowledge). Everything public is
@@ -35,6 +36,7 @@ from azbdiag.facts.agent import (
     UNIT_DIRS,
     AgentUnit,
     agent_cli,
+    agent_interpreter,
     agent_module,
     agent_packages,
     agent_unit,
@@ -45,6 +47,15 @@ from azbdiag.facts.agent import (
     waagent_conf_path,
 )
 from azbdiag.facts.distro import expected_package, expected_unit, family, update_argvs, uses_grubby
+from azbdiag.facts.extension import (
+    HANDLE_SH_NAMES,
+    ExtDir,
+    Interpreter,
+    active_ext_dir,
+    ext_dirs,
+    extension_interpreters,
+    interpreter_version,
+)
 from azbdiag.facts.frozen_mounts import (
     FREEZABLE_TYPES,
     NETWORK_TYPES,
@@ -88,7 +99,9 @@ from azbdiag.facts.site_recovery import ASR_MARKERS, asr_present
 from azbdiag.facts.vmbackup import VMBACKUP_CONF, vmbackup_conf, vmbackup_conf_exists
 
 __all__ = [
-    "ASR_MARKERS", "AgentUnit", "CLI_DIRS", "CMD_TIMEOUT", "CONF", "CONF_PATHS",
+    "ASR_MARKERS", "AgentUnit", "CLI_DIRS", "CMD_TIMEOUT", "CONF", "CONF_PATHS", "ExtDir",
+    "HANDLE_SH_NAMES", "Interpreter", "active_ext_dir", "agent_interpreter", "ext_dirs",
+    "extension_interpreters", "interpreter_version",
     "FREEZABLE_TYPES", "FreezeList", "MANAGERS", "NETWORK_TYPES", "Nic", "NicConfig",
     "NicConfigs", "PACKAGES", "Process", "SAFEFREEZE_LOCK", "TAKES_EFFECT", "UNIT_DIRS",
     "VMBACKUP_CONF", "WHY_DHCP", "active_services", "agent_cli", "agent_module",

@@ -73,6 +73,26 @@ def installed_evidence(ctx):
     return cli, pkgs, module, evidence
 
 
+def agent_interpreter(ctx) -> Optional[List[str]]:
+    """The argv prefix of the Python that runs the agent: the unit's ExecStart, else the
+    waagent script's #! line (None when neither says)."""
+    words = ctx.fact(agent_unit).exec_start.lstrip("-@:+!").split()
+    if words and "python" in posixpath.basename(words[0]):
+        return [words[0]]
+    cli = ctx.fact(agent_cli)
+    if cli is None:
+        return None
+    head = (ctx.host.try_read_text(cli, limit=256) or "").splitlines()
+    if not head or not head[0].startswith("#!"):
+        return None
+    shebang = head[0][2:].split()
+    if not shebang:
+        return None
+    if posixpath.basename(shebang[0]) == "env" and len(shebang) > 1:
+        return shebang[:2]
+    return shebang[:1]
+
+
 def require_agent(ctx) -> None:
     """Skip the rule as not applicable when no part of the agent is installed."""
     cli, pkgs, module, _ = installed_evidence(ctx)
