@@ -194,6 +194,11 @@ CAUSE_RULES: Dict[int, Tuple[str, ...]] = {
 for _code in range(300, 319):
     CAUSE_RULES[_code] = ("extension.scripts_config", "extension.scripts_permissions")
 OK_CODES = (0, 1, 3)
+FREEZE_CODES = (121, 122, 123)
+# The extension error codes the guest snapshot path writes over whatever failed before it
+# (main/freezesnapshotter.py takeSnapshotFromFirstHostThenGuest: 761, or 76 when every blob
+# failed), which is how a freeze failure reaches vmHealthStatusCode as 761.
+GUEST_PATH_CODES = (76, 761)
 
 
 def _catalogue(code: int) -> Tuple[str, str]:
@@ -250,9 +255,10 @@ def last_status(ctx):
         evidence.append(f"vmHealthStatusCode {_explain(rep.health_code)}")
     if rep.message:
         evidence.append(f"message: {rep.message}")
-    if rep.consistency is not None:
-        kinds = {0: "none", 1: "file system", 2: "application", 3: "crash"}
-        evidence.append(f"snapshot consistency: {kinds.get(rep.consistency, rep.consistency)}")
+    if rep.consistency == 3:
+        # HandlerUtil.do_status_report compares a string with an integer, so the field is 0
+        # for every run but a crash-consistent one: only 3 says anything.
+        evidence.append("snapshot consistency: crash consistent (snapshotConsistency 3)")
     for key in ("extensionVersion", "snapshotCreator", "hostStatusCodePreSnapshot",
                 "hostStatusCodeDoSnapshot", "extErrorCode"):
         if rep.telemetry.get(key):
@@ -279,8 +285,17 @@ def last_status(ctx):
         return ok(f"the last run succeeded ({kind}, {_age(age)} ago)", evidence)
     if code is None:
         return fail("the newest status has no result code", evidence)
-    main = ext if ext is not None else code
-    return fail(f"the last run failed with {_explain(main)}", evidence, codes=[code, main])
+    # Read both codes: a freeze failure can be the top-level code (121) while the guest
+    # snapshot path overwrote vmHealthStatusCode with 761, or the other way round.
+    freeze = next((c for c in (code, ext) if c in FREEZE_CODES), None)
+    main = freeze if freeze is not None else (ext if ext is not None else code)
+    other = ext if main == code else code
+    codes = [c for c in (code, ext) if c is not None]
+    if freeze is not None and other in GUEST_PATH_CODES:
+        evidence.append(f"{other} is what the guest snapshot path records after the freeze "
+                        f"failed (the host snapshot was not available): a consequence, not the "
+                        f"cause")
+    return fail(f"the last run failed with {_explain(main)}", evidence, codes=codes, cause=main)
 
 
 # ---- extension.safefreeze ----------------------------------------------------------------

@@ -113,6 +113,12 @@ def failed_guest_freeze(root):
                 "".join(f"{stamp} {prefix}{ln}\n" for ln in lines))
 
 
+def guest_path_code_is_a_consequence(rep, root):
+    ev = rep.result("extension.last_status")["evidence"]
+    assert any(e.startswith("vmHealthStatusCode 761") for e in ev), ev
+    assert any("761 is what the guest snapshot path records" in e for e in ev), ev
+
+
 def transitioning(minutes):
     def plant(root):
         root.write_status(code=4, health_code=0, status="success", real_status="transitioning",
@@ -275,9 +281,7 @@ FAULTS = [
     # extension Correction 6: 121 reported with 761
     F("extension 6", "freeze_failure_reported_with_761", "ubuntu2204", failed_guest_freeze,
           "extension.last_status", ("fail",), code="UserErrorFsFreezeFailed",
-          says=("121", "UserErrorFsFreezeFailed"),
-          xfail=f"extension.last_status: names 761 (restricted network) when code 121 says the "
-                f"freeze failed ({E} 6)"),
+          says=("121", "UserErrorFsFreezeFailed"), extra=guest_path_code_is_a_consequence),
     F("extension 6", "freeze_failure_in_extension_log", "ubuntu2204", failed_guest_freeze,
           "freeze.extension_log", ("fail",), code="UserErrorFsFreezeFailed",
           says=("/datadrive",)),
@@ -323,9 +327,7 @@ FAULTS = [
                 f"which the extension checks (314, file-system-consistent backup) ({E} 11)"),
     # extension Correction 12: snapshotConsistency is always 0
     F("extension 12", "snapshot_consistency_zero_is_no_finding", "ubuntu2404", nothing,
-          "extension.last_status", ("ok",), evidence_lacks=("consistency: none",),
-          xfail=f"extension.last_status: shows 'snapshot consistency: none' from a field the "
-                f"extension always writes as 0 ({E} 12)"),
+          "extension.last_status", ("ok",), evidence_lacks=("consistency: none",)),
     # extension Correction 13: a transitioning status says success, code 4
     F("extension 13", "transitioning_stuck_for_hours", "ubuntu2404", transitioning(200),
           "extension.last_status", ("fail",), says=("code 4",)),

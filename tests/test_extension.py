@@ -315,6 +315,27 @@ def test_last_status_failure_points_at_the_rule(fs, code, health, pointer):
     assert res.data["codes"][-1] == health
 
 
+@pytest.mark.parametrize("code,health", [(121, 761), (761, 121), (122, 76)])
+def test_last_status_names_the_freeze_when_either_code_says_so(fs, code, health):
+    """freezesnapshotter.py takeSnapshotFromFirstHostThenGuest overwrites the extension error
+    code with 761 (76) on the guest path: the freeze is the cause either way."""
+    res = run_rule(host(fs, ext_files(status=status_doc(code, health)), mtime=NOW - 60),
+                   "extension.last_status", now=NOW)
+    freeze = code if code in (121, 122, 123) else health
+    assert res.status.value == "fail" and f"failed with {freeze}" in res.summary
+    assert "freeze.*" in res.summary and sorted(res.data["codes"]) == sorted([code, health])
+    assert res.data["cause"] == freeze
+    assert any("a consequence, not the cause" in e for e in res.evidence)
+
+
+@pytest.mark.parametrize("consistency,shown", [(0, False), (1, False), (2, False), (3, True)])
+def test_last_status_consistency_only_when_crash_consistent(fs, consistency, shown):
+    res = run_rule(host(fs, ext_files(status=status_doc(1, consistency=consistency)),
+                        mtime=NOW - 60), "extension.last_status", now=NOW)
+    assert res.status.value == "ok"
+    assert any("consistency" in e for e in res.evidence) == shown
+
+
 def test_last_status_names_the_azure_error_from_the_catalogue(fs):
     catalogue = pytest.importorskip("azbdiag.catalogue")
     if not hasattr(catalogue, "extension_status"):
