@@ -335,13 +335,9 @@ FAULTS = [
           says=("in progress",)),
     # agent Correction 1: UpdateToLatestVersion=n still runs the newest agent on disk
     F("agent 1", "update_to_latest_version_n_version", "ubuntu2204", update_to_latest_disabled,
-          "agent.version", ("warn",), says=("2.11.1.4",),
-          xfail=f"agent.version: fails installed 2.2.46 under AutoUpdate.UpdateToLatestVersion=n, "
-                f"though the daemon still runs WALinuxAgent-2.11.1.4 from disk ({A} 1)"),
+          "agent.version", ("warn",), says=("2.11.1.4",)),
     F("agent 1", "update_to_latest_version_n_conf", "ubuntu2204", update_to_latest_disabled,
-          "agent.conf", ("ok",),
-          xfail=f"agent.conf: warns the agent 'stays at the package version' under "
-                f"UpdateToLatestVersion=n; it keeps the newest agent on disk ({A} 1)"),
+          "agent.conf", ("ok",)),
     # Not what the Correction's parenthesis says: with the legacy AutoUpdate.Enabled=n alone the
     # daemon runs the package's agent. Daemons before 2.15.0.1 test only AutoUpdate.Enabled
     # (ga/update.py run_latest at v2.2.46 ... v2.14.0.1); 2.15.0.1 (#3404) also runs the newest
@@ -351,34 +347,22 @@ FAULTS = [
           code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
     # agent Correction 2: a usable agent directory has a valid manifest, not blacklisted
     F("agent 2", "agent_dir_without_manifest", "ubuntu2204", agent_manifest(None), "agent.version",
-          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",),
-          xfail=f"agent.version: counts WALinuxAgent-2.11.1.4 without HandlerManifest.json, which "
-                f"the agent deletes and never runs ({A} 2)"),
+          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
     F("agent 2", "agent_dir_with_empty_manifest", "ubuntu2204", agent_manifest("[]"), "agent.version",
-          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",),
-          xfail=f"agent.version: counts WALinuxAgent-2.11.1.4 whose HandlerManifest.json is [], "
-                f"which the agent rejects ({A} 2)"),
+          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
     F("agent 2", "agent_dir_blacklisted", "ubuntu2204", agent_blacklisted, "agent.version", ("fail",),
           code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
     # agent Correction 3: strict UTF-8
     F("agent 3", "waagent_conf_not_utf8", "ubuntu2404", waagent_conf_bytes(latin1_comment),
-          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable",
-          xfail=f"agent.conf: accepts a Latin-1 byte that makes the agent die at start and "
-                f"systemd restart it in a loop ({A} 3)"),
+          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable"),
     # agent Correction 4: lines split on \n only; only a zero-byte file is empty
     F("agent 4", "waagent_conf_lone_cr", "ubuntu2404",
           waagent_conf_bytes(lone_cr_before_extensions_disabled), "agent.extensions_enabled",
-          ("ok",),
-          xfail=f"agent.extensions_enabled: splits on a bare CR; the agent reads "
-                f"'Extensions.Enabled=n' after it as part of the Logs.Verbose line ({A} 4)"),
+          ("ok",)),
     F("agent 4", "waagent_conf_whitespace_only", "ubuntu2404",
-          waagent_conf_bytes(lambda data: b"\n  \n\t\n"), "agent.conf", ("ok", "warn"),
-          xfail=f"agent.conf: fails a file of whitespace as empty; the agent loads it with "
-                f"defaults ({A} 4)"),
+          waagent_conf_bytes(lambda data: b"\n  \n\t\n"), "agent.conf", ("ok", "warn")),
     F("agent 4", "waagent_conf_zero_bytes", "ubuntu2404", waagent_conf_bytes(lambda data: b""),
-          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable",
-          xfail=f"agent.conf: fails a zero-byte file rightly, but names only "
-                f"GuestAgentSnapshotTaskStatusError; the agent does not start at all ({A} 4)"),
+          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable"),
     # agent Correction 5: offline rpm needs --dbpath
     F("agent 5", "rpm_package_rhel9", "rhel9", nothing, "agent.installed", ("ok",),
           extra=evidence_has_package("WALinuxAgent"),
@@ -389,17 +373,13 @@ FAULTS = [
           xfail=f"agent.installed: no --dbpath; SLES keeps the database in /usr/lib/sysimage/rpm "
                 f"behind the /var/lib/rpm link ({A} 5)"),
     # issue 13: a distribution's stock settings are information, counts match the evidence
-    F("issue 13", "debian_stock_settings_are_information", "debian12", nothing, "agent.conf", ("ok",),
-          xfail="agent.conf: warns on Debian's stock AutoUpdate.Enabled=n and "
-                "Provisioning.Agent=cloud-init, which do not stop backups (issue 13, noise)"),
+    F("issue 13", "debian_stock_settings_are_information", "debian12", nothing, "agent.conf", ("ok",)),
     F("issue 13", "rhel9_cloud_init_keyfile_bound_by_mac", "rhel9", nothing, "dhcp.config",
       ("ok",), says=("DHCP",),
       xfail="dhcp.config: warns 'no network configuration' for cloud-init's ethernet keyfile, "
             "which is bound to eth0 by MAC and says method=auto (issue 13, noise)"),
     F("issue 13", "summary_count_matches_evidence", "debian12", set_conf(Logs__Verbose="yes"),
-          "agent.conf", ("warn",), extra=conf_problems_have_lines,
-          xfail="agent.conf: the summary counts settings that the evidence does not show with "
-                "their line (issue 13: counts must match the evidence)"),
+          "agent.conf", ("warn",), extra=conf_problems_have_lines),
     # issue 13: the extension versions and the Python they start on
     F("issue 13", "python312_with_extension_9218", "ubuntu2404", extension_version("1.0.9218.0"),
           "extension.python", ("warn",), says=("1.0.9218.0",)),
