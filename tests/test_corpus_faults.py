@@ -365,13 +365,9 @@ FAULTS = [
           "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable"),
     # agent Correction 5: offline rpm needs --dbpath
     F("agent 5", "rpm_package_rhel9", "rhel9", nothing, "agent.installed", ("ok",),
-          extra=evidence_has_package("WALinuxAgent"),
-          xfail=f"agent.installed: runs rpm --root without --dbpath, so a Debian rescue VM's "
-                f"rpm reads its own empty database ({A} 5)"),
+          extra=evidence_has_package("WALinuxAgent")),
     F("agent 5", "rpm_package_sles_sysimage", "sles15", nothing, "agent.installed", ("ok",),
-          extra=evidence_has_package("python-azure-agent"),
-          xfail=f"agent.installed: no --dbpath; SLES keeps the database in /usr/lib/sysimage/rpm "
-                f"behind the /var/lib/rpm link ({A} 5)"),
+          extra=evidence_has_package("python-azure-agent")),
     # issue 13: a distribution's stock settings are information, counts match the evidence
     F("issue 13", "debian_stock_settings_are_information", "debian12", nothing, "agent.conf", ("ok",)),
     F("issue 13", "rhel9_cloud_init_keyfile_bound_by_mac", "rhel9", nothing, "dhcp.config",

@@ -4,6 +4,7 @@ file and its systemd unit, found the way the agent and systemd find them."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import posixpath
 from typing import List, Optional, Tuple
 
@@ -37,11 +38,37 @@ def agent_packages(host) -> List[Package]:
     status = host.try_read_text("/var/lib/dpkg/status", limit=64 * 1024 * 1024)
     if status:
         found += [p for p in parse_dpkg_status(status, PACKAGES).values() if p.installed]
-    if any(host.isdir(d) for d in ("/var/lib/rpm", "/usr/lib/sysimage/rpm")):
-        argv = ["rpm"] + ([] if host.live else ["--root", host.root])
+    dbpath = rpm_dbpath(host)
+    if dbpath is not None:
+        # Offline, the rescue VM's rpm would read its own %_dbpath (Debian's rpm: ~/.rpmdb)
+        # under --root: name the root's database explicitly (agent Correction 5).
+        argv = ["rpm"] + ([] if host.live else ["--root", host.root, "--dbpath", dbpath])
         res = host.run(argv + ["-q", "--qf", RPM_QUERYFORMAT, *PACKAGES], timeout=CMD_TIMEOUT)
         if res.rc is not None and not res.timed_out:
             found += [p for p in parse_rpm_query(res.stdout).values() if p.installed]
+    return found
+
+
+RPM_DB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
+RPM_DB_FILES = ("rpmdb.sqlite", "Packages.db", "Packages")
+
+
+def rpm_dbpath(host) -> Optional[str]:
+    """The root's rpm database directory as a guest path with its links resolved inside the
+    root (SLES and Fedora 36+ keep it in /usr/lib/sysimage/rpm, /var/lib/rpm being a link to
+    it; RHEL and Azure Linux in /var/lib/rpm), or None when the root has none."""
+    found = None
+    for d in RPM_DB_DIRS:
+        try:
+            real = host.path(d)
+        except OSError:           # a link loop
+            continue
+        guest = real if host.root == "/" else "/" + os.path.relpath(real, host.root).lstrip("./")
+        if not host.isdir(guest):
+            continue
+        if any(host.isfile(posixpath.join(guest, f)) for f in RPM_DB_FILES):
+            return guest
+        found = found or guest
     return found
 
 
