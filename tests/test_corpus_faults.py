@@ -212,6 +212,16 @@ def plugin_bundled_host_conf_writable(root):
     os.chmod(root.p(f"{root.ext_dir}/main/VMSnapshotPluginHost.conf"), 0o666)
 
 
+def bundled_conf_named(rep, root):
+    ev = rep.result("extension.scripts_permissions")["evidence"]
+    assert ev == [f"bundled plugin host config {root.ext_dir}/main/VMSnapshotPluginHost.conf: "
+                  f"mode 0666: group and others may at most read it (code 314)"], ev
+
+
+def fs_consistent(rep, root):
+    assert "file-system-consistent" in rep.result("extension.scripts_config")["summary"]
+
+
 def evidence_has_package(name):
     def extra(rep, root):
         ev = rep.result("agent.installed")["evidence"]
@@ -306,15 +316,10 @@ FAULTS = [
           says=("/usr/libexec/platform-python",)),
     # extension Correction 10: pre/post errors the backup survives
     F("extension 10", "prepost_timeout_as_string", "rhel9", plugin({"timeoutInSeconds": "60"}),
-          "extension.scripts_config", ("warn",), needs_root=True,
-          xfail=f"extension.scripts_config: fails timeoutInSeconds given as a string; the "
-                f"extension ends in 304 and takes a file-system-consistent backup ({E} 10)"),
+          "extension.scripts_config", ("warn",), needs_root=True, extra=fs_consistent),
     F("extension 10", "prepost_missing_script_no_freeze", "rhel9",
           plugin({"fsFreezeEnabled": False}, pre=False), "extension.scripts_config", ("warn",),
-          needs_root=True,
-          xfail=f"extension.scripts_config: fails a missing pre-script with fsFreezeEnabled "
-                f"false; validate_scripts failures let the backup go on (code 1, 302) unless "
-                f"continueBackupOnFailure is false ({E} 10)"),
+          needs_root=True),
     F("extension 10", "prepost_missing_script_continue", "rhel9", plugin(pre=False),
           "extension.scripts_config", ("warn",), needs_root=True),
     F("extension 10", "prepost_missing_script_stop", "rhel9",
@@ -322,9 +327,7 @@ FAULTS = [
           ("fail",), code="BackUpOperationFailed", needs_root=True),
     # extension Correction 11: the bundled PluginHost conf is checked too
     F("extension 11", "bundled_pluginhost_conf_writable", "rhel9", plugin_bundled_host_conf_writable,
-          "extension.scripts_permissions", ("warn",), needs_root=True,
-          xfail=f"extension.scripts_permissions: never checks main/VMSnapshotPluginHost.conf, "
-                f"which the extension checks (314, file-system-consistent backup) ({E} 11)"),
+          "extension.scripts_permissions", ("warn",), needs_root=True, extra=bundled_conf_named),
     # extension Correction 12: snapshotConsistency is always 0
     F("extension 12", "snapshot_consistency_zero_is_no_finding", "ubuntu2404", nothing,
           "extension.last_status", ("ok",), evidence_lacks=("consistency: none",)),

@@ -141,7 +141,8 @@ def test_plugin_config_types():
                preScriptParams="-v", timeout=5)
     conf = plugin_config.parse_plugin_config(json.dumps(bad).encode())
     keys = {p.key: p for p in conf.problems}
-    assert keys["timeoutInSeconds"].severity == "fail" and keys["timeoutInSeconds"].code == 304
+    # 304: the extension stops loading the plugin and backs up file-system consistent
+    assert keys["timeoutInSeconds"].severity == "warn" and keys["timeoutInSeconds"].code == 304
     assert "treats it as true" in keys["continueBackupOnFailure"].text
     assert "each character" in keys["preScriptParams"].text
     assert "timeoutInSeconds" in keys["timeout"].text

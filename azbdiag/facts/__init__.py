@@ -52,6 +52,7 @@ from azbdiag.facts.extension import (
     ExtDir,
     Interpreter,
     active_ext_dir,
+    active_ext_path,
     ext_dirs,
     extension_interpreters,
     interpreter_version,
@@ -100,7 +101,7 @@ from azbdiag.facts.vmbackup import VMBACKUP_CONF, vmbackup_conf, vmbackup_conf_e
 
 __all__ = [
     "ASR_MARKERS", "AgentUnit", "CLI_DIRS", "CMD_TIMEOUT", "CONF", "CONF_PATHS", "ExtDir",
-    "HANDLE_SH_NAMES", "Interpreter", "active_ext_dir", "agent_interpreter", "ext_dirs",
+    "HANDLE_SH_NAMES", "Interpreter", "active_ext_dir", "active_ext_path", "agent_interpreter", "ext_dirs",
     "extension_interpreters", "interpreter_version",
     "FREEZABLE_TYPES", "FreezeList", "MANAGERS", "NETWORK_TYPES", "Nic", "NicConfig",
     "NicConfigs", "PACKAGES", "Process", "SAFEFREEZE_LOCK", "TAKES_EFFECT", "UNIT_DIRS",

@@ -80,6 +80,21 @@ def active_ext_dir(dirs: List[ExtDir]) -> Optional[ExtDir]:
     return (enabled or dirs)[-1] if dirs else None
 
 
+def active_ext_path(host) -> Optional[str]:
+    """The directory of the install the agent runs (as active_ext_dir), read with a glob and
+    the HandlerState files only: for facts that need it without the ext_dirs fact."""
+    found = []
+    for path in host.glob(WAAGENT, HANDLER + "-*"):
+        version = dir_version(os.path.basename(path))
+        if version is None or not host.isdir(path):
+            continue
+        state = parse_handler_state(host.try_read_text(f"{path}/config/HandlerState", 4096) or "")
+        found.append((state == "Enabled", version_tuple(version) or (), path))
+    enabled = sorted(f for f in found if f[0])
+    rest = sorted(found, key=lambda f: f[1])
+    return (enabled or rest)[-1][2] if found else None
+
+
 # ---- the Python main/handle.sh runs -------------------------------------------------------
 # handle.sh tries each of these names in /usr/bin, else /usr/local/bin (`[ -f ]`, so a link to
 # a file counts), moving on while handle.py exits non-zero; then `which python`; then the
