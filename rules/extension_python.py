@@ -10,8 +10,7 @@ logs "python version unknown" and exits 3."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import List, Optional, Tuple
+from typing import List
 
 from azbdiag.engine import rule
 from azbdiag.facts import (
@@ -20,6 +19,7 @@ from azbdiag.facts import (
     active_ext_dir,
     ext_dirs,
     extension_interpreters,
+    starts,
 )
 from azbdiag.model import SkipRule, fail, ok, warn
 from azbdiag.parsers.extension_dir import HANDLER
@@ -28,53 +28,10 @@ from azbdiag.parsers.status_file import parse_status
 LOG_DIR = f"/var/log/azure/{HANDLER}"
 
 
-@dataclasses.dataclass(frozen=True)
-class PythonBreak:
-    """Extension versions that cannot start on a Python release and later ones."""
-    python: Tuple[int, int]              # from this Python on
-    last_broken: Tuple[int, ...]         # the newest extension version known to fail
-    fixed_in: Optional[str]              # the first released version with the fix, if known
-    why: str
-    sources: str
-
-
-# The newest break first. Sources: azure-linux-extensions issues and PRs (reference
-# vmbackup-extension.md and the issue 13 audit).
-BREAKS = (
-    PythonBreak((3, 13), (1, 0, 9225, 0), None,
-                "Python 3.13 removed the crypt module, which main/WaagentLib.py imports, and the "
-                "imp fallback of main/Utils/WAAgentUtil.py is gone since 3.12 (on Azure Linux 4.0 "
-                "the distutils import fails first)",
-                "azure-linux-extensions#2172 (1.0.9225.0 failing, 2026-05); fixed by PR #2177 "
-                "(merged 2026-07-24, after #2124 was reverted by #2163), in no release named "
-                "publicly yet"),
-    PythonBreak((3, 12), (1, 0, 9219, 0), "1.0.9220.0",
-                "Python 3.12 removed the imp module, which main/Utils/WAAgentUtil.py used to load "
-                "the agent's code",
-                "azure-linux-extensions PR #1920 (fix), issue #1922 (1.0.9218.0 failing; fixed "
-                "in 1.0.9220.0, rolled out to all regions by 2024-06-25), WALinuxAgent#3132 "
-                "(1.0.9217.0 failing)"),
-)
-
-
 def _shown(interp: Interpreter) -> str:
     version = f"Python {interp.version[0]}.{interp.version[1]}" if interp.version else \
         "Python version unknown from its name"
     return f"{interp.path} ({version})"
-
-
-def starts(ext: Optional[Tuple[int, ...]], py: Optional[Tuple[int, int]]):
-    """(True, False or None for unknown, the break that decides or None)."""
-    if py is None:
-        return True, None
-    for brk in BREAKS:
-        if py >= brk.python:
-            if ext is None:
-                return (None if brk.fixed_in is None else True), brk
-            if ext <= brk.last_broken:
-                return False, brk
-            return (None if brk.fixed_in is None else True), brk
-    return True, None
 
 
 @rule("extension.python", "The backup extension finds a Python it can run",

@@ -6,7 +6,14 @@ import stat
 
 from azbdiag.engine import rule
 from azbdiag.facts import VMBACKUP_CONF as PATH
-from azbdiag.facts import asr_present, mounts, mounts_source, vmbackup_conf, vmbackup_conf_exists
+from azbdiag.facts import (
+    asr_present,
+    extension_python,
+    mounts,
+    mounts_source,
+    vmbackup_conf,
+    vmbackup_conf_exists,
+)
 from azbdiag.fix import RefuseFix, WriteFile, fix
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers import vmbackup_conf as vc
@@ -18,7 +25,7 @@ FALLBACK = ("The extension swallows the parse error and silently uses its defaul
 
 def _needs_conf(ctx):
     conf = ctx.fact(vmbackup_conf)
-    if not conf.parses or conf.error_kind == "non_ascii":
+    if not conf.parses:
         raise SkipRule(SkipReason.NOT_APPLICABLE, f"{PATH} does not parse (see vmbackup_conf.parses)")
     return conf
 
@@ -60,10 +67,6 @@ def conf_parses(ctx):
     if not conf.parses:
         return fail(f"{PATH} does not parse: {conf.error_message}. {FALLBACK}",
                     [_show(conf, conf.error_line)] if conf.error_line else [])
-    if conf.error_kind == "non_ascii":
-        return fail(f"{PATH} has non-ASCII characters; read under the C locale of a service the "
-                    f"file fails to decode. {FALLBACK}",
-                    [_show(conf, n) for n in conf.non_ascii_lines[:5]])
     problems, lost = [], []
     for number, key in conf.glued_lines:
         line = conf.line(number)
@@ -91,7 +94,44 @@ def conf_parses(ctx):
                 "too" if freeze else "the other keys are read as written")
         return result(f"{PATH}: {names} take(s) the default value; {what}", problems)
     keys = ", ".join(sorted(conf.snapshot_thread)) or "no keys"
+    if conf.non_ascii_lines:
+        return _non_ascii(ctx, conf, keys)
     return ok(f"{PATH} parses ([{vc.SECTION}]: {keys})")
+
+
+def _service_lang(host) -> str:
+    """LANG from /etc/locale.conf, which systemd passes to services, the agent among them."""
+    text = host.try_read_text("/etc/locale.conf", 64 * 1024) or ""
+    found = ""
+    for line in text.splitlines():
+        key, _, value = line.strip().partition("=")
+        if key in ("LANG", "LC_ALL", "LC_CTYPE") and value:
+            found = value.strip().strip('"')
+    return found
+
+
+def _non_ascii(ctx, conf, keys: str):
+    """Valid UTF-8 with non-ASCII text: ConfigParser.read decodes with the locale's encoding;
+    Python 3.7+ coerces the C locale to UTF-8 (PEP 538/540), Python 3.6 does not, and Python 2
+    reads bytes."""
+    shown = [_show(conf, n) for n in conf.non_ascii_lines[:5]]
+    interp = extension_python(ctx)
+    if interp is None or interp.version is None:
+        return ok(f"{PATH} parses ([{vc.SECTION}]: {keys}); it holds non-ASCII UTF-8 text, "
+                  f"which Python 3.7 and later read under any locale", shown +
+                  ["the Python the extension runs is not known here; Python 3.6 reads it only "
+                   "under a UTF-8 locale"])
+    version = f"Python {interp.version[0]}.{interp.version[1]}"
+    if interp.version >= (3, 7) or interp.version < (3, 0):
+        return ok(f"{PATH} parses ([{vc.SECTION}]: {keys}); its non-ASCII UTF-8 text is read as "
+                  f"written by {interp.path} ({version}), under any locale", shown)
+    lang = _service_lang(ctx.host)
+    if "utf-8" in lang.lower() or "utf8" in lang.lower():
+        return ok(f"{PATH} parses under {version} ({interp.path}) because services run with "
+                  f"LANG={lang} (/etc/locale.conf)", shown)
+    return warn(f"{PATH} holds non-ASCII text, and the extension runs {interp.path} ({version}), "
+                f"which decodes it only under a UTF-8 locale (no PEP 538 coercion before 3.7): "
+                f"under LANG={lang or 'C'} every key falls back to its default", shown)
 
 
 @rule("vmbackup_conf.isanysnapshotfailed", "isanysnapshotfailed is not left at True",

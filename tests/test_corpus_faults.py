@@ -91,6 +91,16 @@ def vmbackup(text):
     return plant
 
 
+def vmbackup_utf8_with_locale(lang):
+    """A UTF-8 comment in vmbackup.conf on a disk whose /etc/locale.conf (what systemd passes
+    to the agent, and so to the extension) says LANG=`lang`."""
+    def plant(root):
+        root.vmbackup_conf("[SnapshotThread]\n# Sicherung für /home: nicht einfrieren\n"
+                           "MountsToSkip = /home\n")
+        root.write("/etc/locale.conf", f"LANG={lang}\n")
+    return plant
+
+
 def failed_guest_freeze(root):
     """A run on the guest path (host pre-snapshot unavailable) whose freeze failed: the status
     keeps `code` 121 and the extension error code is overwritten with 761
@@ -299,9 +309,13 @@ FAULTS = [
     F("extension 7", "vmbackup_conf_utf8_comment", "ubuntu2204",
           vmbackup("[SnapshotThread]\n# Sicherung für /datadrive: nicht einfrieren\n"
                    "MountsToSkip = /datadrive\n"),
-          "vmbackup_conf.parses", ("ok",),
-          xfail=f"vmbackup_conf.parses: fails valid UTF-8, which Python 3.7+ decodes even under "
-                f"the C locale ({E} 7)"),
+          "vmbackup_conf.parses", ("ok",)),
+    F("extension 7", "vmbackup_conf_utf8_platform_python_c_locale", "rhel8",
+          vmbackup_utf8_with_locale("C"), "vmbackup_conf.parses", ("warn",),
+          says=("/usr/libexec/platform-python", "Python 3.6")),
+    F("extension 7", "vmbackup_conf_utf8_platform_python_utf8_locale", "rhel8",
+          vmbackup_utf8_with_locale("en_US.UTF-8"), "vmbackup_conf.parses", ("ok",),
+          says=("LANG=en_US.UTF-8",)),
     F("extension 7", "vmbackup_conf_bom", "ubuntu2204",
           vmbackup("\ufeff[SnapshotThread]\nMountsToSkip = /datadrive\n"),
           "vmbackup_conf.parses", ("fail",),

@@ -35,13 +35,20 @@ def test_parser_good_file():
     (b"[SnapshotThread]\ntimeout = 60\nTimeout = 70\n", "duplicate_option", 3),
     (b"[SnapshotThread]\n[SnapshotThread]\n", "duplicate_section", 2),
     (b"[SnapshotThread]\njust some words\n", "syntax", 2),
-    (b"[SnapshotThread]\nMountsToSkip = /d\xc3\xa4ta\n", "non_ascii", 2),
+    (b"[SnapshotThread]\nMountsToSkip = /d\xe4ta\n", "not_utf8", 2),
     (b"\xff\xfe[\x00S\x00]\x00", "utf16", 1),
 ])
 def test_parser_failures(raw, kind, line):
     conf = vc.parse(raw)
     assert conf.error_kind == kind
     assert conf.error_line == line
+
+
+def test_parser_utf8_is_no_error():
+    """PEP 538/540: Python 3.7+ decodes vmbackup.conf as UTF-8 even under the C locale."""
+    conf = vc.parse("[SnapshotThread]\n# für /data\nMountsToSkip = /data\n".encode())
+    assert conf.parses and conf.error_kind is None and conf.non_ascii_lines == [2]
+    assert conf.value("MountsToSkip") == "/data"
 
 
 def test_parser_indented_line_is_glued():
@@ -200,3 +207,28 @@ def test_unreadable_file_skips_not_crashes(fs):
     h = make_host(fs, {}, is_root=False)
     res = run_rule(h, "vmbackup_conf.parses")
     assert res.status.value in ("skipped", "ok", "fail")
+
+
+UTF8_COMMENT = "[SnapshotThread]\n# Sicherung für /data\nMountsToSkip = /data\n".encode()
+
+
+@pytest.mark.parametrize("python,locale,status", [
+    ("python3.10", None, "ok"),                     # PEP 538: UTF-8 under any locale
+    ("python3.6", None, "warn"),                    # RHEL 8 / SLES 15: only under UTF-8
+    ("python3.6", 'LANG="en_US.UTF-8"\n', "ok"),    # systemd passes /etc/locale.conf's LANG
+    ("python2.7", None, "ok"),                      # ConfigParser reads bytes
+])
+def test_utf8_text_depends_on_the_extensions_python(fs, python, locale, status):
+    files = {P: UTF8_COMMENT, "/proc/self/mountinfo": MOUNTINFO, f"/usr/bin/{python}": b"\x7fELF"}
+    if locale is not None:
+        files["/etc/locale.conf"] = locale
+    h = make_host(fs, files, live=True)
+    res = run_rule(h, "vmbackup_conf.parses")
+    assert res.status.value == status, res
+    assert res.evidence[0].startswith("line 2: '# Sicherung f")
+
+
+def test_bytes_that_are_not_utf8_fail(fs):
+    res = run_rule(host(fs, b"[SnapshotThread]\n# caf\xe9\nMountsToSkip = /data\n"),
+                   "vmbackup_conf.parses")
+    assert res.status.value == "fail" and "not UTF-8" in res.summary and "line 2" in res.evidence[0]

@@ -95,6 +95,52 @@ def active_ext_path(host) -> Optional[str]:
     return (enabled or rest)[-1][2] if found else None
 
 
+# ---- the extension versions that cannot start on a new Python ------------------------------
+@dataclasses.dataclass(frozen=True)
+class PythonBreak:
+    """Extension versions that cannot start on a Python release and later ones."""
+    python: Tuple[int, int]              # from this Python on
+    last_broken: Tuple[int, ...]         # the newest extension version known to fail
+    fixed_in: Optional[str]              # the first released version with the fix, if known
+    why: str
+    sources: str
+
+
+# The newest break first. Sources: azure-linux-extensions issues and PRs (reference
+# vmbackup-extension.md and the issue 13 audit).
+BREAKS = (
+    PythonBreak((3, 13), (1, 0, 9225, 0), None,
+                "Python 3.13 removed the crypt module, which main/WaagentLib.py imports, and the "
+                "imp fallback of main/Utils/WAAgentUtil.py is gone since 3.12 (on Azure Linux 4.0 "
+                "the distutils import fails first)",
+                "azure-linux-extensions#2172 (1.0.9225.0 failing, 2026-05); fixed by PR #2177 "
+                "(merged 2026-07-24, after #2124 was reverted by #2163), in no release named "
+                "publicly yet"),
+    PythonBreak((3, 12), (1, 0, 9219, 0), "1.0.9220.0",
+                "Python 3.12 removed the imp module, which main/Utils/WAAgentUtil.py used to load "
+                "the agent's code",
+                "azure-linux-extensions PR #1920 (fix), issue #1922 (1.0.9218.0 failing; fixed "
+                "in 1.0.9220.0, rolled out to all regions by 2024-06-25), WALinuxAgent#3132 "
+                "(1.0.9217.0 failing)"),
+)
+
+
+def starts(ext: Optional[Tuple[int, ...]], py: Optional[Tuple[int, int]]):
+    """Whether extension version `ext` (None: not installed, the next published one) starts
+    on Python `py` (None: unknown, assumed to): (True, False or None for not known, the break
+    that decides or None)."""
+    if py is None:
+        return True, None
+    for brk in BREAKS:
+        if py >= brk.python:
+            if ext is None:
+                return (None if brk.fixed_in is None else True), brk
+            if ext <= brk.last_broken:
+                return False, brk
+            return (None if brk.fixed_in is None else True), brk
+    return True, None
+
+
 # ---- the Python main/handle.sh runs -------------------------------------------------------
 # handle.sh tries each of these names in /usr/bin, else /usr/local/bin (`[ -f ]`, so a link to
 # a file counts), moving on while handle.py exits non-zero; then `which python`; then the
@@ -180,3 +226,17 @@ def extension_interpreters(ctx) -> List[Interpreter]:
         seen.add(key)
         unique.append(interp)
     return unique
+
+
+def extension_python(ctx) -> Optional[Interpreter]:
+    """The interpreter handle.sh ends up running the extension with: the first one in its
+    order on which the version the agent runs starts (or may start), else None."""
+    try:
+        active = active_ext_dir(ctx.fact(ext_dirs))
+    except SkipRule:
+        active = None
+    ext = active.key if active is not None else None
+    for interp in extension_interpreters(ctx):
+        if starts(ext, interp.version)[0] is not False:
+            return interp
+    return None
