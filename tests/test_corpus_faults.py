@@ -388,9 +388,7 @@ FAULTS = [
     # issue 13: a distribution's stock settings are information, counts match the evidence
     F("issue 13", "debian_stock_settings_are_information", "debian12", nothing, "agent.conf", ("ok",)),
     F("issue 13", "rhel9_cloud_init_keyfile_bound_by_mac", "rhel9", nothing, "dhcp.config",
-      ("ok",), says=("DHCP",),
-      xfail="dhcp.config: warns 'no network configuration' for cloud-init's ethernet keyfile, "
-            "which is bound to eth0 by MAC and says method=auto (issue 13, noise)"),
+      ("ok",), says=("DHCP",)),
     F("issue 13", "summary_count_matches_evidence", "debian12", set_conf(Logs__Verbose="yes"),
           "agent.conf", ("warn",), extra=conf_problems_have_lines),
     # issue 13: the extension versions and the Python they start on
