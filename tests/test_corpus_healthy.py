@@ -33,6 +33,22 @@ def test_healthy_root_exits_0_without_fail_or_error(reports, key):
     assert sum(summary.values()) == len(rep.doc["results"])
 
 
+# The only warnings a healthy root may get, and why each is due.
+JUSTIFIED_WARNINGS = {
+    # the package is 2.2.46, below 2.2.53.1, covered by WALinuxAgent-2.11.1.4 (WALinuxAgent#3161)
+    "ubuntu2204": {"agent.version"},
+}
+
+
+@pytest.mark.parametrize("key", list(DISTROS))
+def test_healthy_root_has_no_noise(reports, key):
+    """A distribution's own stock settings (Debian's AutoUpdate.Enabled=n, cloud-init's
+    profiles, Azure Linux not named on the support list) are information, not warnings."""
+    root, rep = reports[key]
+    warned = {r["id"] for r in rep.with_status("warn")}
+    assert warned == JUSTIFIED_WARNINGS.get(key, set()), describe(rep, ("warn",))
+
+
 @pytest.mark.parametrize("key", list(DISTROS))
 def test_freeze_list_in_the_extensions_order(reports, key):
     """The extension freezes one mount point per device, ext3/ext4/xfs/btrfs only, in reverse
