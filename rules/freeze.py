@@ -115,7 +115,8 @@ def stacked_mounts(ctx):
                 + f"; only {top.source} is frozen")
     if hidden:
         return warn(f"{len(hidden)} mount point(s) hide another file system, which is not "
-                    f"frozen", hidden + same)
+                    f"frozen" + (f"; {len(same)} more list one device twice" if same else ""),
+                    hidden + same)
     return ok(f"{len(same)} mount point(s) are listed more than once for the same device: "
               f"mounted and frozen once", same)
 

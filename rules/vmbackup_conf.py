@@ -251,13 +251,15 @@ def integer_keys(ctx):
         elif key == "seqsnapshot" and number not in (0, 1, 2):
             fails.append(f"seqsnapshot = {number} is not 0, 1 or 2")
     floor = [e for e in fails if e.startswith("SafeFreezeWaitInSeconds")]
+    tail = f"; {len(warns)} more barely long enough" if warns else ""
     if floor:
         others = len(fails) - 1
         return fail(floor[0].split(":")[0] + " makes every freeze time out (122)"
                     + (f"; {others} more integer setting(s) will not be used as written"
-                       if others else ""), fails + warns)
+                       if others else "") + tail, fails + warns)
     if fails:
-        return fail(f"{len(fails)} integer setting(s) will not be used as written", fails + warns)
+        return fail(f"{len(fails)} integer setting(s) will not be used as written" + tail,
+                    fails + warns)
     if warns:
         return warn("SafeFreezeWaitInSeconds is barely long enough for a freeze", warns)
     return ok("integer settings are valid")
