@@ -28,10 +28,10 @@ from azbdiag.parsers.status_file import parse_status
 LOG_DIR = f"/var/log/azure/{HANDLER}"
 
 
-def _shown(interp: Interpreter) -> str:
-    version = f"Python {interp.version[0]}.{interp.version[1]}" if interp.version else \
-        "Python version unknown from its name"
-    return f"{interp.path} ({version})"
+def _shown(interp: Interpreter, brief: bool = False) -> str:
+    if interp.version:
+        return f"{interp.path} (Python {interp.version[0]}.{interp.version[1]})"
+    return interp.path if brief else f"{interp.path} (its name tells no Python version)"
 
 
 @rule("extension.python", "The backup extension finds a Python it can run",
@@ -88,7 +88,7 @@ def python(ctx):
         evidence.append(f"the last run reported Python {telemetry}")
     evidence += unknown
     if chosen is not None:
-        head = f"the extension will run {_shown(chosen)}, from {chosen.how}"
+        head = f"the extension will run {_shown(chosen, brief=True)}, from {chosen.how}"
         if unknown:
             return warn(head + ", but its shell.log reports it found none before", evidence)
         return ok(head, evidence)
