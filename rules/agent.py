@@ -4,13 +4,13 @@ reports UserErrorGuestAgentStatusUnavailable or GuestAgentSnapshotTaskStatusErro
 `fix --agent` repairs what agent.version, agent.service, agent.disable_agent and
 agent.extensions_enabled find: each repair sits right below its rule. Whether the installed
 agent works (its Python, heartbeat, log) is rules/agent_health.py; the file systems it works
-on, rules/agent_disk.py."""
+on, rules/agent_disk.py; the rest of waagent.conf, rules/agent_conf.py. Which agent handles
+extensions (the auto-updated agents on disk) is a shared fact: azbdiag/facts/agent.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 
 from azbdiag.engine import rule
 from azbdiag.facts import (
@@ -19,23 +19,21 @@ from azbdiag.facts import (
     CONF,
     PACKAGES,
     agent_cli,
+    agent_conf_or_skip,
     agent_unit,
     expected_package,
     installed_evidence,
     link_target,
     require_agent,
+    running_agent,
     update_argvs,
     waagent_conf,
     waagent_conf_path,
 )
 from azbdiag.fix import DeleteFile, RefuseFix, RunCommand, Symlink, WriteFile, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers.agent_error import AgentError, parse_error_json
-from azbdiag.parsers.agent_manifest import parse_agent_manifest
 from azbdiag.parsers.agent_version import (
     MINIMUM_VERSION,
-    Version,
-    agent_dir_version,
     below_minimum,
     parse_version,
 )
@@ -45,100 +43,6 @@ LIB = "/var/lib/waagent"
 DISABLE = "/var/lib/waagent/disable_agent"
 AGENT_CODES = ("UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError",
                "AzureVmOffline")
-BOOL_KEYS = ("Extensions.Enabled", "AutoUpdate.Enabled", "AutoUpdate.UpdateToLatestVersion",
-             "Extensions.WaitForCloudInit", "EnableOverProvisioning", "OS.EnableFirewall",
-             "OS.AllowHTTP", "OS.EnableFIPS", "Logs.Verbose", "Logs.Console", "Logs.Collect",
-             "ResourceDisk.Format", "ResourceDisk.EnableSwap", "Provisioning.DeleteRootPassword",
-             "Provisioning.RegenerateSshHostKeyPair", "Provisioning.MonitorHostName",
-             "Provisioning.DecodeCustomData", "Provisioning.ExecuteCustomData",
-             "Provisioning.AllowResetSysUser")
-
-
-# ---- facts: the auto-updated agents -------------------------------------------------------
-
-@dataclasses.dataclass
-class AgentDir:
-    version: Version
-    path: str
-    error: Optional[AgentError]      # error.json, None when absent
-    manifest_problem: Optional[str]  # why the agent rejects its HandlerManifest.json
-
-    @property
-    def usable(self) -> bool:
-        """ga/guestagent.py: is_available = is_downloaded (a manifest that loads) and not
-        is_blacklisted (error.json: was_fatal, or failure_count >= 3)."""
-        return self.manifest_problem is None and not (self.error and self.error.blacklisted)
-
-    def describe(self) -> str:
-        reasons = []
-        if self.error is not None and self.error.blacklisted:
-            reasons.append(f"blacklisted by the agent ({self.error.reason or 'error.json'})")
-        if self.manifest_problem:
-            reasons.append(f"{self.manifest_problem} (the agent deletes the directory at its "
-                           f"next start)")
-        if reasons:
-            return f"{self.path}: not usable: " + "; ".join(reasons)
-        return f"{self.path}: auto-updated agent {self.version}"
-
-
-def agent_dirs_fact(host) -> List[AgentDir]:
-    """Auto-updated agents under /var/lib/waagent, oldest first, judged as the agent judges
-    them (ga/guestagent.py GuestAgent: _load_manifest, is_downloaded, is_blacklisted)."""
-    out = []
-    for path in host.glob(LIB, "WALinuxAgent-*"):
-        version = agent_dir_version(posixpath.basename(path))
-        if version is None or not host.isdir(path):
-            continue
-        text = host.try_read_text(posixpath.join(path, "error.json"), limit=64 * 1024)
-        manifest = host.try_read_text(posixpath.join(path, "HandlerManifest.json"),
-                                      limit=256 * 1024)
-        out.append(AgentDir(version, path, parse_error_json(text) if text is not None else None,
-                            "there is no HandlerManifest.json" if manifest is None
-                            else parse_agent_manifest(manifest)))
-    return sorted(out, key=lambda d: d.version.key())
-
-
-# Since WALinuxAgent #3404 (first tagged v2.15.0.1) the daemon also runs the newest agent on
-# disk when AutoUpdate.UpdateToLatestVersion is present, whatever its value; before it, only
-# AutoUpdate.Enabled counted (ga/update.py UpdateHandler.run_latest).
-READS_UPDATE_TO_LATEST = parse_version("2.15.0.1")
-
-
-def runs_newest_on_disk(daemon: Version, conf) -> Tuple[bool, str]:
-    """Whether the daemon runs the newest usable WALinuxAgent-<v> directory above its own
-    version, and why (ga/update.py UpdateHandler.run_latest, get_latest_agent_greater_than_
-    daemon). `conf` is the parsed waagent.conf, or None (every default)."""
-    enabled = conf.switch("AutoUpdate.Enabled", True)[0] if conf is not None else True
-    present = conf is not None and conf.get("AutoUpdate.UpdateToLatestVersion") is not None
-    if daemon >= READS_UPDATE_TO_LATEST:
-        if present:
-            return True, ("AutoUpdate.UpdateToLatestVersion is set: the daemon runs the newest "
-                          "agent on disk (it stops only the downloads when n)")
-        if enabled:
-            return True, "auto-update is on (the default)"
-        return False, "AutoUpdate.Enabled=n: the daemon runs the package's agent"
-    if enabled:
-        return True, ("AutoUpdate.Enabled is on: the daemon runs the newest agent on disk"
-                      + (" (a daemon before 2.15.0.1 does not read "
-                         "AutoUpdate.UpdateToLatestVersion)" if present else ""))
-    return False, ("AutoUpdate.Enabled=n: the daemon runs the package's agent (a daemon before "
-                   "2.15.0.1 does not read AutoUpdate.UpdateToLatestVersion)")
-
-
-def running_agent(ctx, installed: Version) -> Tuple[Version, str, List[AgentDir]]:
-    """(the agent version that handles extensions, why, the agent directories)."""
-    try:
-        conf = ctx.fact(waagent_conf)[1] if ctx.fact(waagent_conf_path) else None
-    except SkipRule:            # unreadable: the agent's defaults
-        conf = None
-    dirs = ctx.fact(agent_dirs_fact)
-    newest, why = runs_newest_on_disk(installed, conf)
-    usable = [d.version for d in dirs if d.usable and d.version > installed]
-    if newest and usable:
-        return usable[-1], why, dirs
-    if newest:
-        return installed, why + "; no usable agent directory above the installed version", dirs
-    return installed, why, dirs
 
 
 # ---- agent.installed ---------------------------------------------------------------------
@@ -392,21 +296,13 @@ def _repair_disable_agent(finding) -> list:
 
 # ---- waagent.conf: agent.extensions_enabled and its repair, agent.conf -------------------
 
-def _conf_or_skip(ctx):
-    """(path, parsed waagent.conf); without the file, skipped as not applicable when the agent
-    is not installed at all, else for the missing input."""
-    if ctx.fact(waagent_conf_path) is None:
-        require_agent(ctx)
-    return ctx.fact(waagent_conf)
-
-
 @rule("agent.extensions_enabled", "Extensions are enabled in waagent.conf",
       error_codes=("GuestAgentSnapshotTaskStatusError", "UserErrorGuestAgentStatusUnavailable"),
       fix="agent", remedy="Set Extensions.Enabled=y in /etc/waagent.conf and restart the agent "
                           "(`sudo azbdiag fix --agent`).")
 def extensions_enabled(ctx):
     """Extensions.Enabled=n stops every extension, the backup extension included."""
-    path, conf = _conf_or_skip(ctx)
+    path, conf = agent_conf_or_skip(ctx)
     value, how = conf.switch("Extensions.Enabled", True)
     line = conf.line_of("Extensions.Enabled")
     evidence = [f"line {line}: {conf.entries['Extensions.Enabled'].raw}"] if line else []
@@ -443,93 +339,3 @@ def plan_agent(ctx, findings):
     actions += _repair_service(ctx, by_id.get("agent.service"), restart=bool(actions))
     actions += _repair_version(ctx, by_id.get("agent.version"), planned=bool(actions))
     return actions
-
-
-# What distributions ship on purpose: information, not a finding (reference/packaging.md:
-# Debian's waagent sets both; cloud-init images provision with cloud-init).
-STOCK = {"Provisioning.Agent": ("auto", "waagent", "cloud-init", "disabled")}
-
-
-@rule("agent.conf", "waagent.conf settings that matter for backup",
-      error_codes=("UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError",
-                   "ExtensionSnapshotFailedNoNetwork"),
-      remedy="Save /etc/waagent.conf as UTF-8 with one setting per line; use only y or n for "
-             "on/off settings; keep auto-update on unless the distribution's package keeps the "
-             "agent current.")
-def conf_settings(ctx):
-    """The file the agent loads at start (common/conf.py ConfigurationProvider.load, strict
-    UTF-8 by common/utils/fileutil.py read_file): a zero-byte or non-UTF-8 file stops the
-    agent; settings the agent ignores are counted with their line; a distribution's stock
-    choices (AutoUpdate.Enabled=n on Debian, Provisioning.Agent=cloud-init) are information
-    unless the agent they leave running is below the supported minimum."""
-    path, conf = _conf_or_skip(ctx)
-    if conf.empty:
-        return fail(f"{path} is empty (zero bytes): the agent refuses to start with an empty "
-                    f"configuration, so Azure gets no agent status", [f"{path}: 0 bytes"],
-                    conf_path=path)
-    if conf.decode_error:
-        return fail(f"{path} is not UTF-8: the agent dies at start on it and systemd restarts "
-                    f"it in a loop, so Azure gets no agent status",
-                    [f"{path}: {conf.decode_error}"], conf_path=path)
-    problems: Dict[int, str] = {}      # line -> what the agent does with it
-    info: List[str] = []
-    for number, text in conf.odd_lines:
-        problems[number] = (f"line {number}: {text!r} holds a carriage return or form feed "
-                            f"inside it; the agent splits lines on newlines only, so what "
-                            f"follows is part of this line's value")
-    for key in BOOL_KEYS:
-        _v, how = conf.switch(key, False)
-        line = conf.line_of(key) or 0
-        if how == "invalid" and line not in problems:
-            problems[line] = (f"line {line}: {key}={conf.get(key)} is silently ignored (only y "
-                              f"or n count), so the default applies")
-    for number in conf.ignored_lines:
-        problems.setdefault(number, f"line {number}: {conf.lines[number - 1].strip()!r} has no "
-                                    f"'=', the agent ignores it")
-    for key, numbers in conf.duplicates.items():
-        info.append(f"{key} is set on lines {', '.join(map(str, numbers))}; the last wins")
-    effective = _effective_version(ctx)
-    newest = runs_newest_on_disk(effective[0], conf)[0] if effective else True
-    if conf.switch("AutoUpdate.Enabled", True) == (False, "set"):
-        line = conf.line_of("AutoUpdate.Enabled") or 0
-        if effective and not newest and below_minimum(effective[1]):
-            problems[line] = (f"line {line}: AutoUpdate.Enabled=n keeps the agent at "
-                              f"{effective[1]}, below the supported minimum {MINIMUM_VERSION}")
-        else:
-            info.append(f"AutoUpdate.Enabled=n (line {line}): "
-                        + (f"the daemon runs the package's agent, {effective[1]}, which is "
-                           f"supported" if effective and not newest else
-                           "the agent downloads no new versions"))
-    if conf.switch("AutoUpdate.UpdateToLatestVersion", True) == (False, "set"):
-        info.append(f"AutoUpdate.UpdateToLatestVersion=n (line "
-                    f"{conf.line_of('AutoUpdate.UpdateToLatestVersion')}): no new agent "
-                    f"downloads; agent.version says which agent handles extensions")
-    prov = conf.get("Provisioning.Agent")
-    if prov is not None:
-        if prov.lower() in STOCK["Provisioning.Agent"]:
-            info.append(f"Provisioning.Agent={prov} (line {conf.line_of('Provisioning.Agent')})")
-        else:
-            line = conf.line_of("Provisioning.Agent") or 0
-            problems.setdefault(line, f"line {line}: Provisioning.Agent={prov} is not auto, "
-                                      f"waagent, cloud-init or disabled")
-    for key in ("HttpProxy.Host", "HttpProxy.Port"):
-        if conf.get(key) is not None:
-            info.append(f"{key}={conf.get(key)} (used by the agent only, never for the "
-                        f"WireServer, and not passed to extensions)")
-    if not any(conf.entries):
-        info.append(f"{path} holds no setting: every setting takes its default")
-    if problems:
-        return warn(f"{len(problems)} setting(s) in {path} do not do what they seem to",
-                    [problems[n] for n in sorted(problems)] + info, conf_path=path)
-    return ok(f"{path}: settings are valid", info, conf_path=path)
-
-
-def _effective_version(ctx) -> Optional[Tuple[Version, Version]]:
-    """(installed, the agent that handles extensions), from the package or module; None
-    when unknown."""
-    _cli, pkgs, module, _ = installed_evidence(ctx)
-    installed_v = parse_version(pkgs[0].version.split("-")[0]) if pkgs else None
-    installed_v = installed_v or (module[1] if module else None)
-    if installed_v is None:
-        return None
-    return installed_v, running_agent(ctx, installed_v)[0]
