@@ -83,9 +83,18 @@ def same_superblock(ctx):
     if not groups:
         return ok(f"every freezable file system has one mount point in the "
                   f"{mounts_source(ctx.host)}")
-    evidence = [f"{g[0].source} ({g[0].fstype}) is mounted at "
-                + ", ".join(m.mount_point + _root_note(m) for m in g)
-                + f": frozen once, through {g[0].mount_point}" for g in groups]
+    fl = extension_freeze_list(ctx)
+    frozen = {m.mount_point for m in fl.frozen}
+    through = {m.mount_point: t.mount_point for m, t in fl.covered}
+    evidence = []
+    for g in groups:
+        points = [m.mount_point for m in g]
+        via = next((p for p in points if p in frozen), None) or \
+            next((through[p] for p in points if p in through), None)
+        evidence.append(f"{g[0].source} ({g[0].fstype}) is mounted at "
+                        + ", ".join(m.mount_point + _root_note(m) for m in g)
+                        + (f": frozen once, through {via}" if via else
+                           ": not frozen (see freeze.mount_list)"))
     return ok(f"{len(groups)} file system(s) have several mount points; the extension freezes "
               f"each once", evidence)
 
