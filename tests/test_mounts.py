@@ -237,9 +237,11 @@ def test_fstab_subvolumes_binds_and_loop_images():
         "/srv/data/img.ext4 /srv/scratch ext4 loop,nofail 0 2\n"
         "/srv/data/raw.ext4 /srv/raw ext4 nofail 0 2\n")
     assert [m.fs_root for m in table[:3]] == ["", "/@/var", "/@/home"]
+    table += mp.parse_fstab("UUID=n /srv/spare xfs noauto 0 0\n")
     fl = frozen_mounts.freeze_list(table, images=["/srv/data/raw.ext4"])
     assert [m.mount_point for m in fl.frozen] == ["/srv/data", "/home"]
     why = {m.mount_point: r for m, r in fl.skipped}
+    assert why.pop("/srv/spare").startswith("noauto: not mounted at boot")
     assert why == {"/srv/scratch": "loop device", "/srv/raw": "loop device"}
     assert {m.mount_point: t.mount_point for m, t in fl.covered} == {
         "/": "/home", "/var": "/home", "/var/www": "/srv/data"}

@@ -134,6 +134,10 @@ def freeze_list(mounts: List[Mount], resource_points: Sequence[str] = (),
             if m.fstype in ("vfat", "swap") or is_network_or_fuse(m.fstype):
                 skipped.append((m, f"type {m.fstype} is never frozen"))
             continue
+        if m.line and "noauto" in m.options:
+            skipped.append((m, "noauto: not mounted at boot, so not in the list the extension "
+                               "reads"))
+            continue
         is_named = (m.mount_point in rows) if lsblk is not None else named.get(device_of(m)) is m
         (lsblk_named if is_named else others).append(m)
     frozen: List[Mount] = []
