@@ -4,7 +4,8 @@ reports UserErrorGuestAgentStatusUnavailable or GuestAgentSnapshotTaskStatusErro
 `fix --agent` repairs what agent.version, agent.service, agent.disable_agent and
 agent.extensions_enabled find: each repair sits right below its rule. Whether the installed
 agent works (its Python, heartbeat, log) is rules/agent_health.py; the file systems it works
-on, rules/agent_disk.py."""
+on, rules/agent_disk.py; the rest of waagent.conf, rules/agent_conf.py. Which agent handles
+extensions (the auto-updated agents on disk) is a shared fact: azbdiag/facts/agent.py."""
 
 from __future__ import annotations
 
@@ -18,21 +19,21 @@ from azbdiag.facts import (
     CONF,
     PACKAGES,
     agent_cli,
+    agent_conf_or_skip,
     agent_unit,
     expected_package,
     installed_evidence,
     link_target,
     require_agent,
+    running_agent,
     update_argvs,
     waagent_conf,
     waagent_conf_path,
 )
 from azbdiag.fix import DeleteFile, RefuseFix, RunCommand, Symlink, WriteFile, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers.agent_error import parse_error_json
 from azbdiag.parsers.agent_version import (
     MINIMUM_VERSION,
-    agent_dir_version,
     below_minimum,
     parse_version,
 )
@@ -42,27 +43,6 @@ LIB = "/var/lib/waagent"
 DISABLE = "/var/lib/waagent/disable_agent"
 AGENT_CODES = ("UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError",
                "AzureVmOffline")
-BOOL_KEYS = ("Extensions.Enabled", "AutoUpdate.Enabled", "AutoUpdate.UpdateToLatestVersion",
-             "Extensions.WaitForCloudInit", "EnableOverProvisioning", "OS.EnableFirewall",
-             "OS.AllowHTTP", "OS.EnableFIPS", "Logs.Verbose", "Logs.Console", "Logs.Collect",
-             "ResourceDisk.Format", "ResourceDisk.EnableSwap", "Provisioning.DeleteRootPassword",
-             "Provisioning.RegenerateSshHostKeyPair", "Provisioning.MonitorHostName",
-             "Provisioning.DecodeCustomData", "Provisioning.ExecuteCustomData",
-             "Provisioning.AllowResetSysUser")
-
-
-# ---- facts: the auto-updated agents -------------------------------------------------------
-
-def agent_dirs_fact(host):
-    """Auto-updated agents under /var/lib/waagent: [(version, dir, AgentError or None)]."""
-    out = []
-    for path in host.glob(LIB, "WALinuxAgent-*"):
-        version = agent_dir_version(posixpath.basename(path))
-        if version is None or not host.isdir(path):
-            continue
-        text = host.try_read_text(posixpath.join(path, "error.json"), limit=64 * 1024)
-        out.append((version, path, parse_error_json(text) if text is not None else None))
-    return sorted(out, key=lambda t: t[0].key())
 
 
 # ---- agent.installed ---------------------------------------------------------------------
@@ -137,23 +117,13 @@ def version(ctx):
         installed_v = installed_v or module[1]
     if installed_v is None:
         raise SkipRule(SkipReason.NO_INPUT, "cannot tell the installed agent version")
-    auto = True
-    if ctx.fact(waagent_conf_path):
-        conf = ctx.fact(waagent_conf)[1]
-        auto_new, how_new = conf.switch("AutoUpdate.UpdateToLatestVersion", True)
-        auto_old, how_old = conf.switch("AutoUpdate.Enabled", True)
-        auto = auto_new if how_new == "set" else auto_old
-    usable = []
-    for v, path, err in ctx.fact(agent_dirs_fact):
-        if err is not None and err.blacklisted:
-            evidence.append(f"{path}: blacklisted by the agent ({err.reason or 'error.json'})")
-        else:
-            usable.append(v)
-            evidence.append(f"{path}: auto-updated agent {v}")
-    candidates = [installed_v] + ([goal] if goal else [])
-    if auto and usable:
-        candidates.append(usable[-1])
-    effective = max(candidates, key=lambda v: v.key())
+    effective, why, dirs = running_agent(ctx, installed_v)
+    evidence += [d.describe() for d in dirs]
+    evidence.append(why)
+    if goal is not None and goal != effective:
+        evidence.append(f"waagent --version says the goal state agent is {goal}")
+        effective = max(effective, goal, key=lambda v: v.key())
+    auto = effective > installed_v
     package = pkg.name if pkg else expected_package(host)
     data = dict(installed=str(installed_v), effective=str(effective), package=package,
                 auto_update=auto)
@@ -164,7 +134,7 @@ def version(ctx):
         return res
     if below_minimum(installed_v):
         return warn(f"the installed agent {installed_v} is below {MINIMUM_VERSION}; the "
-                    f"auto-updated agent {effective} covers it while auto-update stays on",
+                    f"auto-updated agent {effective} on disk covers it (the daemon runs it)",
                     evidence, **data)
     return ok(f"agent {effective} (installed {installed_v}) meets the minimum "
               f"{MINIMUM_VERSION}", evidence, **data)
@@ -326,21 +296,13 @@ def _repair_disable_agent(finding) -> list:
 
 # ---- waagent.conf: agent.extensions_enabled and its repair, agent.conf -------------------
 
-def _conf_or_skip(ctx):
-    """(path, parsed waagent.conf); without the file, skipped as not applicable when the agent
-    is not installed at all, else for the missing input."""
-    if ctx.fact(waagent_conf_path) is None:
-        require_agent(ctx)
-    return ctx.fact(waagent_conf)
-
-
 @rule("agent.extensions_enabled", "Extensions are enabled in waagent.conf",
       error_codes=("GuestAgentSnapshotTaskStatusError", "UserErrorGuestAgentStatusUnavailable"),
       fix="agent", remedy="Set Extensions.Enabled=y in /etc/waagent.conf and restart the agent "
                           "(`sudo azbdiag fix --agent`).")
 def extensions_enabled(ctx):
     """Extensions.Enabled=n stops every extension, the backup extension included."""
-    path, conf = _conf_or_skip(ctx)
+    path, conf = agent_conf_or_skip(ctx)
     value, how = conf.switch("Extensions.Enabled", True)
     line = conf.line_of("Extensions.Enabled")
     evidence = [f"line {line}: {conf.entries['Extensions.Enabled'].raw}"] if line else []
@@ -377,45 +339,3 @@ def plan_agent(ctx, findings):
     actions += _repair_service(ctx, by_id.get("agent.service"), restart=bool(actions))
     actions += _repair_version(ctx, by_id.get("agent.version"), planned=bool(actions))
     return actions
-
-
-@rule("agent.conf", "waagent.conf settings that matter for backup",
-      error_codes=("GuestAgentSnapshotTaskStatusError", "ExtensionSnapshotFailedNoNetwork"),
-      remedy="Use only y or n for on/off settings; keep AutoUpdate.Enabled=y; keep "
-             "Provisioning.Agent=auto unless you know the image needs otherwise.")
-def conf_settings(ctx):
-    """Invalid booleans, auto-update, Provisioning.Agent and HttpProxy.* as evidence."""
-    path, conf = _conf_or_skip(ctx)
-    problems, evidence = [], []
-    if conf.empty:
-        return fail(f"{path} is empty: the agent refuses to start with an empty configuration")
-    for key in BOOL_KEYS:
-        _v, how = conf.switch(key, False)
-        if how == "invalid":
-            problems.append(f"line {conf.line_of(key)}: {key}={conf.get(key)} is silently "
-                            f"ignored (only y or n count), so the default applies")
-    for key, numbers in conf.duplicates.items():
-        evidence.append(f"{key} is set on lines {', '.join(map(str, numbers))}; the last wins")
-    for number in conf.ignored_lines:
-        problems.append(f"line {number}: {conf.lines[number - 1].strip()!r} has no '=', the "
-                        f"agent ignores it")
-    auto_new, how_new = conf.switch("AutoUpdate.UpdateToLatestVersion", True)
-    auto_old, _ = conf.switch("AutoUpdate.Enabled", True)
-    auto = auto_new if how_new == "set" else auto_old
-    if not auto:
-        problems.append("auto-update is off (AutoUpdate.Enabled/UpdateToLatestVersion=n): the "
-                        "agent stays at the package version")
-    prov = conf.get("Provisioning.Agent")
-    if prov is not None:
-        evidence.append(f"Provisioning.Agent={prov}")
-        if prov.lower() not in ("auto", "waagent", "cloud-init", "disabled"):
-            problems.append(f"Provisioning.Agent={prov} is not auto, waagent, cloud-init or "
-                            f"disabled")
-    for key in ("HttpProxy.Host", "HttpProxy.Port"):
-        if conf.get(key) is not None:
-            evidence.append(f"{key}={conf.get(key)} (used by the agent only, never for the "
-                            f"WireServer, and not passed to extensions)")
-    if problems:
-        return warn(f"{len(problems)} setting(s) in {path} do not do what they seem to",
-                    problems + evidence, conf_path=path)
-    return ok(f"{path}: settings are valid", evidence, conf_path=path)

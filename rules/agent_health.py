@@ -5,12 +5,10 @@ backups, from being processed."""
 from __future__ import annotations
 
 import datetime
-import posixpath
 import re
-from typing import List, Optional
 
 from azbdiag.engine import rule
-from azbdiag.facts import CMD_TIMEOUT, agent_cli, agent_unit, require_agent
+from azbdiag.facts import CMD_TIMEOUT, agent_interpreter, require_agent
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers.waagent_log import HEARTBEAT_MARK, classify, heartbeat_counters, parse_log
 
@@ -21,26 +19,6 @@ AGENT_CODES = ("UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskSt
 
 # ---- agent.python_import ----------------------------------------------------------------
 
-def _interpreter(ctx) -> Optional[List[str]]:
-    """The argv prefix of the Python that runs the agent: the unit's ExecStart, else the
-    waagent script's shebang."""
-    words = ctx.fact(agent_unit).exec_start.lstrip("-@:+!").split()
-    if words and "python" in posixpath.basename(words[0]):
-        return [words[0]]
-    cli = ctx.fact(agent_cli)
-    if cli is None:
-        return None
-    head = (ctx.host.try_read_text(cli, limit=256) or "").splitlines()
-    if not head or not head[0].startswith("#!"):
-        return None
-    shebang = head[0][2:].split()
-    if not shebang:
-        return None
-    if posixpath.basename(shebang[0]) == "env" and len(shebang) > 1:
-        return shebang[:2]
-    return shebang[:1]
-
-
 @rule("agent.python_import", "The agent's Python can import azurelinuxagent",
       error_codes=AGENT_CODES, live_only=True,
       remedy="Reinstall the agent package from the distribution so that its interpreter and "
@@ -50,7 +28,7 @@ def python_import(ctx):
     """A Python upgrade or a hand-installed agent can leave the service's interpreter
     without the azurelinuxagent module: the daemon then dies at start."""
     require_agent(ctx)
-    argv = _interpreter(ctx)
+    argv = agent_interpreter(ctx)
     if argv is None:
         raise SkipRule(SkipReason.NO_INPUT, "cannot tell which Python runs the agent")
     res = ctx.host.run(argv + ["-c", "import azurelinuxagent.agent"], timeout=CMD_TIMEOUT)

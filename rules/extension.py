@@ -1,6 +1,7 @@
 """The Azure VM backup extension (Microsoft.Azure.RecoveryServices.VMSnapshotLinux): installed
-and enabled, its last result, a half-deleted install, its Python, the safefreeze binary and
-lingering freeze processes. Its pre/post scripts are rules/scripts.py."""
+and enabled, its last result, a half-deleted install, the safefreeze binary and lingering
+freeze processes. The Python it runs on is rules/extension_python.py, its pre/post scripts
+rules/scripts.py."""
 
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ from typing import Dict, List, Optional, Tuple
 
 from azbdiag import facts as shared_facts
 from azbdiag.engine import rule
+from azbdiag.facts import ExtDir, active_ext_dir, ext_dirs
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers.extension_dir import HANDLER, dir_version, version_tuple
-from azbdiag.parsers.handler_environment import HandlerEnvironment, parse_handler_environment
-from azbdiag.parsers.handler_state import parse_handler_state
-from azbdiag.parsers.handler_status import HandlerStatus, parse_handler_status
+from azbdiag.parsers.extension_dir import HANDLER
 from azbdiag.parsers.proc import parse_proc_stat, parse_uptime
 from azbdiag.parsers.status_file import ExtStatus, parse_status
 
@@ -30,57 +29,8 @@ RESET_STEPS = (f"stop the agent's service, move {WAAGENT}/{HANDLER}-* out of {WA
 
 
 # ---- facts -------------------------------------------------------------------------------
-@dataclasses.dataclass
-class ExtDir:
-    path: str
-    version: str
-    key: Tuple[int, ...]
-    state: str                                   # config/HandlerState ('' if missing)
-    has_state: bool
-    handler_status: Optional[HandlerStatus]   # config/HandlerStatus, None if missing
-    env: Optional[HandlerEnvironment]         # HandlerEnvironment.json, None if missing
-    manifest: bool                               # HandlerManifest.json present
-    handle_sh: bool                              # main/handle.sh present
-    entries: List[str]
-
-
-def ext_dirs(host) -> List[ExtDir]:
-    """Every VMSnapshotLinux-<version> directory under /var/lib/waagent, oldest version first."""
-    if not host.isdir(WAAGENT):
-        raise SkipRule(SkipReason.NO_INPUT, f"no {WAAGENT}: the guest agent has not run here")
-    if not host.is_root and not _world_readable(host, WAAGENT):
-        raise SkipRule(SkipReason.NOT_ROOT, f"{WAAGENT} is readable by root only: re-run as root")
-    found = []
-    for path in host.glob(WAAGENT, HANDLER + "-*"):
-        version = dir_version(os.path.basename(path))
-        if version is None or not host.isdir(path):
-            continue
-        old = f"{WAAGENT}/handler_state/{os.path.basename(path)}"   # agents before 2.2
-        state_text = host.try_read_text(f"{path}/config/HandlerState", 4096)
-        if state_text is None:
-            state_text = host.try_read_text(f"{old}/state", 4096)
-        status_text = host.try_read_text(f"{path}/config/HandlerStatus", 256 * 1024)
-        if status_text is None:
-            status_text = host.try_read_text(f"{old}/status", 256 * 1024)
-        env_text = host.try_read_text(f"{path}/HandlerEnvironment.json", 256 * 1024)
-        found.append(ExtDir(
-            path=path, version=version, key=version_tuple(version) or (),
-            state=parse_handler_state(state_text) if state_text is not None else "",
-            has_state=state_text is not None,
-            handler_status=parse_handler_status(status_text) if status_text is not None else None,
-            env=parse_handler_environment(env_text) if env_text is not None else None,
-            manifest=host.isfile(f"{path}/HandlerManifest.json"),
-            handle_sh=host.isfile(f"{path}/main/handle.sh"),
-            entries=host.listdir(path)))
-    return sorted(found, key=lambda d: d.key)
-
-
-def _world_readable(host, path: str) -> bool:
-    try:
-        st = host.stat(path)
-    except OSError:
-        return False
-    return st.st_uid == os.geteuid() or st.st_mode & 0o005 == 0o005
+# The extension's directories (ext_dirs, ExtDir) are shared facts: azbdiag/facts/extension.py.
+_active = active_ext_dir
 
 
 def _number(text: str) -> bool:
@@ -244,6 +194,11 @@ CAUSE_RULES: Dict[int, Tuple[str, ...]] = {
 for _code in range(300, 319):
     CAUSE_RULES[_code] = ("extension.scripts_config", "extension.scripts_permissions")
 OK_CODES = (0, 1, 3)
+FREEZE_CODES = (121, 122, 123)
+# The extension error codes the guest snapshot path writes over whatever failed before it
+# (main/freezesnapshotter.py takeSnapshotFromFirstHostThenGuest: 761, or 76 when every blob
+# failed), which is how a freeze failure reaches vmHealthStatusCode as 761.
+GUEST_PATH_CODES = (76, 761)
 
 
 def _catalogue(code: int) -> Tuple[str, str]:
@@ -300,9 +255,10 @@ def last_status(ctx):
         evidence.append(f"vmHealthStatusCode {_explain(rep.health_code)}")
     if rep.message:
         evidence.append(f"message: {rep.message}")
-    if rep.consistency is not None:
-        kinds = {0: "none", 1: "file system", 2: "application", 3: "crash"}
-        evidence.append(f"snapshot consistency: {kinds.get(rep.consistency, rep.consistency)}")
+    if rep.consistency == 3:
+        # HandlerUtil.do_status_report compares a string with an integer, so the field is 0
+        # for every run but a crash-consistent one: only 3 says anything.
+        evidence.append("snapshot consistency: crash consistent (snapshotConsistency 3)")
     for key in ("extensionVersion", "snapshotCreator", "hostStatusCodePreSnapshot",
                 "hostStatusCodeDoSnapshot", "extErrorCode"):
         if rep.telemetry.get(key):
@@ -329,64 +285,17 @@ def last_status(ctx):
         return ok(f"the last run succeeded ({kind}, {_age(age)} ago)", evidence)
     if code is None:
         return fail("the newest status has no result code", evidence)
-    main = ext if ext is not None else code
-    return fail(f"the last run failed with {_explain(main)}", evidence, codes=[code, main])
-
-
-# ---- extension.python --------------------------------------------------------------------
-# handle.sh tries these names in /usr/bin, then /usr/local/bin, and gives up with
-# "python version unknown" (exit 3) when none exists.
-PYTHON_NAMES = ("python3.8", "python3.7", "python3.6", "python3.5", "python3.4", "python3.3",
-                "python3", "python2.7", "python2.6", "python2", "python")
-PY312_FIXED = (1, 0, 9220, 0)   # first extension version known to run on Python 3.12
-
-
-def _python_version(host, path: str) -> Optional[Tuple[int, int]]:
-    """The X.Y of an interpreter from its name or the names its symlinks lead to."""
-    for _ in range(8):
-        m = re.fullmatch(r"python(\d)\.(\d+)", os.path.basename(path))
-        if m:
-            return int(m.group(1)), int(m.group(2))
-        if not host.islink(path):
-            return None
-        try:
-            target = host.readlink(path)
-        except OSError:
-            return None
-        path = target if target.startswith("/") else os.path.join(os.path.dirname(path), target)
-    return None
-
-
-@rule("extension.python", "The backup extension finds a Python it can run",
-      error_codes=("UserErrorVmProvisioningStateFailed", "GuestAgentSnapshotTaskStatusError"),
-      remedy="Install python3 from the distribution (its /usr/bin/python3 is what the extension "
-             "finds). On Python 3.12 or later an old extension version cannot start: let the "
-             "next backup update it, or reset it so the newest version is installed.")
-def python(ctx):
-    """The extension's shell wrapper looks for a small fixed list of interpreter names; without
-    one, or with a Python too new for an old extension version, it never runs."""
-    host = ctx.host
-    found = next((f"{d}/{n}" for d in ("/usr/bin", "/usr/local/bin") for n in PYTHON_NAMES
-                  if host.is_executable_file(f"{d}/{n}")), None)
-    log = host.try_read_text(f"{LOG_DIR}/shell.log", 256 * 1024) or ""
-    unknown = [ln.strip() for ln in log.splitlines() if "python version unknown" in ln][-2:]
-    if found is None:
-        return fail("no interpreter the extension looks for (python3.8 ... python3, python2, "
-                    "python in /usr/bin or /usr/local/bin) exists: it stops with 'python version "
-                    "unknown'", unknown)
-    version = _python_version(host, found)
-    shown = f"{found} (Python {version[0]}.{version[1]})" if version else found
-    try:
-        active = _active(ctx.fact(ext_dirs))
-    except SkipRule:          # no agent directory, or not readable: judge the interpreter only
-        active = None
-    if version and version >= (3, 12) and active is not None and active.key < PY312_FIXED:
-        return warn(f"the extension will run {shown}, but version {active.version} predates "
-                    "the fixes for Python 3.12 and later and may fail to start", unknown)
-    if unknown:
-        return warn(f"the extension uses {shown} now, but its shell.log reports it found none "
-                    "before", unknown)
-    return ok(f"the extension will run {shown}")
+    # Read both codes: a freeze failure can be the top-level code (121) while the guest
+    # snapshot path overwrote vmHealthStatusCode with 761, or the other way round.
+    freeze = next((c for c in (code, ext) if c in FREEZE_CODES), None)
+    main = freeze if freeze is not None else (ext if ext is not None else code)
+    other = ext if main == code else code
+    codes = [c for c in (code, ext) if c is not None]
+    if freeze is not None and other in GUEST_PATH_CODES:
+        evidence.append(f"{other} is what the guest snapshot path records after the freeze "
+                        f"failed (the host snapshot was not available): a consequence, not the "
+                        f"cause")
+    return fail(f"the last run failed with {_explain(main)}", evidence, codes=codes, cause=main)
 
 
 # ---- extension.safefreeze ----------------------------------------------------------------

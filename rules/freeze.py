@@ -30,7 +30,7 @@ from azbdiag.facts import same_superblock as superblock_groups
 from azbdiag.facts import stacked as stacked_groups
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers.freeze_log import parse_freeze_log
-from azbdiag.parsers.mounts import Mount
+from azbdiag.parsers.mounts import Mount, device_key
 
 CODES = ("UserErrorFsFreezeFailed",)
 OPEN_CODES = ("UserErrorUnableToOpenMount",)
@@ -46,10 +46,14 @@ def _label(m: Mount) -> str:
 @rule("freeze.mount_list", "The mounts the backup extension will freeze", error_codes=CODES,
       timeout=20)
 def mount_list(ctx):
-    """The extension freezes ext3/ext4/xfs/btrfs mounts except loop devices, the resource disk
-    and MountsToSkip, with "/" last; live, only the mount point lsblk names for each device."""
+    """The extension's own list (main/mounts.py Mounts, main/fsfreezer.py freeze_safe): one
+    mount point per device, the one lsblk names; ext3/ext4/xfs/btrfs; no loop device (by
+    type), no resource disk, no MountsToSkip; in reverse mount order, "/" last. Offline the
+    fstab's order stands for the mount order."""
     fl = extension_freeze_list(ctx)
     evidence = [f"{i}. {_label(m)}" for i, m in enumerate(fl.frozen, 1)]
+    evidence += [f"also frozen, with {through.mount_point} (the same file system): "
+                 f"{m.mount_point}{_root_note(m)}" for m, through in fl.covered]
     evidence += [f"not frozen: {_label(m)}: {why}" for m, why in fl.skipped]
     if ctx.options.get("mounts"):
         targets, notes = freeze_targets(ctx)
@@ -61,37 +65,69 @@ def mount_list(ctx):
     return ok(f"{len(fl.frozen)} mount(s) will be frozen, in this order", evidence)
 
 
+def _root_note(m: Mount) -> str:
+    return f" [{m.fs_root}]" if m.fs_root not in ("", "/") else ""
+
+
 # ---- duplicates --------------------------------------------------------------------------
 
 @rule("freeze.same_superblock", "No file system is mounted at two places", error_codes=CODES,
-      timeout=15,
-      remedy="The second freeze of one file system fails (EBUSY) and its thaw fails (EINVAL). "
-             "Remove the duplicate or bind mount (or list one of its mount points in "
-             "MountsToSkip in /etc/azure/vmbackup.conf).")
+      timeout=15)
 def same_superblock(ctx):
-    """Several mount points of one superblock: bind mounts or a device mounted twice."""
+    """Several mount points of one device (bind mounts, btrfs subvolumes, a device mounted
+    twice) are information, not a finding: since 2019 the extension keeps one mount point
+    per device, the one lsblk names (main/mounts.py Mounts, Utils/DiskUtil.py
+    get_mount_points), and FIFREEZE on it freezes the whole file system once. The old
+    advice to remove such mounts is historical."""
     groups = superblock_groups(ctx.fact(mounts))
     if not groups:
         return ok(f"every freezable file system has one mount point in the "
                   f"{mounts_source(ctx.host)}")
-    evidence = [f"{g[0].source} ({g[0].fstype}) is mounted at " +
-                ", ".join(m.mount_point + (f" [{m.fs_root}]" if m.fs_root not in ("", "/") else "")
-                          for m in g) for g in groups]
-    return fail(f"{len(groups)} file system(s) are mounted at more than one place", evidence)
+    fl = extension_freeze_list(ctx)
+    frozen = {m.mount_point for m in fl.frozen}
+    through = {m.mount_point: t.mount_point for m, t in fl.covered}
+    evidence = []
+    for g in groups:
+        points = [m.mount_point for m in g]
+        via = next((p for p in points if p in frozen), None) or \
+            next((through[p] for p in points if p in through), None)
+        evidence.append(f"{g[0].source} ({g[0].fstype}) is mounted at "
+                        + ", ".join(m.mount_point + _root_note(m) for m in g)
+                        + (f": frozen once, through {via}" if via else
+                           ": not frozen (see freeze.mount_list)"))
+    return ok(f"{len(groups)} file system(s) have several mount points; the extension freezes "
+              f"each once", evidence)
 
 
 @rule("freeze.stacked_mounts", "No mount point has two mounts stacked on it",
       error_codes=CODES, timeout=15,
-      remedy="Unmount the hidden lower mount (or the duplicate fstab line): the backup freezes "
-             "only the top one and the lower one is left out, or frozen twice.")
+      remedy="Unmount the hidden lower mount, or remove its line from /etc/fstab: the backup "
+             "freezes only the top one, so the hidden file system is not frozen.")
 def stacked_mounts(ctx):
-    """The same path mounted more than once; only the last mount is reachable."""
+    """The same path mounted more than once: only the last mount is reachable, and the
+    extension keeps only that one (Utils/DiskUtil.py get_mount_points). The same device
+    twice (an fstab line written twice) is information; a different device hidden under
+    another is not frozen, which makes its part of the backup crash-consistent only."""
     groups = stacked_groups(ctx.fact(mounts))
     if not groups:
         return ok("no stacked mounts")
-    evidence = [f"{g[0].mount_point}: " + " under ".join(
-        f"{m.source} ({m.fstype})" for m in reversed(g)) for g in groups]
-    return fail(f"{len(groups)} mount point(s) have more than one mount", evidence)
+    same, hidden = [], []
+    for g in groups:
+        top = g[-1]
+        where = (", ".join(f"line {m.line}" for m in g) + ": ") if g[0].line else ""
+        if len({device_key(m.source) if not m.major_minor else m.major_minor for m in g}) == 1:
+            same.append(f"{top.mount_point}: {where}the same {top.source} ({top.fstype}) "
+                        f"{len(g)} times; it is mounted and frozen once")
+        else:
+            hidden.append(f"{top.mount_point}: {where}" + " under ".join(
+                f"{m.source} ({m.fstype})" for m in reversed(g))
+                + f"; only {top.source} is frozen")
+    if hidden:
+        return warn(f"{len(hidden)} mount point(s) hide another file system, which is not "
+                    f"frozen" + (f"; {len(same)} more list one device twice" if same else ""),
+                    hidden + same)
+    return ok(f"{len(same)} mount point(s) are listed more than once for the same device: "
+              f"mounted and frozen once", same)
 
 
 # ---- mounts that cannot be opened --------------------------------------------------------

@@ -165,6 +165,11 @@ def os_support(ctx):
             continue
         if entry.get("note"):
             return warn(f"{entry['name']} {version}: {entry['note']}", evidence)
+        if entry.get("unlisted"):
+            # Not named by the lists, but nothing in them excludes it: information, not a
+            # warning (a false alarm costs more than it tells).
+            return ok(f"{entry['name']} {version}: not named on the supported list; the "
+                      f"checks of the agent and its Python decide", evidence + [entry["unlisted"]])
         if entry["versions"] is None:
             return ok(f"{entry['name']} is an Azure-endorsed distribution (supported versions "
                       f"are those its publisher offers on Azure)", evidence)

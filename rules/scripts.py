@@ -11,6 +11,7 @@ import stat as stat_mod
 from typing import List, Optional, Tuple
 
 from azbdiag.engine import rule
+from azbdiag.facts import active_ext_path
 from azbdiag.fix import Chmod, Chown, fix
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers.plugin_config import (
@@ -23,6 +24,15 @@ from azbdiag.parsers.pluginhost_conf import PLUGIN_HOST_CONF, PluginHostConf, pa
 from azbdiag.parsers.workload_conf import parse_workload_name
 
 WORKLOAD_CONF = "/etc/azure/workload.conf"
+BUNDLED_HOST_CONF = "main/VMSnapshotPluginHost.conf"
+# How the extension goes on when the script setup is wrong (main/handle.py daemon, after
+# PluginHost.pre_check): it cannot load the setup (304, 305, 313, 314, 316, 317: a
+# file-system-consistent backup, never a failure); validate_scripts rejects a script (302, 303,
+# 306, 307: the backup goes on unless continueBackupOnFailure is false); a script fails when
+# it runs (the backup stops when continueBackupOnFailure is false, or when fsFreezeEnabled is
+# false: "g_fsfreeze_on == False and anyScriptFailed").
+LOAD_CODES = (304, 305, 313, 314, 316, 317)
+VALIDATE_CODES = (302, 303, 306, 307)
 
 
 # ---- facts -------------------------------------------------------------------------------
@@ -53,6 +63,10 @@ def _stat(host, path) -> Optional[os.stat_result]:
 
 
 def scripts_fact(host) -> ScriptSetup:
+    """The pre/post script setup as main/PluginHost.py pre_check and load_modules find it:
+    /etc/azure/VMSnapshotPluginHost.conf, else the bundled ./main/VMSnapshotPluginHost.conf of
+    the extension directory the agent runs, each checked the same way; the plugin config it
+    names; the scripts that config names."""
     workload = parse_workload_name(host.try_read_text(WORKLOAD_CONF, 64 * 1024))
     if workload:
         raise SkipRule(SkipReason.NOT_APPLICABLE, f"{WORKLOAD_CONF} selects the {workload} "
@@ -60,14 +74,20 @@ def scripts_fact(host) -> ScriptSetup:
     host_conf = host_parsed = None
     config_path = PLUGIN_CONFIG
     cap = HOST_TIMEOUT_CAP
-    st = _stat(host, PLUGIN_HOST_CONF)
+    conf_path, role = PLUGIN_HOST_CONF, "plugin host config"
+    st = _stat(host, conf_path)
+    if st is None or not stat_mod.S_ISREG(st.st_mode):
+        active = active_ext_path(host)
+        if active is not None:
+            conf_path, role = f"{active}/{BUNDLED_HOST_CONF}", "bundled plugin host config"
+            st = _stat(host, conf_path)
     if st is not None:
-        host_conf = FileInfo("plugin host config", PLUGIN_HOST_CONF, st, 313, 314)
+        host_conf = FileInfo(role, conf_path, st, 313, 314)
         try:
-            host_parsed = parse_pluginhost_conf(host.read_bytes(PLUGIN_HOST_CONF, 65536))
+            host_parsed = parse_pluginhost_conf(host.read_bytes(conf_path, 65536))
         except OSError as exc:
             if not host.is_root:
-                raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {PLUGIN_HOST_CONF}: "
+                raise SkipRule(SkipReason.NOT_ROOT, f"cannot read {conf_path}: "
                                                     "re-run as root") from None
             host_parsed = PluginHostConf(error=f"unreadable ({exc.strerror})")
         if host_parsed.plugin_config.startswith("/") and not host_parsed.error:
@@ -94,7 +114,7 @@ def _perm_problem(info: FileInfo) -> Optional[str]:
     mode = stat_mod.S_IMODE(info.st.st_mode)
     owner, group, other = mode >> 6 & 7, mode >> 3 & 7, mode & 7
     problems = []
-    if info.role == "plugin host config":
+    if info.role.endswith("plugin host config"):
         if group not in (0, 4) or other not in (0, 4):
             problems.append(f"mode {mode:04o}: group and others may at most read it")
     elif info.role == "plugin config":
@@ -109,7 +129,7 @@ def _perm_problem(info: FileInfo) -> Optional[str]:
 
 def _wanted_mode(info: FileInfo) -> int:
     mode = stat_mod.S_IMODE(info.st.st_mode)
-    if info.role == "plugin host config":
+    if info.role.endswith("plugin host config"):
         return mode & ~0o033
     if info.role == "plugin config":
         return mode & ~0o177
@@ -149,40 +169,48 @@ def scripts_config(ctx):
         return warn(f"the extension cannot load {cfg.path}: {parsed.error} (code "
                     f"{parsed.error_code}); the scripts never run and backups are only "
                     "file-system consistent")
-    stops = not parsed.continue_on_failure or parsed.data.get("fsFreezeEnabled") is False
+    stops = not parsed.continue_on_failure                          # 302/303 and script runs
+    stops_run = stops or parsed.data.get("fsFreezeEnabled") is False    # script runs only
     worst = "ok"
+
+    def note(severity: str) -> None:
+        nonlocal worst
+        if severity == "fail" or worst == "ok":
+            worst = severity
+
     for problem in parsed.problems:
         code = f" (code {problem.code})" if problem.code else ""
         evidence.append(f"{problem.text}{code}")
-        if problem.severity == "fail":
-            worst = "fail"
-        elif worst == "ok":
-            worst = "warn"
+        if problem.code in LOAD_CODES:
+            note("warn")            # the extension takes a file-system-consistent backup
+        elif problem.code in VALIDATE_CODES:
+            note("fail" if stops else "warn")
+        else:
+            note("fail" if problem.severity == "fail" and stops_run else "warn")
     for script in setup.scripts:
         if script.st is None or not stat_mod.S_ISREG(script.st.st_mode):
             evidence.append(f"the {script.role} {script.path} does not exist or is not a file "
                             f"(code {script.code_missing})")
-            worst = "fail" if stops else ("warn" if worst == "ok" else worst)
+            note("fail" if stops else "warn")
         else:
-            note = _shell_note(ctx.host, script.path)
-            if note:
-                evidence.append(note[0])
-                if note[1] and stops:
-                    worst = "fail"
-                elif worst == "ok":
-                    worst = "warn"
+            sh_note = _shell_note(ctx.host, script.path)
+            if sh_note:
+                evidence.append(sh_note[0])
+                note("fail" if sh_note[1] and stops_run else "warn")
     timeout = parsed.timeout(setup.host_conf_parsed.timeout if hp else HOST_TIMEOUT_CAP)
     summary_tail = (f"; each script may run {timeout:g} s" if timeout is not None else "")
     if parsed.data.get("fsFreezeEnabled") is False:
-        evidence.append("fsFreezeEnabled is false: no file system freeze, and any script failure "
-                        "fails the backup")
+        evidence.append("fsFreezeEnabled is false: no file system freeze, and a script that "
+                        "fails when it runs fails the backup")
     if not parsed.continue_on_failure:
-        evidence.append("continueBackupOnFailure is false: a script problem fails the backup")
+        evidence.append("continueBackupOnFailure is false: a missing or rejected script, or a "
+                        "script that fails, fails the backup")
     if worst == "fail":
         return fail(f"the pre/post script setup in {cfg.path} will not work as written", evidence)
     if worst == "warn":
-        return warn(f"{cfg.path} has settings that do not do what they seem to{summary_tail}",
-                    evidence)
+        return warn(f"{cfg.path} has settings that do not do what they seem to{summary_tail}; "
+                    f"where the extension cannot use them it takes a file-system-consistent "
+                    f"backup instead of an application-consistent one", evidence)
     return ok(f"{cfg.path} is valid{summary_tail}", evidence)
 
 

@@ -181,7 +181,7 @@ def _sles_fstab() -> str:
     lines = [f"{root}  {'/':<{width}}btrfs  defaults                      0  0"]
     for point in SLES_BTRFS_SUBVOLS:
         opt = f"subvol=/@{point}"
-        lines.append(f"{root}  {point:<{width}}btrfs  {opt:<30}0  0")
+        lines.append(f"{root}  {point:<{width}}btrfs  {opt:<31} 0  0")
     lines.append(f"UUID=7A1B-3C9D  {'/boot/efi':<{width}}vfat   utf8                          0  2")
     return "\n".join(lines) + "\n"
 

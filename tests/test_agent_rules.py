@@ -118,10 +118,46 @@ def test_version_blacklisted_dir_is_ignored(fs):
     assert any("blacklisted" in e for e in res.evidence)
 
 
+MANIFEST = ('[{"name": "WALinuxAgent", "version": 1.0, "handlerManifest": {"enableCommand": '
+            '"python -u bin/WALinuxAgent-2.9.1.1-py3.8.egg -run-exthandlers"}}]')
+
+
 def test_version_usable_dir_counts(fs):
-    files = agent_files("2.2.45", **{"/var/lib/waagent/WALinuxAgent-2.9.1.1/x": ""})
+    files = agent_files("2.2.45", **{"/var/lib/waagent/WALinuxAgent-2.9.1.1/HandlerManifest.json":
+                                     MANIFEST})
     res = run_rule(host(fs, files), "agent.version")
     assert status(res) == "warn" and res.data["effective"] == "2.9.1.1"
+
+
+@pytest.mark.parametrize("manifest,why", [
+    (None, "there is no HandlerManifest.json"), ("[]", "an empty list"),
+    ('[{"handlerManifest": {"enableCommand": ""}}]', "no enableCommand"), ("{", "not valid JSON")])
+def test_version_dir_without_a_loadable_manifest_is_not_usable(fs, manifest, why):
+    """ga/guestagent.py _load_manifest: such a directory is deleted and never run."""
+    extra = {"/var/lib/waagent/WALinuxAgent-2.9.1.1/bin/x.egg": "egg"}
+    if manifest is not None:
+        extra["/var/lib/waagent/WALinuxAgent-2.9.1.1/HandlerManifest.json"] = manifest
+    res = run_rule(host(fs, agent_files("2.2.45", **extra)), "agent.version")
+    assert status(res) == "fail" and res.data["effective"] == "2.2.45"
+    assert any(why in e and "not usable" in e for e in res.evidence), res.evidence
+
+
+@pytest.mark.parametrize("daemon,conf,effective", [
+    # daemons before 2.15.0.1 read only AutoUpdate.Enabled (ga/update.py run_latest)
+    ("2.2.46", "AutoUpdate.UpdateToLatestVersion=n\n", "2.9.1.1"),
+    ("2.2.46", "AutoUpdate.Enabled=n\nAutoUpdate.UpdateToLatestVersion=y\n", "2.2.46"),
+    ("2.2.46", "AutoUpdate.Enabled=n\n", "2.2.46"),
+    # 2.15.0.1 (#3404): UpdateToLatestVersion present runs the newest on disk
+    ("2.15.0.1", "AutoUpdate.Enabled=n\nAutoUpdate.UpdateToLatestVersion=n\n", "2.16.0.0"),
+    ("2.15.0.1", "AutoUpdate.Enabled=n\n", "2.15.0.1"),
+    ("2.15.0.1", "", "2.16.0.0"),
+])
+def test_version_which_agent_handles_extensions(fs, daemon, conf, effective):
+    newest = "2.16.0.0" if daemon.startswith("2.15") else "2.9.1.1"
+    files = agent_files(daemon, conf="Provisioning.Agent=auto\n" + conf, **{
+        f"/var/lib/waagent/WALinuxAgent-{newest}/HandlerManifest.json": MANIFEST})
+    res = run_rule(host(fs, files), "agent.version")
+    assert res.data["effective"] == effective, res.evidence
 
 
 def test_version_skipped_without_agent(fs):
@@ -346,13 +382,42 @@ def test_conf_warns_on_ignored_booleans_and_autoupdate(fs):
     res = run_rule(host(fs, agent_files(conf=conf)), "agent.conf")
     assert status(res) == "warn"
     text = "\n".join(res.evidence)
-    assert "OS.EnableFirewall=true is silently ignored" in text
-    assert "auto-update is off" in text and "HttpProxy.Host=10.0.0.5" in text
+    assert "line 3: OS.EnableFirewall=true is silently ignored" in text
+    assert "HttpProxy.Host=10.0.0.5" in text
+    # auto-update off is information while the agent it leaves running is supported
+    assert res.summary.startswith("1 setting(s)") and "AutoUpdate.Enabled=n (line 2)" in text
+
+
+def test_conf_autoupdate_off_counts_when_it_keeps_an_old_agent(fs):
+    res = run_rule(host(fs, agent_files("2.2.45", conf="AutoUpdate.Enabled=n\n")), "agent.conf")
+    assert status(res) == "warn" and res.evidence[0].startswith("line 1: AutoUpdate.Enabled=n "
+                                                                "keeps the agent at 2.2.45")
+
+
+def test_conf_strict_utf8_and_newlines_only(fs):
+    """common/utils/fileutil.py read_file decodes strictly; common/conf.py splits on \\n."""
+    res = run_rule(host(fs, agent_files(conf=b"# Ge\xe4ndert\nExtensions.Enabled=y\n")),
+                   "agent.conf")
+    assert status(res) == "fail" and "not UTF-8" in res.summary
+    assert res.evidence == ["/etc/waagent.conf: byte 0xe4 at offset 4 (line 1) is not UTF-8"]
+    assert "UserErrorGuestAgentStatusUnavailable" in res.error_codes
+
+
+def test_conf_lone_cr_keeps_extensions_enabled(fs):
+    h = host(fs, agent_files(conf="Logs.Verbose=n\rExtensions.Enabled=n\n"))
+    assert status(run_rule(h, "agent.extensions_enabled")) == "ok"
+    res = run_rule(h, "agent.conf")
+    assert status(res) == "warn" and "carriage return" in res.evidence[0]
+
+
+def test_conf_whitespace_loads_with_defaults(fs):
+    res = run_rule(host(fs, agent_files(conf=" \n\t\n")), "agent.conf")
+    assert status(res) == "ok" and "every setting takes its default" in res.evidence[0]
 
 
 def test_conf_ok(fs):
     res = run_rule(host(fs, agent_files()), "agent.conf")
-    assert status(res) == "ok" and "Provisioning.Agent=auto" in res.evidence
+    assert status(res) == "ok" and "Provisioning.Agent=auto (line 1)" in res.evidence
 
 
 def test_conf_empty_fails_and_missing_skips(fs):

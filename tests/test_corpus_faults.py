@@ -54,9 +54,28 @@ def fstab_loop_image(root):
     root.fstab_append("/srv/data/images/scratch.ext4 /srv/scratch ext4 loop,nofail 0 2")
 
 
-def not_frozen(point):
+def fstab_image_without_loop_option(root):
+    root.write("/srv/data/images/raw.ext4", b"\0" * 4096)
+    root.fstab_append("/srv/data/images/raw.ext4 /srv/raw ext4 defaults,nofail 0 2")
+
+
+def not_frozen(point, why=""):
     def extra(rep, root):
-        assert point not in rep.freeze_list(), rep.result("freeze.mount_list")
+        res = rep.result("freeze.mount_list")
+        assert point not in rep.freeze_list(), res
+        assert any(e.startswith(f"not frozen: {point} ") and e.endswith(why)
+                   for e in res["evidence"]), res
+    return extra
+
+
+def frozen_once(expected, also):
+    """The freeze list is `expected` and each of `also` is listed as frozen with it."""
+    def extra(rep, root):
+        res = rep.result("freeze.mount_list")
+        assert rep.freeze_list_matches(expected), res
+        covered = [e.split(": ", 1)[1].split(" [")[0] for e in res["evidence"]
+                   if e.startswith("also frozen, with ")]
+        assert sorted(covered) == sorted(set(also) - set(rep.freeze_list())), res
     return extra
 
 
@@ -69,6 +88,16 @@ def freeze_list_is(*points):
 def vmbackup(text):
     def plant(root):
         root.vmbackup_conf(text)
+    return plant
+
+
+def vmbackup_utf8_with_locale(lang):
+    """A UTF-8 comment in vmbackup.conf on a disk whose /etc/locale.conf (what systemd passes
+    to the agent, and so to the extension) says LANG=`lang`."""
+    def plant(root):
+        root.vmbackup_conf("[SnapshotThread]\n# Sicherung für /home: nicht einfrieren\n"
+                           "MountsToSkip = /home\n")
+        root.write("/etc/locale.conf", f"LANG={lang}\n")
     return plant
 
 
@@ -92,6 +121,12 @@ def failed_guest_freeze(root):
              "T:S Enable failed with error: freeze failed for some mount"]
     root.append(f"{corpus.EXT_LOG_DIR}/extension.log",
                 "".join(f"{stamp} {prefix}{ln}\n" for ln in lines))
+
+
+def guest_path_code_is_a_consequence(rep, root):
+    ev = rep.result("extension.last_status")["evidence"]
+    assert any(e.startswith("vmHealthStatusCode 761") for e in ev), ev
+    assert any("761 is what the guest snapshot path records" in e for e in ev), ev
 
 
 def transitioning(minutes):
@@ -155,6 +190,21 @@ def python_3_14(root):
     root.use_python("3.14")
 
 
+def python_3_14_with_extension(version):
+    def plant(root):
+        root.use_python("3.14")
+        root.set_extension_version(version)
+    return plant
+
+
+def python_3_14_with_an_older_python_first(root):
+    """The workaround of azure-linux-extensions#2172: a Python 3.11 that handle.sh's list
+    reaches before python3."""
+    root.use_python("3.14")
+    root.write("/usr/local/bin/python3.11", corpus.ELF_X86_64, 0o755)
+    root.symlink("/usr/local/bin/python3.8", "python3.11")
+
+
 def extension_version(version):
     def plant(root):
         root.set_extension_version(version)
@@ -170,6 +220,16 @@ def plugin(changes=None, **kw):
 def plugin_bundled_host_conf_writable(root):
     root.script_plugin()
     os.chmod(root.p(f"{root.ext_dir}/main/VMSnapshotPluginHost.conf"), 0o666)
+
+
+def bundled_conf_named(rep, root):
+    ev = rep.result("extension.scripts_permissions")["evidence"]
+    assert ev == [f"bundled plugin host config {root.ext_dir}/main/VMSnapshotPluginHost.conf: "
+                  f"mode 0666: group and others may at most read it (code 314)"], ev
+
+
+def fs_consistent(rep, root):
+    assert "file-system-consistent" in rep.result("extension.scripts_config")["summary"]
 
 
 def evidence_has_package(name):
@@ -189,6 +249,15 @@ def conf_problems_have_lines(rep, root):
 
 def freeze_keeps_root(rep, root):
     assert rep.freeze_list()[-1:] == ["/"], rep.result("freeze.mount_list")
+    res = rep.result("vmbackup_conf.mounts_to_skip")
+    assert any("no-op" in e for e in res["evidence"]), res
+
+
+def other_keys_read(rep, root):
+    """The % costs LoggingOff only: SafeFreezeWaitInSeconds = 120 is read, and the integer
+    check does not report LoggingOff a second time."""
+    assert rep.result("vmbackup_conf.integer_keys")["status"] == "ok"
+    assert rep.result("freeze.mount_list")["status"] == "ok"
 
 
 # ---- the cases ---------------------------------------------------------------------------
@@ -202,44 +271,37 @@ E, A = "extension Correction", "agent Correction"
 FAULTS = [
     # extension Correction 1: order (see also test_corpus_healthy: every root)
     F("extension 1", "two_data_disks_in_reverse_mount_order", "ubuntu2404", nothing, "freeze.mount_list",
-          ("ok",), extra=freeze_list_is("/data2", "/data1", "/"),
-          xfail=f"freeze.mount_list: fstab order instead of reverse mount order ({E} 1)"),
+          ("ok",), extra=freeze_list_is("/data2", "/data1", "/")),
     # extension Correction 2: duplicates
     F("extension 2", "fstab_line_written_twice", "ubuntu2204", fstab_line_twice, "freeze.stacked_mounts",
-          ("ok",), extra=freeze_list_is("/datadrive", "/"),
-          xfail=f"freeze.stacked_mounts: fails an fstab line written twice, which mounts once and "
-                f"which the extension de-duplicates anyway ({E} 2)"),
+          ("ok",), extra=freeze_list_is("/datadrive", "/")),
     F("extension 2", "sles_btrfs_subvolumes", "sles15", nothing, "freeze.same_superblock", ("ok",),
-          xfail=f"freeze.same_superblock: fails btrfs subvolumes of one file system; the "
-                f"extension keeps one mount point per device ({E} 2)"),
+          says=("freezes each once",),
+          extra=frozen_once(corpus.DISTROS["sles15"].freeze_order,
+                            ("/",) + corpus.SLES_BTRFS_SUBVOLS)),
     F("extension 2", "bind_mount_of_a_data_disk", "debian12", fstab_bind_mount, "freeze.same_superblock",
-          ("ok",), extra=freeze_list_is("/srv/data", "/")),
+          ("ok",), extra=frozen_once(("/srv/data", "/"), ("/var/www",))),
     # extension Correction 3: loop devices
     F("extension 3", "loop_mounted_image_file", "debian12", fstab_loop_image, "freeze.mount_list", ("ok",),
-          extra=not_frozen("/srv/scratch"),
-          xfail=f"freeze.mount_list: lists an image mounted with the fstab option loop as frozen; "
-                f"the extension skips lsblk TYPE loop ({E} 3)"),
+          extra=not_frozen("/srv/scratch", ": loop device")),
+    F("extension 3", "image_file_mounted_without_loop_option", "debian12",
+          fstab_image_without_loop_option, "freeze.mount_list", ("ok",),
+          extra=not_frozen("/srv/raw", ": loop device")),
     # extension Correction 4: MountsToSkip = /
     F("extension 4", "mountstoskip_root", "ubuntu2204", vmbackup("[SnapshotThread]\nMountsToSkip = /\n"),
-          "vmbackup_conf.mounts_to_skip", ("ok",), extra=freeze_keeps_root,
-          xfail=f"vmbackup_conf.mounts_to_skip: fails MountsToSkip = /, a no-op the extension "
-                f"logs and ignores ({E} 4)"),
+          "vmbackup_conf.mounts_to_skip", ("ok",), extra=freeze_keeps_root),
     # extension Correction 5: SafeFreezeWaitInSeconds floor
     F("extension 5", "safefreezewait_2", "ubuntu2404",
           vmbackup("[SnapshotThread]\ntimeout = 60\nSafeFreezeWaitInSeconds = 2\n"),
           "vmbackup_conf.integer_keys", ("fail",), code="UserErrorFsFreezeTimeout",
-          says=("SafeFreezeWaitInSeconds",),
-          xfail=f"vmbackup_conf.integer_keys: accepts SafeFreezeWaitInSeconds = 2, which ends "
-                f"every backup with 122 (3 s delay, int(N/2) polls of 2 s) ({E} 5)"),
+          says=("SafeFreezeWaitInSeconds",)),
     F("extension 5", "safefreezewait_4_can_work", "ubuntu2404",
           vmbackup("[SnapshotThread]\nSafeFreezeWaitInSeconds = 4\n"),
-          "vmbackup_conf.integer_keys", ("ok", "warn")),
+          "vmbackup_conf.integer_keys", ("warn",)),
     # extension Correction 6: 121 reported with 761
     F("extension 6", "freeze_failure_reported_with_761", "ubuntu2204", failed_guest_freeze,
           "extension.last_status", ("fail",), code="UserErrorFsFreezeFailed",
-          says=("121", "UserErrorFsFreezeFailed"),
-          xfail=f"extension.last_status: names 761 (restricted network) when code 121 says the "
-                f"freeze failed ({E} 6)"),
+          says=("121", "UserErrorFsFreezeFailed"), extra=guest_path_code_is_a_consequence),
     F("extension 6", "freeze_failure_in_extension_log", "ubuntu2204", failed_guest_freeze,
           "freeze.extension_log", ("fail",), code="UserErrorFsFreezeFailed",
           says=("/datadrive",)),
@@ -247,9 +309,13 @@ FAULTS = [
     F("extension 7", "vmbackup_conf_utf8_comment", "ubuntu2204",
           vmbackup("[SnapshotThread]\n# Sicherung für /datadrive: nicht einfrieren\n"
                    "MountsToSkip = /datadrive\n"),
-          "vmbackup_conf.parses", ("ok",),
-          xfail=f"vmbackup_conf.parses: fails valid UTF-8, which Python 3.7+ decodes even under "
-                f"the C locale ({E} 7)"),
+          "vmbackup_conf.parses", ("ok",)),
+    F("extension 7", "vmbackup_conf_utf8_platform_python_c_locale", "rhel8",
+          vmbackup_utf8_with_locale("C"), "vmbackup_conf.parses", ("warn",),
+          says=("/usr/libexec/platform-python", "Python 3.6")),
+    F("extension 7", "vmbackup_conf_utf8_platform_python_utf8_locale", "rhel8",
+          vmbackup_utf8_with_locale("en_US.UTF-8"), "vmbackup_conf.parses", ("ok",),
+          says=("LANG=en_US.UTF-8",)),
     F("extension 7", "vmbackup_conf_bom", "ubuntu2204",
           vmbackup("\ufeff[SnapshotThread]\nMountsToSkip = /datadrive\n"),
           "vmbackup_conf.parses", ("fail",),
@@ -258,25 +324,16 @@ FAULTS = [
     F("extension 8", "vmbackup_conf_percent_in_one_key", "debian12",
           vmbackup("[SnapshotThread]\nSafeFreezeWaitInSeconds = 120\n"
                    "LoggingOff = 0 ; log 100% of the run\n"),
-          "vmbackup_conf.parses", ("warn",), says=("LoggingOff",),
-          xfail=f"vmbackup_conf.parses: fails the file for a % that costs only the key holding "
-                f"it (LoggingOff keeps its default, the rest is read) ({E} 8)"),
+          "vmbackup_conf.parses", ("warn",), says=("LoggingOff",), extra=other_keys_read),
     # extension Correction 9: interpreter fallback
     F("extension 9", "rhel8_platform_python_only", "rhel8", nothing, "extension.python", ("ok",),
-          says=("/usr/libexec/platform-python",),
-          xfail=f"extension.python: fails when handle.sh's list finds no interpreter, though it "
-                f"then runs the Python that runs waagent ({E} 9)"),
+          says=("/usr/libexec/platform-python",)),
     # extension Correction 10: pre/post errors the backup survives
     F("extension 10", "prepost_timeout_as_string", "rhel9", plugin({"timeoutInSeconds": "60"}),
-          "extension.scripts_config", ("warn",), needs_root=True,
-          xfail=f"extension.scripts_config: fails timeoutInSeconds given as a string; the "
-                f"extension ends in 304 and takes a file-system-consistent backup ({E} 10)"),
+          "extension.scripts_config", ("warn",), needs_root=True, extra=fs_consistent),
     F("extension 10", "prepost_missing_script_no_freeze", "rhel9",
           plugin({"fsFreezeEnabled": False}, pre=False), "extension.scripts_config", ("warn",),
-          needs_root=True,
-          xfail=f"extension.scripts_config: fails a missing pre-script with fsFreezeEnabled "
-                f"false; validate_scripts failures let the backup go on (code 1, 302) unless "
-                f"continueBackupOnFailure is false ({E} 10)"),
+          needs_root=True),
     F("extension 10", "prepost_missing_script_continue", "rhel9", plugin(pre=False),
           "extension.scripts_config", ("warn",), needs_root=True),
     F("extension 10", "prepost_missing_script_stop", "rhel9",
@@ -284,14 +341,10 @@ FAULTS = [
           ("fail",), code="BackUpOperationFailed", needs_root=True),
     # extension Correction 11: the bundled PluginHost conf is checked too
     F("extension 11", "bundled_pluginhost_conf_writable", "rhel9", plugin_bundled_host_conf_writable,
-          "extension.scripts_permissions", ("warn",), needs_root=True,
-          xfail=f"extension.scripts_permissions: never checks main/VMSnapshotPluginHost.conf, "
-                f"which the extension checks (314, file-system-consistent backup) ({E} 11)"),
+          "extension.scripts_permissions", ("warn",), needs_root=True, extra=bundled_conf_named),
     # extension Correction 12: snapshotConsistency is always 0
     F("extension 12", "snapshot_consistency_zero_is_no_finding", "ubuntu2404", nothing,
-          "extension.last_status", ("ok",), evidence_lacks=("consistency: none",),
-          xfail=f"extension.last_status: shows 'snapshot consistency: none' from a field the "
-                f"extension always writes as 0 ({E} 12)"),
+          "extension.last_status", ("ok",), evidence_lacks=("consistency: none",)),
     # extension Correction 13: a transitioning status says success, code 4
     F("extension 13", "transitioning_stuck_for_hours", "ubuntu2404", transitioning(200),
           "extension.last_status", ("fail",), says=("code 4",)),
@@ -299,13 +352,9 @@ FAULTS = [
           says=("in progress",)),
     # agent Correction 1: UpdateToLatestVersion=n still runs the newest agent on disk
     F("agent 1", "update_to_latest_version_n_version", "ubuntu2204", update_to_latest_disabled,
-          "agent.version", ("warn",), says=("2.11.1.4",),
-          xfail=f"agent.version: fails installed 2.2.46 under AutoUpdate.UpdateToLatestVersion=n, "
-                f"though the daemon still runs WALinuxAgent-2.11.1.4 from disk ({A} 1)"),
+          "agent.version", ("warn",), says=("2.11.1.4",)),
     F("agent 1", "update_to_latest_version_n_conf", "ubuntu2204", update_to_latest_disabled,
-          "agent.conf", ("ok",),
-          xfail=f"agent.conf: warns the agent 'stays at the package version' under "
-                f"UpdateToLatestVersion=n; it keeps the newest agent on disk ({A} 1)"),
+          "agent.conf", ("ok",)),
     # Not what the Correction's parenthesis says: with the legacy AutoUpdate.Enabled=n alone the
     # daemon runs the package's agent. Daemons before 2.15.0.1 test only AutoUpdate.Enabled
     # (ga/update.py run_latest at v2.2.46 ... v2.14.0.1); 2.15.0.1 (#3404) also runs the newest
@@ -315,64 +364,45 @@ FAULTS = [
           code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
     # agent Correction 2: a usable agent directory has a valid manifest, not blacklisted
     F("agent 2", "agent_dir_without_manifest", "ubuntu2204", agent_manifest(None), "agent.version",
-          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",),
-          xfail=f"agent.version: counts WALinuxAgent-2.11.1.4 without HandlerManifest.json, which "
-                f"the agent deletes and never runs ({A} 2)"),
+          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
     F("agent 2", "agent_dir_with_empty_manifest", "ubuntu2204", agent_manifest("[]"), "agent.version",
-          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",),
-          xfail=f"agent.version: counts WALinuxAgent-2.11.1.4 whose HandlerManifest.json is [], "
-                f"which the agent rejects ({A} 2)"),
+          ("fail",), code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
     F("agent 2", "agent_dir_blacklisted", "ubuntu2204", agent_blacklisted, "agent.version", ("fail",),
           code="UserErrorGuestAgentStatusUnavailable", says=("2.2.46",)),
     # agent Correction 3: strict UTF-8
     F("agent 3", "waagent_conf_not_utf8", "ubuntu2404", waagent_conf_bytes(latin1_comment),
-          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable",
-          xfail=f"agent.conf: accepts a Latin-1 byte that makes the agent die at start and "
-                f"systemd restart it in a loop ({A} 3)"),
+          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable"),
     # agent Correction 4: lines split on \n only; only a zero-byte file is empty
     F("agent 4", "waagent_conf_lone_cr", "ubuntu2404",
           waagent_conf_bytes(lone_cr_before_extensions_disabled), "agent.extensions_enabled",
-          ("ok",),
-          xfail=f"agent.extensions_enabled: splits on a bare CR; the agent reads "
-                f"'Extensions.Enabled=n' after it as part of the Logs.Verbose line ({A} 4)"),
+          ("ok",)),
     F("agent 4", "waagent_conf_whitespace_only", "ubuntu2404",
-          waagent_conf_bytes(lambda data: b"\n  \n\t\n"), "agent.conf", ("ok", "warn"),
-          xfail=f"agent.conf: fails a file of whitespace as empty; the agent loads it with "
-                f"defaults ({A} 4)"),
+          waagent_conf_bytes(lambda data: b"\n  \n\t\n"), "agent.conf", ("ok", "warn")),
     F("agent 4", "waagent_conf_zero_bytes", "ubuntu2404", waagent_conf_bytes(lambda data: b""),
-          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable",
-          xfail=f"agent.conf: fails a zero-byte file rightly, but names only "
-                f"GuestAgentSnapshotTaskStatusError; the agent does not start at all ({A} 4)"),
+          "agent.conf", ("fail",), code="UserErrorGuestAgentStatusUnavailable"),
     # agent Correction 5: offline rpm needs --dbpath
     F("agent 5", "rpm_package_rhel9", "rhel9", nothing, "agent.installed", ("ok",),
-          extra=evidence_has_package("WALinuxAgent"),
-          xfail=f"agent.installed: runs rpm --root without --dbpath, so a Debian rescue VM's "
-                f"rpm reads its own empty database ({A} 5)"),
+          extra=evidence_has_package("WALinuxAgent")),
     F("agent 5", "rpm_package_sles_sysimage", "sles15", nothing, "agent.installed", ("ok",),
-          extra=evidence_has_package("python-azure-agent"),
-          xfail=f"agent.installed: no --dbpath; SLES keeps the database in /usr/lib/sysimage/rpm "
-                f"behind the /var/lib/rpm link ({A} 5)"),
+          extra=evidence_has_package("python-azure-agent")),
     # issue 13: a distribution's stock settings are information, counts match the evidence
-    F("issue 13", "debian_stock_settings_are_information", "debian12", nothing, "agent.conf", ("ok",),
-          xfail="agent.conf: warns on Debian's stock AutoUpdate.Enabled=n and "
-                "Provisioning.Agent=cloud-init, which do not stop backups (issue 13, noise)"),
+    F("issue 13", "debian_stock_settings_are_information", "debian12", nothing, "agent.conf", ("ok",)),
     F("issue 13", "rhel9_cloud_init_keyfile_bound_by_mac", "rhel9", nothing, "dhcp.config",
-      ("ok",), says=("DHCP",),
-      xfail="dhcp.config: warns 'no network configuration' for cloud-init's ethernet keyfile, "
-            "which is bound to eth0 by MAC and says method=auto (issue 13, noise)"),
+      ("ok",), says=("DHCP",)),
     F("issue 13", "summary_count_matches_evidence", "debian12", set_conf(Logs__Verbose="yes"),
-          "agent.conf", ("warn",), extra=conf_problems_have_lines,
-          xfail="agent.conf: the summary counts settings that the evidence does not show with "
-                "their line (issue 13: counts must match the evidence)"),
+          "agent.conf", ("warn",), extra=conf_problems_have_lines),
     # issue 13: the extension versions and the Python they start on
     F("issue 13", "python312_with_extension_9218", "ubuntu2404", extension_version("1.0.9218.0"),
           "extension.python", ("warn",), says=("1.0.9218.0",)),
     F("issue 13", "python314_with_extension_9225", "ubuntu2404",
           python_3_14, "extension.python", ("fail",),
-          says=("3.14", "1.0.9225.0"),
-          xfail="extension.python: says 1.0.9225.0 runs on Python 3.14; it dies importing crypt "
-                "and imp (azure-linux-extensions#2172, fixed by #2177, no released version "
-                "named yet)"),
+          says=("3.14", "1.0.9225.0")),
+    F("issue 13", "python314_with_a_newer_extension", "ubuntu2404",
+          python_3_14_with_extension("1.0.9230.0"), "extension.python", ("warn",),
+          says=("1.0.9230.0", "not known to start", "#2177")),
+    F("issue 13", "python314_with_python38_link_first", "ubuntu2404",
+          python_3_14_with_an_older_python_first, "extension.python", ("ok",),
+          says=("/usr/local/bin/python3.8 (Python 3.11)",)),
 ]
 
 
@@ -416,9 +446,10 @@ def test_every_correction_has_a_case():
     assert len({f.name for f in FAULTS}) == len(FAULTS)
 
 
-@pytest.mark.xfail(strict=True, reason=f"catalogue: presents 122 -> UserErrorFsFreezeTimeout as "
-                                       f"fact; no public source maps it ({E} 14)")
 def test_explain_122_says_the_azure_name_is_inferred():
-    code, text = corpus.explain("122")
-    assert code == 0 and "UserErrorFsFreezeTimeout" in text
-    assert "infer" in text.lower(), text
+    """No public source maps 122 to UserErrorFsFreezeTimeout: explain says it is azbdiag's
+    inference, from either side (extension Correction 14)."""
+    for query in ("122", "UserErrorFsFreezeTimeout"):
+        code, text = corpus.explain(query)
+        assert code == 0 and "UserErrorFsFreezeTimeout" in text and "122" in text
+        assert "azbdiag's inference" in text, text

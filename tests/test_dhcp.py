@@ -219,3 +219,24 @@ def test_cloud_init_disabled_note(fs):
     res = config(offline(fs, files))
     assert res.status.value == "ok"
     assert any("network configuration disabled" in e for e in res.evidence)
+
+
+MAC_KEYFILE = ("[connection]\nid=cloud-init eth0\ntype=ethernet\n\n[ethernet]\n"
+               "mac-address=00:0D:3A:22:48:5B\n\n[ipv4]\nmethod={method}\n")
+
+
+def test_offline_single_keyfile_bound_by_mac_is_the_primary_nics(fs):
+    """RHEL 9's cloud-init keyfile names no interface, only a MAC an offline root cannot
+    check: the only ethernet profile is taken as the primary NIC's, and the evidence says so."""
+    path = "/etc/NetworkManager/system-connections/cloud-init-eth0.nmconnection"
+    res = config(offline(fs, {path: MAC_KEYFILE.format(method="auto")}))
+    assert res.status.value == "ok" and "nm-keyfile" in res.summary
+    assert any("bound by MAC 00:0D:3A:22:48:5B" in e and "taken as eth0's" in e
+               for e in res.evidence), res.evidence
+    fs.reset()
+    res = config(offline(fs, {path: MAC_KEYFILE.format(method="disabled")}))
+    assert res.status.value == "fail"
+    fs.reset()
+    two = {path: MAC_KEYFILE.format(method="auto"),
+           path.replace("eth0", "eth1"): MAC_KEYFILE.format(method="auto").replace("5B", "5C")}
+    assert config(offline(fs, two)).status.value == "warn"       # which one? unknown offline

@@ -141,7 +141,8 @@ def test_plugin_config_types():
                preScriptParams="-v", timeout=5)
     conf = plugin_config.parse_plugin_config(json.dumps(bad).encode())
     keys = {p.key: p for p in conf.problems}
-    assert keys["timeoutInSeconds"].severity == "fail" and keys["timeoutInSeconds"].code == 304
+    # 304: the extension stops loading the plugin and backs up file-system consistent
+    assert keys["timeoutInSeconds"].severity == "warn" and keys["timeoutInSeconds"].code == 304
     assert "treats it as true" in keys["continueBackupOnFailure"].text
     assert "each character" in keys["preScriptParams"].text
     assert "timeoutInSeconds" in keys["timeout"].text
@@ -313,6 +314,27 @@ def test_last_status_failure_points_at_the_rule(fs, code, health, pointer):
     assert res.status.value == "fail"
     assert f"failed with {health}" in res.summary and pointer in res.summary
     assert res.data["codes"][-1] == health
+
+
+@pytest.mark.parametrize("code,health", [(121, 761), (761, 121), (122, 76)])
+def test_last_status_names_the_freeze_when_either_code_says_so(fs, code, health):
+    """freezesnapshotter.py takeSnapshotFromFirstHostThenGuest overwrites the extension error
+    code with 761 (76) on the guest path: the freeze is the cause either way."""
+    res = run_rule(host(fs, ext_files(status=status_doc(code, health)), mtime=NOW - 60),
+                   "extension.last_status", now=NOW)
+    freeze = code if code in (121, 122, 123) else health
+    assert res.status.value == "fail" and f"failed with {freeze}" in res.summary
+    assert "freeze.*" in res.summary and sorted(res.data["codes"]) == sorted([code, health])
+    assert res.data["cause"] == freeze
+    assert any("a consequence, not the cause" in e for e in res.evidence)
+
+
+@pytest.mark.parametrize("consistency,shown", [(0, False), (1, False), (2, False), (3, True)])
+def test_last_status_consistency_only_when_crash_consistent(fs, consistency, shown):
+    res = run_rule(host(fs, ext_files(status=status_doc(1, consistency=consistency)),
+                        mtime=NOW - 60), "extension.last_status", now=NOW)
+    assert res.status.value == "ok"
+    assert any("consistency" in e for e in res.evidence) == shown
 
 
 def test_last_status_names_the_azure_error_from_the_catalogue(fs):

@@ -41,6 +41,7 @@ def setup_host(fs, modes=None, owners=None, conf=None, extra=None, root=ROOT, **
     files.update(extra or {})
     h = make_host(fs, files, root=root, live=False, **kw)
     wanted = {PLUGIN: 0o600, PRE: 0o700, POST: 0o700, PHOST: 0o644}
+    wanted.update({p: 0o644 for p in files if p.endswith("/VMSnapshotPluginHost.conf")})
     wanted.update(modes or {})
     for path in files:
         if path in wanted:
@@ -57,7 +58,8 @@ def test_permissions_ok(fs):
 
 def test_permissions_no_config_ok(fs):
     h = make_host(fs, {"/etc/hostname": "vm\n"}, root=ROOT, live=False)
-    assert run_rule(h, "extension.scripts_permissions").status.value == "ok"
+    res = run_rule(h, "extension.scripts_permissions")
+    assert res.status.value == "ok", res.evidence
     assert "no pre/post scripts" in run_rule(h, "extension.scripts_config").summary
 
 
@@ -129,9 +131,29 @@ def test_config_ok(fs):
     assert res.status.value == "ok" and "60 s" in res.summary
 
 
-def test_config_string_timeout_fails(fs):
-    res = run_rule(setup_host(fs, conf=config(timeoutInSeconds="60")), "extension.scripts_config")
-    assert res.status.value == "fail" and "code 304" in res.evidence[0]
+def test_config_string_timeout_warns(fs):
+    """ScriptRunner.get_config raises on min("60", ...); PluginHost.load_modules turns it into
+    304 and handle.py takes a file-system-consistent backup: the backup survives."""
+    for stop in (True, False):
+        res = run_rule(setup_host(fs, conf=config(timeoutInSeconds="60",
+                                                  continueBackupOnFailure=stop)),
+                       "extension.scripts_config")
+        assert res.status.value == "warn" and "code 304" in res.evidence[0]
+        assert "file-system-consistent" in res.summary
+        fs.reset()
+
+
+@pytest.mark.parametrize("changes,status", [
+    ({"fsFreezeEnabled": False}, "warn"),                              # 302, backup unfrozen
+    ({"continueBackupOnFailure": True}, "warn"),
+    ({"continueBackupOnFailure": False}, "fail"),                      # 302 fails the backup
+    ({"continueBackupOnFailure": False, "fsFreezeEnabled": False}, "fail"),
+])
+def test_config_missing_script_fails_only_without_continue(fs, changes, status):
+    """ScriptRunner.validate_scripts returns 302 with dobackup = continueBackupOnFailure."""
+    res = run_rule(setup_host(fs, conf=config(preScriptLocation="/opt/none.sh", **changes)),
+                   "extension.scripts_config")
+    assert res.status.value == status and "code 302" in res.evidence[0]
 
 
 def test_config_timeout_above_limit_warns(fs):
@@ -352,3 +374,25 @@ def test_not_root_cannot_read_the_plugin_host_conf_is_skipped(fs):
     h = _HostConfClosed(root=ROOT, runner=FakeRunner({}), is_root=False, live=False)
     res = run_rule(h, "extension.scripts_config")
     assert res.status.value == "skipped" and res.skip_reason == "not root"
+
+
+def test_bundled_plugin_host_conf_is_checked_like_etc_azure(fs):
+    """PluginHost.pre_check falls back to ./main/VMSnapshotPluginHost.conf of the extension
+    directory it runs from and applies the same checks (314: file-system-consistent backup)."""
+    ext = "/var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9225.0"
+    bundled = f"{ext}/main/VMSnapshotPluginHost.conf"
+    extra = {bundled: f"[pre_post]\ntimeoutInSeconds: 1800\nnumberOfPlugins: 1\n"
+                      f"pluginName0: ScriptRunner\npluginPath0: /etc/azure\n"
+                      f"pluginConfigPath0: {PLUGIN}\n",
+             f"{ext}/config/HandlerState": "Enabled"}
+    h = setup_host(fs, extra=extra)
+    os.chmod(h.path(bundled), 0o666)
+    res = run_rule(h, "extension.scripts_permissions")
+    assert res.status.value == "warn" and "file-system consistent" in res.summary
+    assert res.evidence == [f"bundled plugin host config {bundled}: mode 0666: group and others "
+                            f"may at most read it (code 314)"]
+    plan = registered_fixes()["scripts"].planner(engine.Context(h, {}), [res])
+    assert [(a.path, a.mode) for a in plan] == [(bundled, 0o644)]
+    fs.reset()                      # (pyfakefs may change modes once a file was read)
+    h = setup_host(fs, extra=extra, modes={bundled: 0o644})
+    assert run_rule(h, "extension.scripts_permissions").status.value == "ok"

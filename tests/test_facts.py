@@ -75,3 +75,25 @@ def test_stat_head_parser_never_raises(text):
 
     head = parse_stat_head(text)
     assert head is None or (isinstance(head[0], str) and len(head[1]) == 1)
+
+
+def test_rpm_dbpath_resolved_inside_the_root(fs):
+    """agent Correction 5: offline, rpm gets --dbpath, the root's database with /var/lib/rpm's
+    link followed inside the root (an absolute link must not reach the rescue VM's own)."""
+    from azbdiag.facts import agent_packages
+    from azbdiag.facts.agent import rpm_dbpath
+
+    fs.create_file("/mnt/sles/usr/lib/sysimage/rpm/Packages.db")
+    fs.create_symlink("/mnt/sles/var/lib/rpm", "/usr/lib/sysimage/rpm")
+    fs.create_file("/usr/lib/sysimage/rpm/rpmdb.sqlite")        # the rescue VM's own
+    sles = make_host(fs, {}, {
+        "rpm --root /mnt/sles --dbpath /usr/lib/sysimage/rpm -q --qf %{NAME}\t%{VERSION}-%{RELEASE}\n "
+        "walinuxagent waagent WALinuxAgent python-azure-agent":
+            "python-azure-agent\t2.9.1.1-150100.3.50.1\n"}, root="/mnt/sles", live=False)
+    assert rpm_dbpath(sles) == "/usr/lib/sysimage/rpm"
+    assert [p.name for p in agent_packages(sles)] == ["python-azure-agent"]
+    fs.create_file("/mnt/rhel/var/lib/rpm/rpmdb.sqlite")
+    fs.create_dir("/mnt/rhel/usr/lib/sysimage/rpm")             # present, but empty
+    assert rpm_dbpath(make_host(fs, {}, root="/mnt/rhel", live=False)) == "/var/lib/rpm"
+    fs.create_dir("/mnt/deb/var/lib/dpkg")
+    assert rpm_dbpath(make_host(fs, {}, root="/mnt/deb", live=False)) is None

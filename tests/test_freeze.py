@@ -71,7 +71,8 @@ def host(fs, files=None, commands=None, probe=None, mountinfo=MI, **kw):
 def test_mount_list_live(fs):
     res = run_rule(host(fs), "freeze.mount_list")
     assert res.status == Status.OK
-    assert res.evidence[:3] == ["1. /data (/dev/sdb1, ext4)", "2. /logs (/dev/sdc1, xfs)",
+    # reverse mount order, "/" last (mounts.py Mounts.__init__, fsfreezer.py freeze_safe)
+    assert res.evidence[:3] == ["1. /logs (/dev/sdc1, xfs)", "2. /data (/dev/sdb1, ext4)",
                                 "3. / (/dev/sda1, ext4)"]
 
 
@@ -172,17 +173,28 @@ def test_kernel_log_unreadable_is_error(fs):
 # ---- duplicates --------------------------------------------------------------------------
 
 def test_same_superblock(fs):
+    # a bind mount is information: the extension freezes the device once, through the
+    # mount point lsblk names (the one whose root is "/")
     mi = MI + "40 27 8:17 /sub /bind rw - ext4 /dev/sdb1 rw\n"
     res = run_rule(host(fs, mountinfo=mi), "freeze.same_superblock")
-    assert res.status == Status.FAIL and "/data, /bind [/sub]" in res.evidence[0]
-    assert run_rule(host(fs), "freeze.same_superblock").status == Status.OK
+    assert res.status == Status.OK and "several mount points" in res.summary
+    assert res.evidence == ["/dev/sdb1 (ext4) is mounted at /data, /bind [/sub]: frozen once, "
+                            "through /data"]
+    listed = run_rule(host(fs, mountinfo=mi), "freeze.mount_list").evidence
+    assert "also frozen, with /data (the same file system): /bind [/sub]" in listed
+    assert run_rule(host(fs), "freeze.same_superblock").evidence == []
 
 
 def test_stacked(fs):
     mi = MI + "41 30 8:49 / /data rw - ext4 /dev/sdd1 rw\n"
     res = run_rule(host(fs, mountinfo=mi), "freeze.stacked_mounts")
-    assert res.status == Status.FAIL and "/dev/sdd1 (ext4) under /dev/sdb1" in res.evidence[0]
+    assert res.status == Status.WARN and "/dev/sdd1 (ext4) under /dev/sdb1" in res.evidence[0]
+    assert "only /dev/sdd1 is frozen" in res.evidence[0]
     assert run_rule(host(fs), "freeze.stacked_mounts").status == Status.OK
+    # the same device mounted twice on one path (an fstab line written twice): information
+    mi = MI + "41 30 8:17 / /data rw - ext4 /dev/sdb1 rw\n"
+    res = run_rule(host(fs, mountinfo=mi), "freeze.stacked_mounts")
+    assert res.status == Status.OK and "the same /dev/sdb1 (ext4) 2 times" in res.evidence[0]
 
 
 # ---- open probe, iSCSI, processes ----------------------------------------------------------
@@ -312,7 +324,7 @@ def test_freeze_test_failure(fs, monkeypatch):
                                                      "resource busy\n")))
     res = run_rule(h, "freeze.freeze_test", freeze_test=True)
     assert res.status == Status.FAIL and "/data" in res.summary
-    assert "Device or resource busy" in res.evidence[0]
+    assert "Device or resource busy" in res.evidence[1]       # /logs is frozen first
     assert ("kill", "-TERM", "--", "-4242") in h.runner.calls
 
 

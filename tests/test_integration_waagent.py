@@ -63,9 +63,11 @@ def test_debian_package_layout(waagent_root):
     service = results["agent.service"]
     assert "walinuxagent.service" in service["summary"] or any(
         "walinuxagent.service" in e for e in service["evidence"])
-    # Debian's waagent.conf turns auto-update off: reported, not hidden.
-    assert results["agent.conf"]["status"] == "warn"
-    assert any("auto-update is off" in e for e in results["agent.conf"]["evidence"])
+    # Debian's waagent.conf turns auto-update off: shown as information, not counted, since
+    # the package's agent it leaves running (2.7.3.0) is supported.
+    assert results["agent.conf"]["status"] == "ok", results["agent.conf"]
+    assert any(e.startswith("AutoUpdate.Enabled=n (line ") and "which is supported" in e
+               for e in results["agent.conf"]["evidence"]), results["agent.conf"]
     assert results["agent.extensions_enabled"]["status"] == "ok"
     assert results["platform.os_support"]["status"] == "ok"
     for rid, res in results.items():

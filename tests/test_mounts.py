@@ -38,7 +38,10 @@ def test_freeze_list_like_the_extension():
     table = mp.parse_mountinfo(MOUNTINFO)
     fl = frozen_mounts.freeze_list(table, ["/mnt/resource"], ["/skip me", "/"])
     points = [m.mount_point for m in fl.frozen]
-    assert points == ["/data", "/bind", "/stack", "/"]          # "/" last, "/" not skippable
+    # reverse mount order, "/" last and not skippable (mounts.py Mounts, fsfreezer.py
+    # freeze_safe); /bind is the same device as /data, whose root lsblk names: frozen once
+    assert points == ["/stack", "/data", "/"]
+    assert [(m.mount_point, t.mount_point) for m, t in fl.covered] == [("/bind", "/data")]
     assert [m.source for m in fl.frozen if m.mount_point == "/stack"] == ["/dev/sde1"]
     why = {m.mount_point: reason for m, reason in fl.skipped}
     assert why["/mnt/resource"] == "resource disk"
@@ -51,7 +54,7 @@ def test_freeze_list_like_the_extension():
 def test_mounts_to_skip_is_exact():
     table = mp.parse_mountinfo(MOUNTINFO)
     fl = frozen_mounts.freeze_list(table, [], [" /data", "/stack/"])
-    assert [m.mount_point for m in fl.frozen][:2] == ["/data", "/mnt/resource"]
+    assert [m.mount_point for m in fl.frozen][-3:] == ["/mnt/resource", "/data", "/"]
 
 
 def test_same_superblock_and_stacked():
@@ -63,9 +66,13 @@ def test_same_superblock_and_stacked():
 
 
 def test_same_superblock_from_fstab():
-    table = mp.parse_fstab("UUID=a /a ext4 defaults 0 2\nUUID=a /b ext4 defaults 0 2\n"
+    table = mp.parse_fstab("UUID=a /a ext4 defaults 0 2\n/dev/disk/by-uuid/A /b ext4 defaults 0 2\n"
                            "UUID=c /c xfs defaults 0 0\n")
-    assert [[m.mount_point for m in g] for g in frozen_mounts.same_superblock(table)] == [["/a", "/b"]]
+    # lsblk names the last mount of the device whose root is "/": /b
+    assert [[m.mount_point for m in g] for g in frozen_mounts.same_superblock(table)] == [["/b", "/a"]]
+    fl = frozen_mounts.freeze_list(table)
+    assert [m.mount_point for m in fl.frozen] == ["/c", "/b"]
+    assert [(m.mount_point, t.mount_point) for m, t in fl.covered] == [("/a", "/b")]
 
 
 def test_resource_disk_mount_point():
@@ -208,15 +215,36 @@ def test_unescape():
     assert mp.unescape("/a\\9") == "/a\\9"
 
 
-def test_btrfs_subvolumes_are_not_duplicates():
+def test_btrfs_subvolumes_are_one_device_frozen_once():
+    """Subvolumes of one btrfs share the superblock: lsblk names one mount point for the
+    device (the last mounted, none having root "/"), and one FIFREEZE freezes them all."""
     table = mp.parse_mountinfo(
         "27 1 0:30 /@ / rw - btrfs /dev/sda2 rw,subvol=/@\n"
         "28 27 0:30 /@/home /home rw - btrfs /dev/sda2 rw,subvol=/@/home\n"
         "29 27 0:30 /@/var /var rw - btrfs /dev/sda2 rw,subvol=/@/var\n")
-    assert frozen_mounts.same_superblock(table) == []
-    table += mp.parse_mountinfo("30 27 0:30 /@/home /srv/home rw - btrfs /dev/sda2 rw\n")
-    assert [[m.mount_point for m in g] for g in frozen_mounts.same_superblock(table)] == [
-        ["/home", "/srv/home"]]
+    groups = frozen_mounts.same_superblock(table)
+    assert [[m.mount_point for m in g] for g in groups] == [["/var", "/", "/home"]]
+    fl = frozen_mounts.freeze_list(table)
+    assert [m.mount_point for m in fl.frozen] == ["/var"]
+    assert sorted(m.mount_point for m, _ in fl.covered) == ["/", "/home"]
+
+
+def test_fstab_subvolumes_binds_and_loop_images():
+    table = mp.parse_fstab(
+        "UUID=r / btrfs defaults 0 0\nUUID=r /var btrfs subvol=/@/var 0 0\n"
+        "UUID=r /home btrfs subvol=@/home 0 0\nUUID=d /srv/data ext4 defaults 0 2\n"
+        "/srv/data/www /var/www none bind 0 0\n"
+        "/srv/data/img.ext4 /srv/scratch ext4 loop,nofail 0 2\n"
+        "/srv/data/raw.ext4 /srv/raw ext4 nofail 0 2\n")
+    assert [m.fs_root for m in table[:3]] == ["", "/@/var", "/@/home"]
+    table += mp.parse_fstab("UUID=n /srv/spare xfs noauto 0 0\n")
+    fl = frozen_mounts.freeze_list(table, images=["/srv/data/raw.ext4"])
+    assert [m.mount_point for m in fl.frozen] == ["/srv/data", "/home"]
+    why = {m.mount_point: r for m, r in fl.skipped}
+    assert why.pop("/srv/spare").startswith("noauto: not mounted at boot")
+    assert why == {"/srv/scratch": "loop device", "/srv/raw": "loop device"}
+    assert {m.mount_point: t.mount_point for m, t in fl.covered} == {
+        "/": "/home", "/var": "/home", "/var/www": "/srv/data"}
 
 
 def test_lsblk_merge_keeps_the_mount_point_lsblk_names():
@@ -233,7 +261,11 @@ def test_lsblk_merge_keeps_the_mount_point_lsblk_names():
     fl = frozen_mounts.freeze_list(table, (), (), rows)
     assert [m.mount_point for m in fl.frozen] == ["/b", "/"]
     why = {m.mount_point: r for m, r in fl.skipped}
-    assert why["/a"].startswith("lsblk does not list") and why["/img"] == "loop device"
+    assert why["/img"] == "loop device"
+    assert [(m.mount_point, t.mount_point) for m, t in fl.covered] == [("/a", "/b")]
+    rows = [r for r in rows if r["NAME"] != "sdb1"]        # a device lsblk does not show
+    why = {m.mount_point: r for m, r in frozen_mounts.freeze_list(table, (), (), rows).skipped}
+    assert why["/a"].startswith("lsblk does not list") and why["/b"] == why["/a"]
 
 
 def test_parse_lsblk_pairs_escapes():

@@ -148,6 +148,15 @@ def test_os_endorsed_without_versions(fs):
     assert status(res) == "ok"
 
 
+def test_os_azure_linux_is_information_not_a_warning(fs):
+    """Neither Microsoft list names Azure Linux, and neither excludes it; the support matrix
+    says other distributions work when the agent runs on a supported Python."""
+    res = run_rule(os_host(fs, 'ID=azurelinux\nVERSION_ID="3.0"\nNAME="Microsoft Azure Linux"\n'),
+                   "platform.os_support")
+    assert status(res) == "ok" and res.summary.startswith("Azure Linux 3.0: not named")
+    assert any("WALinuxAgent" in e and "extension.python" in e for e in res.evidence)
+
+
 def test_os_skipped_without_os_release(fs):
     h = make_host(fs, {"/etc/hostname": "x"}, root="/disk", live=False)
     assert status(run_rule(h, "platform.os_support")) == "skipped"

@@ -15,6 +15,9 @@ MOUNTINFO = (
 
 def host(fs, content, **kw):
     files = {P: content, "/proc/self/mountinfo": MOUNTINFO}
+    for path in files:
+        if fs.exists(path):
+            fs.remove_object(path)
     return make_host(fs, files, live=True, **kw)
 
 
@@ -32,13 +35,20 @@ def test_parser_good_file():
     (b"[SnapshotThread]\ntimeout = 60\nTimeout = 70\n", "duplicate_option", 3),
     (b"[SnapshotThread]\n[SnapshotThread]\n", "duplicate_section", 2),
     (b"[SnapshotThread]\njust some words\n", "syntax", 2),
-    (b"[SnapshotThread]\nMountsToSkip = /d\xc3\xa4ta\n", "non_ascii", 2),
+    (b"[SnapshotThread]\nMountsToSkip = /d\xe4ta\n", "not_utf8", 2),
     (b"\xff\xfe[\x00S\x00]\x00", "utf16", 1),
 ])
 def test_parser_failures(raw, kind, line):
     conf = vc.parse(raw)
     assert conf.error_kind == kind
     assert conf.error_line == line
+
+
+def test_parser_utf8_is_no_error():
+    """PEP 538/540: Python 3.7+ decodes vmbackup.conf as UTF-8 even under the C locale."""
+    conf = vc.parse("[SnapshotThread]\n# für /data\nMountsToSkip = /data\n".encode())
+    assert conf.parses and conf.error_kind is None and conf.non_ascii_lines == [2]
+    assert conf.value("MountsToSkip") == "/data"
 
 
 def test_parser_indented_line_is_glued():
@@ -134,7 +144,46 @@ def test_mounts_to_skip_spaces_root_and_unknown(fs):
                    "vmbackup_conf.mounts_to_skip")
     assert res.status.value == "fail"
     text = "\n".join(res.evidence)
-    assert "NOT skipped" in text and "'/' cannot be skipped" in text and "/nope" in text
+    assert "NOT skipped" in text and "'/' is a no-op" in text and "/nope" in text
+
+
+def test_mounts_to_skip_root_is_a_no_op(fs):
+    """fsfreezer.py freeze_safe tests for "/" before the skip list: "/" is always frozen."""
+    res = run_rule(host(fs, "[SnapshotThread]\nMountsToSkip = /\n"), "vmbackup_conf.mounts_to_skip")
+    assert res.status.value == "ok" and "logs local" in res.evidence[0]
+    res = run_rule(host(fs, "[SnapshotThread]\nMountsToSkip = /,/data\n"),
+                   "vmbackup_conf.mounts_to_skip")
+    assert res.status.value == "ok" and res.evidence == [
+        "'/' is a no-op: the extension always freezes the root, last"]
+
+
+@pytest.mark.parametrize("value,status", [("-1", "fail"), ("0", "fail"), ("3", "fail"),
+                                          ("4", "warn"), ("5", "warn"), ("6", "ok"), ("66", "ok")])
+def test_safefreezewait_floor(fs, value, status):
+    """safefreeze starts 3 s late and the extension polls int(N/2) times 2 s apart."""
+    res = run_rule(host(fs, f"[SnapshotThread]\nSafeFreezeWaitInSeconds = {value}\n"),
+                   "vmbackup_conf.integer_keys")
+    assert res.status.value == status, res
+    if status == "fail":
+        assert f"SafeFreezeWaitInSeconds = {value} makes every freeze time out" in res.summary
+        assert "UserErrorFsFreezeTimeout" in res.evidence[0]
+
+
+def test_percent_costs_only_its_key(fs):
+    """Each key is read by a parser of its own (HandlerUtil get_value_from_configfile)."""
+    text = "[SnapshotThread]\nSafeFreezeWaitInSeconds = 120\nLoggingOff = 0 ; log 100% of it\n"
+    res = run_rule(host(fs, text), "vmbackup_conf.parses")
+    assert res.status.value == "warn" and "LoggingOff" in res.summary
+    assert "default 0" in res.evidence[0]
+    assert run_rule(host(fs, text), "vmbackup_conf.integer_keys").status.value == "ok"
+    res = run_rule(host(fs, "[SnapshotThread]\nMountsToSkip = /mnt/100%\n"), "vmbackup_conf.parses")
+    assert res.status.value == "fail" and "MountsToSkip" in res.summary
+
+
+def test_glued_line_costs_both_keys(fs):
+    res = run_rule(host(fs, "[SnapshotThread]\ntimeout = 60\n  MountsToSkip=/x\n"),
+                   "vmbackup_conf.parses")
+    assert res.status.value == "fail" and "timeout, MountsToSkip" in res.summary
 
 
 def test_mounts_to_skip_ok(fs):
@@ -158,3 +207,28 @@ def test_unreadable_file_skips_not_crashes(fs):
     h = make_host(fs, {}, is_root=False)
     res = run_rule(h, "vmbackup_conf.parses")
     assert res.status.value in ("skipped", "ok", "fail")
+
+
+UTF8_COMMENT = "[SnapshotThread]\n# Sicherung für /data\nMountsToSkip = /data\n".encode()
+
+
+@pytest.mark.parametrize("python,locale,status", [
+    ("python3.10", None, "ok"),                     # PEP 538: UTF-8 under any locale
+    ("python3.6", None, "warn"),                    # RHEL 8 / SLES 15: only under UTF-8
+    ("python3.6", 'LANG="en_US.UTF-8"\n', "ok"),    # systemd passes /etc/locale.conf's LANG
+    ("python2.7", None, "ok"),                      # ConfigParser reads bytes
+])
+def test_utf8_text_depends_on_the_extensions_python(fs, python, locale, status):
+    files = {P: UTF8_COMMENT, "/proc/self/mountinfo": MOUNTINFO, f"/usr/bin/{python}": b"\x7fELF"}
+    if locale is not None:
+        files["/etc/locale.conf"] = locale
+    h = make_host(fs, files, live=True)
+    res = run_rule(h, "vmbackup_conf.parses")
+    assert res.status.value == status, res
+    assert res.evidence[0].startswith("line 2: '# Sicherung f")
+
+
+def test_bytes_that_are_not_utf8_fail(fs):
+    res = run_rule(host(fs, b"[SnapshotThread]\n# caf\xe9\nMountsToSkip = /data\n"),
+                   "vmbackup_conf.parses")
+    assert res.status.value == "fail" and "not UTF-8" in res.summary and "line 2" in res.evidence[0]

@@ -20,6 +20,7 @@ re-raises the same exception.
   here when a second rule module needs it. Rule modules never import each other.
 
 The modules: mount_table (mounts), frozen_mounts (what the backup extension freezes),
+extension (the extension's directories, the Python its handle.sh runs),
 process_table (processes, a backup running now), agent (the agent's install, waagent.conf and
 unit), vmbackup (vmbackup.conf), site_recovery, network (the primary NIC's configuration in
 every network stack, the routing table), distro (distribution knowledge). Everything public is
@@ -33,18 +34,39 @@ from azbdiag.facts.agent import (
     CONF_PATHS,
     PACKAGES,
     UNIT_DIRS,
+    AgentDir,
     AgentUnit,
     agent_cli,
+    agent_conf_or_skip,
+    agent_dirs_fact,
+    agent_interpreter,
     agent_module,
     agent_packages,
     agent_unit,
+    installed_and_running,
     installed_evidence,
     link_target,
     require_agent,
+    running_agent,
+    runs_newest_on_disk,
     waagent_conf,
     waagent_conf_path,
 )
 from azbdiag.facts.distro import expected_package, expected_unit, family, update_argvs, uses_grubby
+from azbdiag.facts.extension import (
+    BREAKS,
+    HANDLE_SH_NAMES,
+    ExtDir,
+    Interpreter,
+    PythonBreak,
+    active_ext_dir,
+    active_ext_path,
+    ext_dirs,
+    extension_interpreters,
+    extension_python,
+    interpreter_version,
+    starts,
+)
 from azbdiag.facts.frozen_mounts import (
     FREEZABLE_TYPES,
     NETWORK_TYPES,
@@ -88,16 +110,19 @@ from azbdiag.facts.site_recovery import ASR_MARKERS, asr_present
 from azbdiag.facts.vmbackup import VMBACKUP_CONF, vmbackup_conf, vmbackup_conf_exists
 
 __all__ = [
-    "ASR_MARKERS", "AgentUnit", "CLI_DIRS", "CMD_TIMEOUT", "CONF", "CONF_PATHS",
-    "FREEZABLE_TYPES", "FreezeList", "MANAGERS", "NETWORK_TYPES", "Nic", "NicConfig",
-    "NicConfigs", "PACKAGES", "Process", "SAFEFREEZE_LOCK", "TAKES_EFFECT", "UNIT_DIRS",
-    "VMBACKUP_CONF", "WHY_DHCP", "active_services", "agent_cli", "agent_module",
-    "agent_packages", "agent_unit", "asr_present", "backup_in_progress", "cloud_init_config",
-    "expected_package", "expected_unit", "extension_freeze_list", "family", "freeze_list",
-    "freeze_targets", "installed_evidence", "ip_routes", "is_loop", "is_network_or_fuse",
-    "kernel_name", "last_per_mount_point", "link_target", "lsblk_rows", "mounts",
-    "mounts_source", "nic_configs", "primary_nic", "processes", "read_network_file",
-    "require_agent", "resource_disk_device", "resource_points", "runs_in_extension_dir",
-    "same_superblock", "skip_entries", "stacked", "update_argvs", "uses_grubby",
+    "ASR_MARKERS", "AgentDir", "AgentUnit", "BREAKS", "CLI_DIRS", "CMD_TIMEOUT", "CONF",
+    "CONF_PATHS", "ExtDir", "FREEZABLE_TYPES", "FreezeList", "HANDLE_SH_NAMES", "Interpreter",
+    "MANAGERS", "NETWORK_TYPES", "Nic", "NicConfig", "NicConfigs", "PACKAGES", "Process",
+    "PythonBreak", "SAFEFREEZE_LOCK", "TAKES_EFFECT", "UNIT_DIRS", "VMBACKUP_CONF", "WHY_DHCP",
+    "active_ext_dir", "active_ext_path", "active_services", "agent_cli", "agent_conf_or_skip",
+    "agent_dirs_fact", "agent_interpreter", "agent_module", "agent_packages", "agent_unit",
+    "asr_present", "backup_in_progress", "cloud_init_config", "expected_package", "expected_unit",
+    "ext_dirs", "extension_freeze_list", "extension_interpreters", "extension_python", "family",
+    "freeze_list", "freeze_targets", "installed_and_running", "installed_evidence",
+    "interpreter_version", "ip_routes", "is_loop", "is_network_or_fuse", "kernel_name",
+    "last_per_mount_point", "link_target", "lsblk_rows", "mounts", "mounts_source", "nic_configs",
+    "primary_nic", "processes", "read_network_file", "require_agent", "resource_disk_device",
+    "resource_points", "running_agent", "runs_in_extension_dir", "runs_newest_on_disk",
+    "same_superblock", "skip_entries", "stacked", "starts", "update_argvs", "uses_grubby",
     "vmbackup_conf", "vmbackup_conf_exists", "waagent_conf", "waagent_conf_path",
 ]

@@ -151,7 +151,7 @@ def _ifcfg(host, nic, mac) -> Tuple[List[NicConfig], List[str]]:
 
 
 def _keyfiles(host, nic, mac, skip_netplan) -> Tuple[List[NicConfig], List[str]]:
-    bound, unbound, names = [], [], []
+    bound, unbound, by_mac, names = [], [], [], []
     for d in NM_DIRS:
         for path in host.glob(d, "*"):
             base = os.path.basename(path)
@@ -175,6 +175,16 @@ def _keyfiles(host, nic, mac, skip_netplan) -> Tuple[List[NicConfig], List[str]]
                 bound.append(conf)
             elif not kf.interface_name and not kf.mac and kf.type:
                 unbound.append(conf)
+            elif not kf.interface_name and kf.mac and not host.live:
+                by_mac.append((conf, kf.mac))
+    if not (bound or unbound) and len(by_mac) == 1:
+        # Offline the NIC's MAC is unknown: cloud-init writes one ethernet profile bound by
+        # MAC (RHEL 9's cloud-init-eth0.nmconnection); the only one is the primary NIC's.
+        conf, address = by_mac[0]
+        conf.detail = ((conf.detail + "; ") if conf.detail else "") + (
+            f"bound by MAC {address}, which an offline root cannot check: the only ethernet "
+            f"profile, taken as {nic}'s")
+        return [conf], names
     return (bound or unbound), names
 
 

@@ -40,10 +40,17 @@ class Mount:
     mount_id: Optional[int] = None
     parent_id: Optional[int] = None
     major_minor: str = ""
+    # The directory of the file system this mount shows (mountinfo's root field). From fstab:
+    # "/" for a plain mount, the subvolume for btrfs subvol=, "" when fstab cannot tell (a
+    # btrfs default subvolume, a bind mount before it is resolved).
     fs_root: str = "/"
     super_options: List[str] = dataclasses.field(default_factory=list)
     # fstab only
     line: int = 0
+
+    @property
+    def is_bind(self) -> bool:
+        return "bind" in self.options or "rbind" in self.options
 
     @property
     def read_only(self) -> bool:
@@ -100,11 +107,83 @@ def parse_fstab(text: str) -> List[Mount]:
         fields = stripped.split()
         if len(fields) < 3:
             continue
+        options = (fields[3] if len(fields) > 3 else "defaults").split(",")
         mounts.append(Mount(
             mount_point=unescape(fields[1]),
             source=unescape(fields[0]),
             fstype=fields[2],
-            options=(fields[3] if len(fields) > 3 else "defaults").split(","),
+            options=options,
+            fs_root=fstab_fs_root(fields[2], options),
             line=n,
         ))
     return mounts
+
+
+def _normpath(path: str) -> str:
+    """An absolute path with '.', '..' and repeated slashes resolved (pure string work)."""
+    out: List[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
+    return "/" + "/".join(out)
+
+
+def fstab_fs_root(fstype: str, options: List[str]) -> str:
+    """The file system directory an fstab entry mounts, as mountinfo would show it: the
+    subvolume of a btrfs subvol= (subvolid=5 is the top level), "" where fstab cannot tell
+    (btrfs without subvol=, which mounts the default subvolume; bind mounts), else "/".
+
+    >>> fstab_fs_root("btrfs", ["subvol=@/var"]), fstab_fs_root("btrfs", ["defaults"])
+    ('/@/var', '')
+    >>> fstab_fs_root("btrfs", ["subvolid=5"]), fstab_fs_root("none", ["bind"]), fstab_fs_root("xfs", [])
+    ('/', '', '/')
+    """
+    if "bind" in options or "rbind" in options:
+        return ""
+    if fstype != "btrfs":
+        return "/"
+    for opt in options:
+        if opt.startswith("subvol="):
+            return _normpath(opt[len("subvol="):])
+    if "subvolid=5" in options:
+        return "/"
+    return ""
+
+
+_BY_LINK = {"UUID": "/dev/disk/by-uuid/", "LABEL": "/dev/disk/by-label/",
+            "PARTUUID": "/dev/disk/by-partuuid/", "PARTLABEL": "/dev/disk/by-partlabel/"}
+_NOT_VG = {"disk", "mapper", "md", "loop", "block", "char", "shm", "pts", "mqueue", "hugepages",
+           "cloud", "azure", "fd", "bus", "snd", "input", "net", "cpu", "dri"}
+
+
+def device_key(source: str) -> str:
+    """One spelling of the device an fstab source names, so that two lines naming one device
+    compare equal: UUID=/LABEL=/PARTUUID=/PARTLABEL= and their /dev/disk/by-* links (UUIDs
+    case-insensitive), /dev/VG/LV and /dev/mapper/VG-LV.
+
+    >>> device_key("UUID=0B8C-11") == device_key("/dev/disk/by-uuid/0b8c-11")
+    True
+    >>> device_key("/dev/rootvg/home-lv"), device_key("/dev/mapper/rootvg-home--lv")
+    ('/dev/mapper/rootvg-home--lv', '/dev/mapper/rootvg-home--lv')
+    >>> device_key("/srv/images/../images/a.img")
+    '/srv/images/a.img'
+    """
+    src = source.strip()
+    tag, sep, value = src.partition("=")
+    if sep and tag.upper() in _BY_LINK:
+        tag = tag.upper()
+        src = _BY_LINK[tag] + value.strip('"')
+    if src.startswith("/"):
+        src = _normpath(src)
+    for tag, prefix in _BY_LINK.items():
+        if src.startswith(prefix) and tag in ("UUID", "PARTUUID"):
+            return src.lower()
+    parts = src.split("/")
+    if len(parts) == 4 and parts[1] == "dev" and parts[2] not in _NOT_VG and parts[3]:
+        return "/dev/mapper/" + parts[2].replace("-", "--") + "-" + parts[3].replace("-", "--")
+    return src

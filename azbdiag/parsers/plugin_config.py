@@ -18,7 +18,9 @@ SCRIPT_TIMEOUT_DEFAULT = 10      # what ScriptRunner uses when timeoutInSeconds 
 @dataclasses.dataclass
 class Problem:
     key: str
-    severity: str            # "fail": scripts will not run as intended; "warn": surprising
+    severity: str            # "fail": a script cannot run as intended; "warn": surprising
+    #                          (what the backup then does depends on the code and on
+    #                          continueBackupOnFailure / fsFreezeEnabled: rules/scripts.py)
     code: Optional[int]      # extension status code this leads to, when there is one
     text: str
 
@@ -72,7 +74,7 @@ def parse_plugin_config(raw: Any, cap: int = HOST_TIMEOUT_CAP) -> PluginConfig:
     >>> conf.error, conf.pre, conf.continue_on_failure
     (None, '/etc/azure/pre.sh', True)
     >>> [(p.key, p.severity, p.code) for p in conf.problems]
-    [('timeoutInSeconds', 'fail', 304), ('continueBackupOnFailure', 'warn', None)]
+    [('timeoutInSeconds', 'warn', 304), ('continueBackupOnFailure', 'warn', None)]
     >>> parse_plugin_config(b'{"preScriptLocation": "/a"}').error
     "the required key 'postScriptLocation' is missing"
     """
@@ -106,7 +108,7 @@ def parse_plugin_config(raw: Any, cap: int = HOST_TIMEOUT_CAP) -> PluginConfig:
     for key, code in (("preScriptLocation", 302), ("postScriptLocation", 303)):
         value = data[key]
         if not isinstance(value, str):
-            problems.append(Problem(key, "fail", 304, f"{key} is {_json.kind(value)}; it must be a "
+            problems.append(Problem(key, "warn", 304, f"{key} is {_json.kind(value)}; it must be a "
                                     "string holding the script's path"))
         elif not value.startswith("/"):
             problems.append(Problem(key, "warn", code, f"{key} {value!r} is a relative path; "
@@ -118,11 +120,12 @@ def parse_plugin_config(raw: Any, cap: int = HOST_TIMEOUT_CAP) -> PluginConfig:
     if "timeoutInSeconds" in data:
         value = data["timeoutInSeconds"]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(Problem("timeoutInSeconds", "fail", 304, f"timeoutInSeconds is "
+            problems.append(Problem("timeoutInSeconds", "warn", 304, f"timeoutInSeconds is "
                                     f"{_json.kind(value)} ({_json.text(value, 40)}); it must be a number, "
-                                    "else the extension stops loading the plugin"))
+                                    "else the extension stops loading the plugin and skips the "
+                                    "scripts"))
         elif value != value or value in (float("inf"), float("-inf")):
-            problems.append(Problem("timeoutInSeconds", "fail", 304, "timeoutInSeconds is not a "
+            problems.append(Problem("timeoutInSeconds", "warn", 304, "timeoutInSeconds is not a "
                                     "finite number"))
         elif value <= 0:
             problems.append(Problem("timeoutInSeconds", "fail", 308, f"timeoutInSeconds = "

@@ -36,6 +36,12 @@ STR_KEYS = {
     "onappfailuredofsfreeze": "True",
     "onappsuccessdofsfreeze": "True",
 }
+# How the extension's code spells them (the names users write).
+KEY_NAMES = {"safefreezewaitinseconds": "SafeFreezeWaitInSeconds", "mountstoskip": "MountsToSkip",
+             "snapshotmethod": "SnapshotMethod", "onlylocalfilesystems": "onlyLocalFilesystems",
+             "writelog": "WriteLog", "uploadstatusandlog": "UploadStatusAndLog",
+             "loggingoff": "LoggingOff", "onappfailuredofsfreeze": "OnAppFailureDoFsFreeze",
+             "onappsuccessdofsfreeze": "OnAppSuccessDoFsFreeze"}
 # Keys that are in old docs or old extension versions but are not read any more, with what
 # replaced them.
 OBSOLETE_KEYS = {
@@ -66,12 +72,14 @@ class VmbackupConf:
     raw: bytes
     lines: List[Line]
     parses: bool
-    error_kind: Optional[str] = None    # bom, utf16, binary, non_ascii, missing_section,
+    error_kind: Optional[str] = None    # bom, utf16, binary, not_utf8, missing_section,
     #                                     duplicate_option, duplicate_section, syntax
     error_line: Optional[int] = None
     error_message: str = ""
     # What ConfigParser gives the extension (empty when it does not parse): section -> key -> value
     sections: Dict[str, Dict[str, str]] = dataclasses.field(default_factory=dict)
+    # Lines with non-ASCII text (valid UTF-8): Python 3.7+ decodes them under any locale
+    # (PEP 538/540 coerce the C locale to UTF-8); Python 3.6 only under a UTF-8 locale.
     non_ascii_lines: List[int] = dataclasses.field(default_factory=list)
     # Indented lines that ConfigParser glues onto the previous value: (line, owning key)
     glued_lines: List[Tuple[int, str]] = dataclasses.field(default_factory=list)
@@ -167,6 +175,7 @@ def parse(raw: bytes) -> VmbackupConf:
         raw = str(raw).encode("utf-8", errors="replace")
     raw = bytes(raw)
     text, encoding_problem = _decode(raw)
+    bad_line = 1
     lines = scan_lines(text)
     conf = VmbackupConf(raw=raw, lines=lines, parses=True)
     conf.non_ascii_lines = [
@@ -174,11 +183,19 @@ def parse(raw: bytes) -> VmbackupConf:
     ]
     conf.glued_lines = [(ln.number, ln.key or "") for ln in lines if ln.kind == "continuation"]
 
-    if encoding_problem in ("bom", "utf16", "binary"):
+    if encoding_problem is None:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            encoding_problem = "not_utf8"
+            bad_line = raw.count(b"\n", 0, exc.start) + 1
+    if encoding_problem in ("bom", "utf16", "binary", "not_utf8"):
         conf.parses = False
         conf.error_kind = encoding_problem
-        conf.error_line = 1
+        conf.error_line = bad_line if encoding_problem == "not_utf8" else 1
         conf.error_message = {
+            "not_utf8": "the file is not UTF-8 text: reading it fails in the extension's "
+                        "Python, whatever the locale",
             "bom": "the file starts with a UTF-8 byte order mark, so ConfigParser finds no "
                    "section header",
             "utf16": "the file is UTF-16, not ASCII",
@@ -225,12 +242,6 @@ def parse(raw: bytes) -> VmbackupConf:
                                  0)
                     conf.interpolation_errors[key] = where
         conf.sections[section] = values
-    if conf.non_ascii_lines:
-        # ConfigParser decodes with the locale's encoding; under the C locale of a service
-        # any non-ASCII byte is a decode error, and the extension falls back to defaults.
-        conf.error_kind = "non_ascii"
-        conf.error_line = conf.non_ascii_lines[0]
-        conf.error_message = "the file has non-ASCII characters"
     return conf
 
 

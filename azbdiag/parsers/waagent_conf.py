@@ -23,7 +23,11 @@ class WaagentConf:
     lines: List[str]
     duplicates: Dict[str, List[int]]         # key -> every line it appears on (when > 1)
     ignored_lines: List[int]                 # lines the agent skips that look like settings
-    empty: bool = False
+    empty: bool = False                      # zero bytes: the agent refuses to start
+    decode_error: Optional[str] = None       # not UTF-8: the agent dies at start
+    # Lines holding a carriage return or form feed before their end: the agent splits on
+    # "\n" only, so what follows stays in that line's value. (line, the line's text)
+    odd_lines: List[Tuple[int, str]] = dataclasses.field(default_factory=list)
 
     def get(self, key: str) -> Optional[str]:
         """The value that counts (None: absent or the literal None)."""
@@ -80,11 +84,28 @@ class WaagentConf:
         return text + f"{key}={value}\n"
 
 
+def _split_lines(text: str) -> List[str]:
+    """Split on "\n" only, keeping it (as the agent does; a CR or form feed stays inside)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _first_bad_byte(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return f"byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line}) is not UTF-8"
+    return ""
+
+
 def parse_conf(text) -> WaagentConf:
-    """Read waagent.conf as the agent does: a line is skipped when it starts with '#' in
-    column 1 or has no '='; the key is the text before the first '=' stripped; the value is
-    cut at the first '#' and stripped of spaces and double quotes; 'None' means unset; keys
-    are case-sensitive and the last occurrence wins.
+    """Read waagent.conf as the agent does (common/conf.py ConfigurationProvider.load): bytes
+    are decoded as strict UTF-8 (common/utils/fileutil.py read_file; a bad byte makes the
+    agent die at start); lines are split on "\n" only; a line is skipped when it starts with
+    '#' or has no '='; the key is the text before the first '=' stripped; the value is cut at
+    the first '#' and stripped of spaces and double quotes; 'None' means unset; keys are
+    case-sensitive and the last occurrence wins. Only a zero-byte file is empty.
 
     >>> conf = parse_conf("# Extensions.Enabled=y\\nExtensions.Enabled=n  # off\\n"
     ...                   "AutoUpdate.Enabled=yes\\nHttpProxy.Host=None\\nLogs.Verbose: y\\n")
@@ -96,17 +117,31 @@ def parse_conf(text) -> WaagentConf:
     (True, [5])
     >>> conf.with_value("Extensions.Enabled", "y").splitlines()[1]
     'Extensions.Enabled=y # off'
+    >>> odd = parse_conf(b"Logs.Verbose=n\\rExtensions.Enabled=n\\n")
+    >>> odd.get("Extensions.Enabled"), odd.get("Logs.Verbose"), odd.odd_lines[0][0]
+    (None, 'n\\rExtensions.Enabled=n', 1)
+    >>> parse_conf(b"# Ge\\xe4ndert\\nX=1\\n").decode_error
+    'byte 0xe4 at offset 4 (line 1) is not UTF-8'
+    >>> parse_conf(b"").empty, parse_conf(b" \\n").empty
+    (True, False)
     """
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
+    decode_error = None
+    if isinstance(text, (bytes, bytearray)):
+        raw = bytes(text)
+        decode_error = _first_bad_byte(raw) or None
+        text = raw.decode("utf-8", errors="replace")
     if not isinstance(text, str):
         text = ""
-    lines = text.splitlines(keepends=True)
+    lines = _split_lines(text)
     entries: Dict[str, ConfEntry] = {}
     seen: Dict[str, List[int]] = {}
     ignored: List[int] = []
-    for number, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r\n")
+    odd: List[Tuple[int, str]] = []
+    for number, raw_line in enumerate(lines, 1):
+        line = raw_line[:-1] if raw_line.endswith("\n") else raw_line
+        shown = line.rstrip("\r")
+        if "\r" in shown or "\f" in shown:
+            odd.append((number, shown))
         if line.startswith("#"):
             continue
         if "=" not in line:
@@ -117,11 +152,12 @@ def parse_conf(text) -> WaagentConf:
         key = key.strip()
         if not key:
             continue
-        value = value.split("#", 1)[0].strip().strip('"').strip()
-        entries[key] = ConfEntry(key, None if value == "None" else value, number, line)
+        value = value.split("#", 1)[0].strip('" ').strip()
+        entries[key] = ConfEntry(key, None if value == "None" else value, number, shown)
         seen.setdefault(key, []).append(number)
     dups = {k: v for k, v in seen.items() if len(v) > 1}
-    return WaagentConf(entries, lines, dups, ignored, empty=not text.strip())
+    return WaagentConf(entries, lines, dups, ignored, empty=not text,
+                       decode_error=decode_error, odd_lines=odd)
 
 
 def resource_disk_mount_point(conf) -> str:
