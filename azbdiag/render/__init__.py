@@ -6,9 +6,10 @@ The documents are the check report (`check`, azbdiag/report.py), the backup hist
 and the rule list (`rules`). A format module defines one function per document it renders,
 named after the document: `report`, `summary`, `code_entry`, `code_list`, `rule_list`.
 
-    text.py      every document but the history, for people (check's table, colour only on a terminal)
+    text.py      every document but the history, for people (check's verdict first, colour only on a terminal)
     json.py      every document but the history, for programs
     brief.py     the check report in under 4 KB, for Azure Run Command
+    verdict.py   the check report's verdict and the ranking of its findings (text, metrics)
     history_text.py, history_json.py, history_html.py   the backup history (`history`)
     markdown.py, csv.py, html.py   the fleet summary
     summary_parts.py   what the summary's text, markdown, csv and html share
@@ -33,10 +34,11 @@ def _renderer(document: str, fmt: str, formats):
     return getattr(importlib.import_module(f"{__name__}.{fmt}"), document)
 
 
-def report(doc: dict, fmt: str, colour: bool = False) -> str:
-    """The check report (azbdiag.report.build_document) as text, json or brief."""
+def report(doc: dict, fmt: str, colour: bool = False, full: bool = False) -> str:
+    """The check report (azbdiag.report.build_document) in one of REPORT_FORMATS; `full`
+    (check --all) makes the text list every rule."""
     if fmt == "text":
-        return _renderer("report", fmt, REPORT_FORMATS)(doc, colour=colour)
+        return _renderer("report", fmt, REPORT_FORMATS)(doc, colour=colour, full=full)
     return _renderer("report", fmt, REPORT_FORMATS)(doc)
 
 
