@@ -21,7 +21,7 @@ from azbdiag.app import (
 def check(
     ctx: typer.Context,
     root: str = typer.Option("/", "--root", help="Inspect an OS disk mounted at PATH (offline)."),
-    fmt: str = typer.Option("text", "--format", help="text, json or brief."),
+    fmt: str = typer.Option("text", "--format", help="text, json, brief or prometheus."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE."),
     only: Optional[List[str]] = typer.Option(
         None, "--only", help="Run only this rule id or prefix (repeatable)."),

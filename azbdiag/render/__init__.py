@@ -9,6 +9,7 @@ named after the document: `report`, `summary`, `code_entry`, `code_list`, `rule_
     text.py      every document but the history, for people (check's verdict first, colour only on a terminal)
     json.py      every document but the history, for programs
     brief.py     the check report in under 4 KB, for Azure Run Command
+    prometheus.py  the check report as node_exporter textfile metrics
     verdict.py   the check report's verdict and the ranking of its findings (text, metrics)
     history_text.py, history_json.py, history_html.py   the backup history (`history`)
     markdown.py, csv.py, html.py   the fleet summary
@@ -22,7 +23,7 @@ from __future__ import annotations
 import importlib
 import os
 
-REPORT_FORMATS = ("text", "json", "brief")
+REPORT_FORMATS = ("text", "json", "brief", "prometheus")
 HISTORY_FORMATS = ("text", "json", "html")
 SUMMARY_FORMATS = ("text", "json", "markdown", "csv", "html")
 CATALOGUE_FORMATS = ("text", "json")   # explain's entries and list, and the rule list
