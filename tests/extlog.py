@@ -291,3 +291,20 @@ def write_scenario(root, gz_garbage: bool = True) -> dict:
     with open(os.path.join(root, "etc/azure/vmbackup.conf"), "w") as fh:
         fh.write("[SnapshotThread]\nSafeFreezeWaitInSeconds = 66\ntimeout = 60\n")
     return {n: (outcome, freeze, snapshot, name) for n, outcome, freeze, snapshot, name in SCENARIO}
+
+
+def write_failed_freeze(root) -> None:
+    """On a disk (a directory path): a last backup that failed with 121 because FIFREEZE
+    failed on /srv, after a good one: its status file and its extension.log."""
+    import os
+
+    status_dir = os.path.join(root, EXT_DIR, "status")
+    os.makedirs(status_dir, exist_ok=True)
+    for name in os.listdir(status_dir):
+        os.unlink(os.path.join(status_dir, name))
+    with open(os.path.join(status_dir, "7.status"), "w") as fh:
+        fh.write(status_json(121, 121, day(7)))
+    os.makedirs(os.path.join(root, LOG_DIR), exist_ok=True)
+    with open(os.path.join(root, LOG_DIR, "extension.log"), "w") as fh:
+        fh.write("\n".join(backup_run(day(6)) + backup_run(
+            day(7), ("/data", "/srv", "/"), outcome="freeze_failed", failing_mount="/srv")) + "\n")

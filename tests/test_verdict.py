@@ -147,16 +147,7 @@ def failed_freeze_disk(tmp_path):
     an extension.log that shows the FIFREEZE failure."""
     root = tmp_path / "disk"
     shutil.copytree(os.path.join(SAMPLES, "broken"), root, symlinks=True)
-    status_dir = root / extlog.EXT_DIR / "status"
-    for f in status_dir.iterdir():
-        f.unlink()
-    (status_dir / "7.status").write_text(extlog.status_json(121, 121, extlog.day(7)))
-    log_dir = root / extlog.LOG_DIR
-    log_dir.mkdir(parents=True)
-    (log_dir / "extension.log").write_text("\n".join(
-        extlog.backup_run(extlog.day(6)) + extlog.backup_run(
-            extlog.day(7), ("/data", "/srv", "/"), outcome="freeze_failed",
-            failing_mount="/srv")) + "\n")
+    extlog.write_failed_freeze(str(root))
     return root
 
 

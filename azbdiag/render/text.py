@@ -63,14 +63,9 @@ def report(doc: dict, colour: bool = False, full: bool = False) -> str:
         lines.extend(wrapped[1:])
         last_status = next(r for r in results if r["id"] == verdict.VERDICT_RULE)
         if last_status["status"] in ("warn", "fail", "error"):
-            lines.extend(_wrap_paragraphs(last_status["summary"], "  "))
-            if last_status["evidence"]:
-                lines.append("  evidence:")
+            # what the extension wrote; the findings below say what to do about it
             for e in last_status["evidence"]:
-                lines.extend(_wrap_paragraphs(e, "    "))
-            if last_status["remedy"]:
-                lines.append("  remedy:")
-                lines.extend(_wrap_paragraphs(last_status["remedy"], "    "))
+                lines.extend(_wrap_paragraphs(e, "  "))
         lines.append("")
     if full:
         lines.extend(_table(results, colour))
