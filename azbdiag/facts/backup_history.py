@@ -27,7 +27,7 @@ from azbdiag.parsers.vmbackup_conf import INT_KEYS, parse_int
 LOG_DIR = f"/var/log/azure/{HANDLER}"
 LOG_NAME = "extension.log"
 WAAGENT = "/var/lib/waagent"
-RULE_BUDGET = 4 * 1024 * 1024           # what a check reads (as freeze.extension_log does)
+RULE_BUDGET = 1024 * 1024               # what a check reads: tens of runs, enough for a trend
 HISTORY_BUDGET = 32 * 1024 * 1024       # what `azbdiag history` reads at most
 COMPRESSED_MAX = 8 * 1024 * 1024        # a bigger compressed copy is not read
 DECOMPRESSED_MAX = 256 * 1024 * 1024    # output past this is a decompression bomb

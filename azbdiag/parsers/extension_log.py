@@ -48,6 +48,12 @@ _FREEZE_FAIL = re.compile(r"Failed to FIFREEZE: " + _MP)
 _THAW_FAIL = re.compile(r"Failed to FITHAW: " + _MP)
 _OPEN_FAIL = re.compile(r"Failed to open: (\S{1,4096})(?:.{0,80}?error message\s*:?\s*(.{0,300}))?")
 _TASK = re.compile(r"taskId: (\S{1,100})")
+# Every message _absorb acts on contains one of these: the others (most of a log) cost one search.
+_INTERESTING = re.compile(r"\*{6} |Failed to |Freezing: |Thawing: |TimeTaken=|timeout value|"
+                          r"arg : \[|skip freeze|timedout :|taskId: |^Enable,|^\[\{|"
+                          r"freeze timed-out|file open failed|already freezed|freeze failed|"
+                          r"Thaw from parent|SLEEP failure|execute sleep|result inconsistent|"
+                          r"Enable failed|CRP timeout")
 
 FREEZE_ERRORS = ("freeze timed-out", "file open failed for some mount",
                  "Mount Points already freezed by some other processor",
@@ -198,6 +204,8 @@ def _seconds(a: Optional[datetime.datetime], b: Optional[datetime.datetime]) -> 
 
 def _absorb(run: Run, n: int, when, msg: str, binary: bool, log: ExtensionLog) -> None:
     """What one message says about its run."""
+    if not _INTERESTING.search(msg):
+        return
     step = _STEP.search(msg)
     if step:
         number = int(step.group(1))
