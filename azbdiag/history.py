@@ -110,6 +110,7 @@ def build_history(host, budget: int = HISTORY_BUDGET, last: int = 0) -> dict:
         "status_files": history.status_files,
         "malformed_lines": history.malformed,
         "malformed_where": history.malformed_where,
+        "notes": history.notes,
         "runs_total": len(history.runs),
         "runs": [run_json(r, limits) for r in runs],
         "trend": trend,

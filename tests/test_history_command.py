@@ -80,3 +80,18 @@ def test_history_html_escapes_what_comes_from_the_disk(tmp_path):
     assert res.exit_code == 0
     assert "<script>" not in res.output and "&lt;script&gt;" in res.output
     assert not re.search(r"(?i)(https?:|//[a-z]|src=|@import|url\()", res.output)
+
+
+def test_unreadable_status_files_are_said_not_hidden(disk, monkeypatch):
+    from azbdiag.facts import backup_history
+    from azbdiag.host import Unreadable
+
+    def denied(host):
+        raise Unreadable("/var/lib/waagent", "Permission denied", denied=True)
+
+    monkeypatch.setattr(backup_history, "status_reports", denied)
+    res = runner.invoke(app, ["history", "--root", str(disk)])
+    assert res.exit_code == 0
+    assert "status files not read: cannot read /var/lib/waagent: Permission denied (re-run as " \
+           "root)" in res.output
+    assert "8 run(s)" in res.output                    # the logs' runs are still there

@@ -53,6 +53,7 @@ class History:
     status_files: int
     malformed: int
     malformed_where: List[str]      # "extension.log.1:12" for the first few
+    notes: List[str] = dataclasses.field(default_factory=list)   # what could not be read
 
 
 @dataclasses.dataclass
@@ -224,8 +225,12 @@ def read_history(host, budget: int = HISTORY_BUDGET) -> History:
     texts, logs = read_logs(host, budget)
     try:
         reports = status_reports(host)
-    except Exception:  # noqa: BLE001 - /var/lib/waagent unreadable (not root): logs only
+    except Exception as exc:  # noqa: BLE001 - /var/lib/waagent unreadable (not root): logs only
         reports = []
+        notes = [f"status files not read: {exc}" + (" (re-run as root)" if getattr(
+            exc, "denied", False) else "")]
+    else:
+        notes = []
     if not logs and not reports:
         raise SkipRule(SkipReason.NO_INPUT, f"no {LOG_DIR}/{LOG_NAME} and no status file of the "
                                             "backup extension: no backup has run here")
@@ -243,7 +248,7 @@ def read_history(host, budget: int = HISTORY_BUDGET) -> History:
     for path, mtime, rep in reports:
         _merge_status(runs, path, mtime, rep)
     runs.sort(key=lambda r: r.start or r.end or _EPOCH)
-    return History(runs, logs, len(reports), malformed, where[:10])
+    return History(runs, logs, len(reports), malformed, where[:10], notes)
 
 
 def _join(first: Run, rest: Run) -> None:

@@ -172,6 +172,7 @@ def history(doc: dict) -> str:
         if len(doc["runs"]) > CHART_RUNS:
             out.append(f"<p><small>The chart shows the newest {CHART_RUNS} runs.</small></p>")
         out.extend(_table(doc))
+    out += [f"<p><small>{_e(n)}</small></p>" for n in doc.get("notes") or []]
     if doc["malformed_lines"]:
         out.append(f"<p><small>{doc['malformed_lines']} malformed log line(s) skipped: "
                    f"{_e(', '.join(doc['malformed_where']))}</small></p>")

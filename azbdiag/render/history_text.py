@@ -96,6 +96,7 @@ def history(doc: dict) -> str:
             lines.append(f"{f['name']}: not read: {f['error']}")
         elif f["truncated"]:
             lines.append(f"{f['name']}: only its last {f['bytes_read'] // 1024} KiB were read")
+    lines += [one_line(n) for n in doc.get("notes") or []]
     if doc["malformed_lines"]:
         lines.append(f"{doc['malformed_lines']} malformed log line(s) skipped "
                      f"({', '.join(doc['malformed_where'])})")
