@@ -309,7 +309,10 @@ def with_last_backup(find, cause_rules):
         @functools.wraps(decide)
         def wrapped(ctx):
             result = decide(ctx)
-            found = find(ctx)
+            try:
+                found = find(ctx)
+            except Exception:  # noqa: BLE001 - the decision stands; only the verdict's data is lost
+                return result
             if found is None or found.report.error:
                 return result
             rep = found.report
