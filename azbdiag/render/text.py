@@ -66,6 +66,10 @@ def report(doc: dict, colour: bool = False, full: bool = False) -> str:
             # what the extension wrote; the findings below say what to do about it
             for e in last_status["evidence"]:
                 lines.extend(_wrap_paragraphs(e, "  "))
+            code = (doc.get("last_backup") or {}).get("code")
+            lines.append(f"  (rule {verdict.VERDICT_RULE}"
+                         + (f"; what the code means: azbdiag explain {code})" if code is not None
+                            else ")"))
         lines.append("")
     if full:
         lines.extend(_table(results, colour))
