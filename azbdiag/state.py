@@ -11,6 +11,9 @@ disk travels with that disk. A check only records its report on the live system 
 checking a mounted disk never writes to it. AZBDIAG_STATE_DIR and AZBDIAG_LOG_DIR point them
 somewhere else; AZBDIAG_NO_RECORD=1 turns recording off (the test suite sets it).
 
+Recording also sends the result to the systemd journal (azbdiag/journald.py) and, when
+AZBDIAG_TEXTFILE_DIR is set, writes the metrics file for node_exporter (azbdiag/textfile.py).
+
 Recording is best effort: record_check() never raises, it returns an error message instead.
 """
 
@@ -21,6 +24,7 @@ import errno
 import os
 from typing import Optional
 
+from azbdiag import journald, textfile
 from azbdiag.fix.files import atomic_write
 
 STATE_ENV = "AZBDIAG_STATE_DIR"   # the state directory, fix journal included
@@ -136,12 +140,14 @@ def record_check(host, doc: dict, report_json: str) -> Optional[str]:
             atomic_write(last_report_path(host), report_json.encode("utf-8", "replace"), 0o600)
         except OSError as exc:
             problems.append(f"{last_report_path(host)}: {exc.strerror or exc}")
+        line = summary_line(doc)
         try:
             ensure_dir(log_dir(host))
             _trim(log_path(host))
-            _append_private(log_path(host), summary_line(doc))
+            _append_private(log_path(host), line)
         except OSError as exc:
             problems.append(f"{log_path(host)}: {exc.strerror or exc}")
+        problems += [p for p in (journald.send(doc, line), textfile.write(doc)) if p]
         return "; ".join(problems) or None
     except Exception as exc:  # best effort: a check never fails because of its log
         return f"{type(exc).__name__}: {exc}"

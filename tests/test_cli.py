@@ -126,7 +126,7 @@ def test_not_root_says_to_rerun_with_sudo(monkeypatch):
                         Rule("test.needs_root", "needs root", needs_root, needs_root=True))
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     res = invoke("check", "--root", HEALTHY, "--only", "test.needs_root")
-    assert "SKIPPED" in res.output and "re-run with sudo" in res.output
+    assert "1 skipped" in res.output and "re-run with sudo" in res.output
 
 
 def test_internal_error_is_one_line_exit_3(monkeypatch):

@@ -21,7 +21,7 @@ from azbdiag.app import (
 def check(
     ctx: typer.Context,
     root: str = typer.Option("/", "--root", help="Inspect an OS disk mounted at PATH (offline)."),
-    fmt: str = typer.Option("text", "--format", help="text, json or brief."),
+    fmt: str = typer.Option("text", "--format", help="text, json, brief or prometheus."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE."),
     only: Optional[List[str]] = typer.Option(
         None, "--only", help="Run only this rule id or prefix (repeatable)."),
@@ -32,6 +32,8 @@ def check(
                                help="Same as --format brief: one line per finding, under 4 KB "
                                     "(Run Command)."),
     deadline: float = typer.Option(180.0, "--deadline", help="Seconds the whole run may take."),
+    all_rules: bool = typer.Option(False, "--all",
+                                   help="Text: list every rule, not only the findings."),
     freeze_test: bool = typer.Option(
         False, "--freeze-test",
         help="Also freeze and thaw each mount the backup would freeze (root, live)."),
@@ -63,6 +65,7 @@ def check(
     else:
         from azbdiag.render.text import use_colour
 
-        text = render.report(doc, fmt, colour=fmt == "text" and not output and use_colour())
+        text = render.report(doc, fmt, colour=fmt == "text" and not output and use_colour(),
+                             full=all_rules)
     render.write_output(text, output)
     raise typer.Exit(EXIT_FINDINGS if report.worst_reaches(results, fail_on) else EXIT_OK)

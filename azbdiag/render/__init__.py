@@ -1,13 +1,17 @@
 """Rendering: one module per output format, each rendering every document that has that format.
 
-The documents are the check report (`check`, azbdiag/report.py), the fleet summary
+The documents are the check report (`check`, azbdiag/report.py), the backup history
+(`history`, azbdiag/history.py, rendered by its own history_<format> modules), the fleet summary
 (`summarize`, azbdiag/summarize.py), the error code catalogue (`explain`, azbdiag/catalogue.py)
 and the rule list (`rules`). A format module defines one function per document it renders,
 named after the document: `report`, `summary`, `code_entry`, `code_list`, `rule_list`.
 
-    text.py      every document, for people (check's table, colour only on a terminal)
-    json.py      every document, for programs
+    text.py      every document but the history, for people (check's verdict first, colour only on a terminal)
+    json.py      every document but the history, for programs
     brief.py     the check report in under 4 KB, for Azure Run Command
+    prometheus.py  the check report as node_exporter textfile metrics
+    verdict.py   the check report's verdict and the ranking of its findings (text, metrics)
+    history_text.py, history_json.py, history_html.py   the backup history (`history`)
     markdown.py, csv.py, html.py   the fleet summary
     summary_parts.py   what the summary's text, markdown, csv and html share
 
@@ -19,7 +23,8 @@ from __future__ import annotations
 import importlib
 import os
 
-REPORT_FORMATS = ("text", "json", "brief")
+REPORT_FORMATS = ("text", "json", "brief", "prometheus")
+HISTORY_FORMATS = ("text", "json", "html")
 SUMMARY_FORMATS = ("text", "json", "markdown", "csv", "html")
 CATALOGUE_FORMATS = ("text", "json")   # explain's entries and list, and the rule list
 
@@ -30,11 +35,19 @@ def _renderer(document: str, fmt: str, formats):
     return getattr(importlib.import_module(f"{__name__}.{fmt}"), document)
 
 
-def report(doc: dict, fmt: str, colour: bool = False) -> str:
-    """The check report (azbdiag.report.build_document) as text, json or brief."""
+def report(doc: dict, fmt: str, colour: bool = False, full: bool = False) -> str:
+    """The check report (azbdiag.report.build_document) in one of REPORT_FORMATS; `full`
+    (check --all) makes the text list every rule."""
     if fmt == "text":
-        return _renderer("report", fmt, REPORT_FORMATS)(doc, colour=colour)
+        return _renderer("report", fmt, REPORT_FORMATS)(doc, colour=colour, full=full)
     return _renderer("report", fmt, REPORT_FORMATS)(doc)
+
+
+def history(doc: dict, fmt: str) -> str:
+    """The backup history (azbdiag.history.build_history) as text, json or html."""
+    if fmt not in HISTORY_FORMATS:
+        raise ValueError(f"no {fmt!r} rendering of the backup history")
+    return importlib.import_module(f"{__name__}.history_{fmt}").history(doc)
 
 
 def summary(s: dict, fmt: str) -> str:
