@@ -19,6 +19,7 @@ from azbdiag import __version__
 from azbdiag.exit_codes import (  # noqa: F401  (re-exported: the commands' exit codes)
     EXIT_CANNOT_RUN,
     EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_NOT_CONFIRMED,
     EXIT_OK,

@@ -1,4 +1,5 @@
-"""`azbdiag check`: run the rules, print the report, record it, exit by --fail-on."""
+"""`azbdiag check`: run the rules, print the report, record it, exit by --fail-on (and 5 when a
+check could not run)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typer
 
 from azbdiag.app import (
     EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
     EXIT_OK,
     choice,
     debug_enabled,
@@ -65,4 +67,16 @@ def check(
 
         text = render.report(doc, fmt, colour=fmt == "text" and not output and use_colour())
     render.write_output(text, output)
-    raise typer.Exit(EXIT_FINDINGS if report.worst_reaches(results, fail_on) else EXIT_OK)
+    raise typer.Exit(exit_code(results, fail_on))
+
+
+def exit_code(results, fail_on: str) -> int:
+    """5 when a check could not run (the report is incomplete, whatever --fail-on says: the
+    timer, Ansible and Run Command must not read it as healthy), else 1 when a result reached
+    `fail_on`, else 0."""
+    from azbdiag import report
+    from azbdiag.model import Status
+
+    if any(r.status == Status.ERROR for r in results):
+        return EXIT_INCOMPLETE
+    return EXIT_FINDINGS if report.worst_reaches(results, fail_on) else EXIT_OK

@@ -1,6 +1,7 @@
 """`azbdiag summarize`: one table across many hosts' JSON reports (azbdiag/summarize.py).
 
-Exit 0 when no host has a fail, 1 when some host has one, 3 when no file is a valid report.
+Exit 0 when no host has a fail, 1 when some host has one, 5 when some host's report has an
+error result (a check that could not run), 3 when no file is a valid report.
 """
 
 from __future__ import annotations
@@ -9,7 +10,15 @@ from typing import List, Optional
 
 import typer
 
-from azbdiag.app import EXIT_CANNOT_RUN, EXIT_FINDINGS, EXIT_OK, Fatal, choice, err
+from azbdiag.app import (
+    EXIT_CANNOT_RUN,
+    EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    Fatal,
+    choice,
+    err,
+)
 
 
 def summarize(
@@ -23,7 +32,7 @@ def summarize(
 ):
     """Summarize many hosts' JSON reports: failing rules by Azure error code, hosts, fix ids.
 
-    Exit 0 when no host has a fail, 1 when some host has one, 3 when no file is a valid report.
+    Exit 0: no host has a fail; 1: a host has one; 5: a host has an error; 3: no valid report.
     """
     from azbdiag import render
     from azbdiag.summarize import summarize_paths
@@ -38,4 +47,7 @@ def summarize(
         render.write_output(render.summary(summary, fmt), output)
     except OSError as exc:
         raise Fatal(f"cannot write {output}: {exc.strerror or exc}") from None
-    raise typer.Exit(EXIT_FINDINGS if summary["totals"]["hosts_fail"] else EXIT_OK)
+    totals = summary["totals"]
+    if totals["hosts_error"]:
+        raise typer.Exit(EXIT_INCOMPLETE)
+    raise typer.Exit(EXIT_FINDINGS if totals["hosts_fail"] else EXIT_OK)
