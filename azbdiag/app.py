@@ -11,9 +11,12 @@ style: Debian 12's typer 0.7 silently ignores `Annotated` options, and Ubuntu 22
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import inspect
 import math
+import os
+import stat
 import traceback
 from typing import NoReturn, Optional
 
@@ -163,10 +166,37 @@ def main_callback(
     _options["debug"] = debug
 
 
+def root_problem(root: str):
+    """Why `root` cannot be inspected, in a few words, or None: missing, not a directory, or a
+    directory this user cannot read (a user error, exit 3, rather than rules that all fail)."""
+    if not root:
+        return "--root must not be empty"
+    try:
+        st = os.stat(root)
+        if not stat.S_ISDIR(st.st_mode):
+            return f"--root {root!r}: not a directory"
+        with os.scandir(root):
+            pass
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except FileNotFoundError:
+        return f"--root {root!r}: no such directory"
+    except NotADirectoryError:
+        return f"--root {root!r}: not a directory"
+    except PermissionError as exc:
+        return f"--root {root!r}: cannot read it: {exc.strerror} (run as root?)"
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        return f"--root {root!r}: cannot use it: {getattr(exc, 'strerror', None) or exc}"
+    return None
+
+
 def make_host(root: str, runner=None):
     """The host to inspect: the live system for "/", else the OS disk mounted at `root`."""
     from azbdiag.host import Host, HostError
 
+    problem = root_problem(root)
+    if problem:
+        raise Fatal(problem)
     try:
         return Host(root=root, runner=runner)
     except HostError as exc:
