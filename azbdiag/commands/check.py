@@ -11,46 +11,57 @@ from azbdiag.app import (
     EXIT_FINDINGS,
     EXIT_INCOMPLETE,
     EXIT_OK,
-    choice,
+    choice_option,
     debug_enabled,
     err,
     given_on_command_line,
     make_host,
+    seconds,
     usage_error,
 )
+
+# The report formats (azbdiag.render.REPORT_FORMATS, which the command line does not import at
+# start-up; tests/test_cli_contract.py checks they agree).
+FORMATS = ("text", "json", "brief")
 
 
 def check(
     ctx: typer.Context,
-    root: str = typer.Option("/", "--root", help="Inspect an OS disk mounted at PATH (offline)."),
-    fmt: str = typer.Option("text", "--format", help="text, json or brief."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE."),
+    root: str = typer.Option("/", "--root", metavar="PATH",
+                             help="Inspect an OS disk mounted at PATH (offline)."),
+    fmt: str = choice_option("text", "--format", choices=FORMATS,
+                             help="A table, the JSON report, or one line per finding."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                         help="Write the report to FILE."),
     only: Optional[List[str]] = typer.Option(
-        None, "--only", help="Run only this rule id or prefix (repeatable)."),
+        None, "--only", metavar="ID", help="Run only this rule id or prefix (repeatable)."),
     skip: Optional[List[str]] = typer.Option(
-        None, "--skip", help="Skip this rule id or prefix (repeatable)."),
-    fail_on: str = typer.Option("fail", "--fail-on", help="Exit 1 when a result reaches warn or fail."),
+        None, "--skip", metavar="ID", help="Skip this rule id or prefix (repeatable)."),
+    fail_on: str = choice_option("fail", "--fail-on", choices=("warn", "fail"),
+                                 help="Exit 1 when a result reaches this level."),
     brief: bool = typer.Option(False, "--brief",
                                help="Same as --format brief: one line per finding, under 4 KB "
                                     "(Run Command)."),
-    deadline: float = typer.Option(180.0, "--deadline", help="Seconds the whole run may take."),
+    deadline: float = typer.Option(180.0, "--deadline", metavar="SECONDS", callback=seconds,
+                                   help="Seconds the whole run may take."),
     freeze_test: bool = typer.Option(
         False, "--freeze-test",
         help="Also freeze and thaw each mount the backup would freeze (root, live)."),
     mount: Optional[List[str]] = typer.Option(
-        None, "--mount",
+        None, "--mount", metavar="PATH",
         help="Limit the per-mount freeze checks and --freeze-test to this mount point (repeatable)."),
 ):
-    """Check this machine (or --root) for causes of Azure VM backup failures."""
+    """Check this machine (or --root) for causes of Azure VM backup failures.
+
+    Exit 0: nothing reached --fail-on; 1: something did; 5: a check could not run (error).
+    """
     from azbdiag import render, report, state
 
-    fmt = choice(fmt, render.REPORT_FORMATS, "--format")
     if brief:
         if fmt != "brief" and given_on_command_line(ctx, "fmt"):
             usage_error(f"--brief and --format {fmt} contradict each other: --brief is "
                         f"--format brief; give one of them")
         fmt = "brief"
-    fail_on = choice(fail_on, ("warn", "fail"), "--fail-on")
     host = make_host(root)
     options = {"debug": debug_enabled(), "deadline": deadline, "freeze_test": freeze_test,
                "mounts": list(mount or [])}

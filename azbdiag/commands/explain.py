@@ -6,19 +6,21 @@ from typing import Optional
 
 import typer
 
-from azbdiag.app import EXIT_FINDINGS, choice, err
+from azbdiag.app import EXIT_FINDINGS, choice_option, err
+
+FORMATS = ("text", "json")  # azbdiag.render.CATALOGUE_FORMATS
 
 
 def explain(
     code: Optional[str] = typer.Argument(
         None, help="Azure error code name or number, or an extension status code."),
     list_all: bool = typer.Option(False, "--list", help="List every known code."),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
+    fmt: str = choice_option("text", "--format", choices=FORMATS,
+                             help="Readable text, or JSON for scripts."),
 ):
-    """Explain an Azure backup error code: what it means for a Linux guest and what to do."""
+    """Explain an Azure backup error code: its meaning for Linux, what to do."""
     from azbdiag import catalogue, render
 
-    fmt = choice(fmt, render.CATALOGUE_FORMATS, "--format")
     if list_all:
         typer.echo(render.code_list(catalogue.list_rows(), fmt), nl=False)
         return

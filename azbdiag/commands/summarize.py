@@ -16,28 +16,32 @@ from azbdiag.app import (
     EXIT_INCOMPLETE,
     EXIT_OK,
     Fatal,
-    choice,
+    choice_option,
     err,
 )
+
+FORMATS = ("text", "json", "markdown", "csv", "html")  # azbdiag.render.SUMMARY_FORMATS
+MAX_JOBS = 64
 
 
 def summarize(
     reports: List[str] = typer.Argument(
         ..., help="Report files, or folders searched recursively for *.json "
                   "(for example the reports/ folder the Ansible playbook fetches into)."),
-    fmt: str = typer.Option("text", "--format", help="text, json, markdown, csv or html."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the summary to FILE."),
-    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+    fmt: str = choice_option("text", "--format", choices=FORMATS,
+                             help="The table as text, JSON, Markdown, CSV or one HTML page."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                         help="Write the summary to FILE."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, max=MAX_JOBS, metavar="N",
                              help="Worker processes reading reports (0: one per CPU, at most 8)."),
 ):
-    """Summarize many hosts' JSON reports: failing rules by Azure error code, hosts, fix ids.
+    """Summarize many hosts' JSON reports: failing rules by error code.
 
     Exit 0: no host has a fail; 1: a host has one; 5: a host has an error; 3: no valid report.
     """
     from azbdiag import render
     from azbdiag.summarize import summarize_paths
 
-    fmt = choice(fmt, render.SUMMARY_FORMATS, "--format")
     summary = summarize_paths(reports, on_reject=lambda p, r: err(f"skipped {render.one_line(p)}: {r}"),
                               jobs=jobs)
     if not summary["hosts"]:
