@@ -3,7 +3,8 @@ check could not run)."""
 
 from __future__ import annotations
 
-from typing import List, Optional
+import difflib
+from typing import List, Optional, Sequence
 
 import typer
 
@@ -55,13 +56,18 @@ def check(
 
     Exit 0: nothing reached --fail-on; 1: something did; 5: a check could not run (error).
     """
-    from azbdiag import render, report, state
+    from azbdiag import engine, render, report, state
 
     if brief:
         if fmt != "brief" and given_on_command_line(ctx, "fmt"):
             usage_error(f"--brief and --format {fmt} contradict each other: --brief is "
                         f"--format brief; give one of them")
         fmt = "brief"
+    ids = [r.id for r in engine.all_rules()]
+    for option, patterns in (("--only", only), ("--skip", skip)):
+        problem = unknown_rule_ids(patterns or (), ids)
+        if problem:
+            usage_error(problem, option)
     host = make_host(root)
     options = {"debug": debug_enabled(), "deadline": deadline, "freeze_test": freeze_test,
                "mounts": list(mount or [])}
@@ -91,3 +97,20 @@ def exit_code(results, fail_on: str) -> int:
     if any(r.status == Status.ERROR for r in results):
         return EXIT_INCOMPLETE
     return EXIT_FINDINGS if report.worst_reaches(results, fail_on) else EXIT_OK
+
+
+def unknown_rule_ids(patterns: Sequence[str], ids: Sequence[str]) -> Optional[str]:
+    """Why some of `patterns` (--only/--skip values) select no rule, with close matches, or
+    None. A pattern is a rule id or a dotted prefix of one (`agent`, `agent.version`)."""
+    from azbdiag.engine import matches
+
+    for pattern in patterns:
+        wanted = pattern.strip().lower()
+        if wanted and any(matches(i, [wanted]) for i in ids):
+            continue
+        names = sorted(set(ids) | {i.rsplit(".", 1)[0] for i in ids})
+        close = difflib.get_close_matches(wanted, names, n=4, cutoff=0.6)
+        hint = (f"did you mean {', '.join(close)}?" if close
+                else "`azbdiag rules` lists the rule ids")
+        return f"no rule id is or starts with {pattern!r}; {hint}"
+    return None
