@@ -42,11 +42,17 @@ def summarize(
     from azbdiag import render
     from azbdiag.summarize import summarize_paths
 
-    summary = summarize_paths(reports, on_reject=lambda p, r: err(f"skipped {render.one_line(p)}: {r}"),
-                              jobs=jobs)
-    if not summary["hosts"]:
-        raise Fatal(f"no valid report among the {len(summary['rejected'])} path(s) given",
-                    EXIT_CANNOT_RUN)
+    rejected: List[str] = []
+    summary = summarize_paths(
+        reports, on_reject=lambda p, r: rejected.append(f"{render.one_line(p)}: {r}"), jobs=jobs)
+    if not summary["hosts"]:  # one line, whatever the number of files
+        if not rejected:
+            raise Fatal(f"no report found in {', '.join(map(render.one_line, reports))}")
+        shown = "; ".join(rejected[:3]) + (f"; and {len(rejected) - 3} more"
+                                           if len(rejected) > 3 else "")
+        raise Fatal(f"no valid report found; skipped {shown}", EXIT_CANNOT_RUN)
+    for line in rejected:
+        err(f"skipped {line}")
     try:
         render.write_output(render.summary(summary, fmt), output)
     except OSError as exc:
