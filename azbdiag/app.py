@@ -240,11 +240,12 @@ def seconds(value):
 
 
 def choice(value: str, allowed, option: str) -> str:
-    """`value` lower-cased if it is one of `allowed`, else a usage error (exit 2) on `option`."""
-    value = (value or "").lower()
-    if value not in allowed:
-        raise typer.BadParameter(f"must be one of: {', '.join(allowed)}", param_hint=option)
-    return value
+    """`value` lower-cased if it is one of `allowed`, else a usage error (exit 2) on `option`.
+    For a value checked after parsing; an option's own choices are better declared with
+    choice_option, which also lists them in --help."""
+    if (value or "").lower() not in allowed:
+        raise bad_value(f"{value!r} is not one of {', '.join(allowed)}", option)
+    return value.lower()
 
 
 def given_on_command_line(ctx: typer.Context, param: str) -> bool:

@@ -643,3 +643,14 @@ def test_readme_examples_of_errors_are_what_azbdiag_prints():
     deadline = re.search(r"`(azbdiag: invalid value for '--deadline': [^`]*)`",
                          " ".join(readme.split()))
     assert deadline and one_line_error(invoke("check", "--deadline", "-5"), 2) == deadline.group(1)
+
+
+def test_the_choice_helper_for_values_checked_after_parsing():
+    import typer
+
+    from azbdiag.app import choice
+
+    assert choice("JSON", ("text", "json"), "--format") == "json"
+    with pytest.raises(typer.BadParameter) as exc:
+        choice("xml", ("text", "json"), "--format")
+    assert exc.value.format_message() == "Invalid value for --format: 'xml' is not one of text, json"
