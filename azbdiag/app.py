@@ -226,7 +226,7 @@ def one_of(choices):
     return callback
 
 
-def choice_option(default: str, *names: str, choices, help: str):  # noqa: A002 (typer's name)
+def choice_option(default: str, *names: str, choices, help: str):
     """An option taking one of `choices` (case-insensitive), listed in --help as [a|b|c]."""
     return typer.Option(default, *names, metavar="[" + "|".join(choices) + "]",
                         callback=one_of(tuple(choices)), help=help)
