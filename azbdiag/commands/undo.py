@@ -12,7 +12,7 @@ from azbdiag.app import EXIT_OK, confirm, err, make_host
 
 def undo(
     run: Optional[str] = typer.Argument(None, help="Run id from the journal (default: newest)."),
-    root: str = typer.Option("/", "--root", help="Undo on an OS disk mounted at PATH."),
+    root: str = typer.Option("/", "--root", metavar="PATH", help="Undo on an OS disk mounted at PATH."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be undone."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Undo without asking."),
     list_runs: bool = typer.Option(False, "--list", help="List the journal's runs."),
