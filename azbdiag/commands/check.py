@@ -9,6 +9,7 @@ import typer
 from azbdiag.app import (
     EXIT_FINDINGS,
     EXIT_OK,
+    Fatal,
     choice,
     debug_enabled,
     err,
@@ -49,6 +50,10 @@ def check(
                         f"--format brief; give one of them")
         fmt = "brief"
     fail_on = choice(fail_on, ("warn", "fail"), "--fail-on")
+    try:
+        render.check_output(output)    # before the run: a bad path wastes no deadline
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
     host = make_host(root)
     options = {"debug": debug_enabled(), "deadline": deadline, "freeze_test": freeze_test,
                "mounts": list(mount or [])}
@@ -64,5 +69,8 @@ def check(
         from azbdiag.render.text import use_colour
 
         text = render.report(doc, fmt, colour=fmt == "text" and not output and use_colour())
-    render.write_output(text, output)
+    try:
+        render.write_output(text, output)
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
     raise typer.Exit(EXIT_FINDINGS if report.worst_reaches(results, fail_on) else EXIT_OK)

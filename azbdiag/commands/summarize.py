@@ -29,6 +29,10 @@ def summarize(
     from azbdiag.summarize import summarize_paths
 
     fmt = choice(fmt, render.SUMMARY_FORMATS, "--format")
+    try:
+        render.check_output(output)
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
     summary = summarize_paths(reports, on_reject=lambda p, r: err(f"skipped {render.one_line(p)}: {r}"),
                               jobs=jobs)
     if not summary["hosts"]:
@@ -36,6 +40,6 @@ def summarize(
                     EXIT_CANNOT_RUN)
     try:
         render.write_output(render.summary(summary, fmt), output)
-    except OSError as exc:
-        raise Fatal(f"cannot write {output}: {exc.strerror or exc}") from None
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
     raise typer.Exit(EXIT_FINDINGS if summary["totals"]["hosts_fail"] else EXIT_OK)
