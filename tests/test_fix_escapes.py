@@ -233,20 +233,30 @@ def test_item3_a_symlink_or_a_file_at_the_output_name_is_replaced_not_followed(s
     json.loads((folder / "r.json").read_text())
 
 
-def test_item4_a_journal_folder_symlinked_out_of_the_root_gets_nothing(tmp_path, registered):
-    """R/var/lib/azbdiag/journal -> /elsewhere: fix --root R never writes its journal or
-    backups there (nor anywhere on the disk): they stay in this machine's state directory."""
+def test_item4_fix_under_a_root_writes_nothing_on_the_disk_but_its_repair(tmp_path, registered,
+                                                                          monkeypatch):
+    """R/var/lib/azbdiag/journal -> /elsewhere (absolute and relative): fix --root R never
+    writes its journal, backups or lock there, nor anywhere on the disk: they stay in this
+    machine's state directory (here the default location, moved under tmp_path)."""
+    from azbdiag import state
+    from azbdiag.fix import journal
+
+    machine = tmp_path / "machine"
+    monkeypatch.delenv(state.STATE_ENV)
+    monkeypatch.setattr(state, "STATE_DIR", str(machine / "var/lib/azbdiag"))
+    monkeypatch.setattr(journal, "LIVE_LOCK", str(machine / "run/azbdiag/fix.lock"))
     root = make_root(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (root / "var/lib/azbdiag").mkdir(parents=True)
     os.symlink(str(elsewhere), root / "var/lib/azbdiag/journal")
-    os.symlink(str(elsewhere), root / "var/lib/azbdiag/fix.lock")
+    os.symlink("../../../../elsewhere", root / "var/lib/azbdiag/fix.lock")
+    disk = tree(root)
     res = invoke("fix", "--scripts", "--yes", "--root", root)
     assert res.exit_code == 0, res.output
     assert os.listdir(elsewhere) == []
-    assert sorted(os.listdir(root / "var/lib/azbdiag")) == ["fix.lock", "journal"]
-    assert len(os.listdir(registered["state"] / "journal")) == 1
+    changed = {p for p in set(tree(root)) | set(disk) if tree(root).get(p) != disk.get(p)}
+    assert changed == {str(root / "etc/fixertest.conf")}
+    assert len(os.listdir(machine / "var/lib/azbdiag/journal")) == 1
     assert invoke("undo", "--yes", "--root", root).exit_code == 0
-    assert os.listdir(elsewhere) == []
-    assert (root / "etc/fixertest.conf").read_bytes() == b"bad\n"
+    assert os.listdir(elsewhere) == [] and tree(root) == disk
