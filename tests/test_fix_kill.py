@@ -79,8 +79,8 @@ def _descendant_named(pid: int, name: str):
     return None
 
 
-def killed_during(state, args, name):
-    """Run azbdiag and SIGKILL it while its child `name` runs; returns (rc, child pid)."""
+def killed_during(state, args, name, sig=signal.SIGKILL):
+    """Run azbdiag and send it `sig` while its child `name` runs; returns (rc, child pid)."""
     proc = subprocess.Popen([sys.executable, "-m", "azbdiag", *map(str, args)], cwd=ROOT,
                             env=env_for(state), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -89,7 +89,7 @@ def killed_during(state, args, name):
     while proc.poll() is None and time.monotonic() < end:
         child = _descendant_named(proc.pid, name)
         if child:
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(sig)
             break
         time.sleep(0.0005)
     out, err = proc.communicate(timeout=300)
@@ -201,3 +201,24 @@ def test_sigkill_at_every_step_of_fix_freeze(tmp_path, fstype, how, phase, recov
         assert results["fix.interrupted"]["status"] == "ok", results
         if fstype == "ext4":
             assert ext4_state(source_of(point)) == "clean"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_during_the_repair_lets_it_finish_mounts_and_stops(tmp_path, sig):
+    """What azbdiag does with its own e2fsck on SIGTERM (or Ctrl-C): it does not kill it; it
+    waits for it, mounts the file system again, records the run as interrupted and exits
+    128+signal."""
+    state = tmp_path / "state"
+    with loop_fs(tmp_path, "ext4") as (dev, point):
+        sums = fill(point)
+        _dirty("ext4", "losetup", dev, point)
+        rc, _child = killed_during(state, ["fix", "--freeze", "--yes", "--mount", point],
+                                   "e2fsck", sig)
+        assert rc == 128 + sig
+        assert mounted_at(point) and checksums(point, sums) == sums
+        assert ext4_state(dev) == "clean"
+        data = json.loads(next((state / "journal").iterdir()).joinpath("journal.json")
+                          .read_text())
+        assert data["status"] == "interrupted"
+        assert [a["outcome"] for a in data["actions"]] == ["ok", "ok", "ok"]
+        assert finding(state, "--mount", point)["status"] == "ok"

@@ -113,6 +113,7 @@ def _plan(spec: FixSpec, ctx, by_id: dict, refused: List[str], notes: List[Tuple
     found = [by_id[r] for r in spec.rules if r in by_id
              and by_id[r].status in (Status.WARN, Status.FAIL)]
     findings = [f for f in found if f.fix == spec.id]
+    explained = len(notes)
     for f in found:
         reason = f.data.get("not_fixable") if isinstance(f.data, dict) else None
         if f.fix is None and reason:
@@ -125,7 +126,7 @@ def _plan(spec: FixSpec, ctx, by_id: dict, refused: List[str], notes: List[Tuple
                        f"{ran[0].summary}), so there is nothing safe to plan")
         return []
     if not findings:
-        if not any(spec.id in line for _s, line in notes):
+        if len(notes) == explained:
             out(f"--{spec.id}: nothing to do")
         return []
     try:
