@@ -78,7 +78,7 @@ def prepare(host, action, n: int, fix_id: str, planned: Optional[dict] = None) -
     """The planned record of `action` (raises OSError, PathChanged or ValueError when it
     cannot be planned safely). `planned` maps a target to the state the earlier steps of the
     plan leave it in; it is updated with this step's."""
-    rec = {"n": n, "fix": fix_id, "kind": action.kind, "why": _clip(action.why),
+    rec = {"n": n, "fix": fix_id, "kind": action.kind, "why": redact(str(action.why))[:2000],
            "reversible": bool(action.reversible), "outcome": "planned"}
     if isinstance(action, RunCommand):
         rec["argv"] = [str(a) for a in action.argv]
