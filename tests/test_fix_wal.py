@@ -267,6 +267,21 @@ def test_item18_waagent_conf_diff_is_redacted(tmp_path):
     assert SIG not in res.output and "c?<redacted>" in res.output, res.output
 
 
+def test_item18_netplan_diff_and_journal_are_redacted(tmp_path, monkeypatch):
+    from test_network import STATIC_NETPLAN
+
+    monkeypatch.setenv("AZBDIAG_STATE_DIR", str(tmp_path / "state"))
+    root = tmp_path / "root"
+    (root / "etc/netplan").mkdir(parents=True)
+    text = STATIC_NETPLAN.replace("      dhcp4: no", f"      # sas: sig={SIG}\n      dhcp4: no")
+    (root / "etc/netplan/50-static.yaml").write_text(text)
+    res = invoke("fix", "--dhcp", "--yes", "--root", root)
+    assert "Plan:" in res.output and "dhcp4: true" in res.output, res.output
+    journal = journal_of(tmp_path / "state")
+    assert SIG not in res.output and SIG not in json.dumps(journal)
+    assert "sig=<redacted>" in res.output
+
+
 # ---- item 20: a journal that is a file, garbage or nested too deep ------------------------------
 
 @pytest.mark.parametrize("damage", ["file", "garbage", "nested", "list", "huge"])
@@ -416,3 +431,53 @@ def test_undo_list_as_another_user_says_the_journal_is_unreadable(sandbox):
                          env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 3, res.stdout + res.stderr
     assert "permission denied" in res.stderr and "no fix runs" not in res.stdout + res.stderr
+
+
+@pytest.mark.integration
+def test_item16_a_really_full_file_system(tmp_path, registered, monkeypatch):
+    """On a real full tmpfs: the target's disk full is one line and a journal that says which
+    step failed; the journal's disk full stops the run before anything changes."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root (mounts a small tmpfs)")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
+    try:
+        root = make_root(small)
+        registered["actions"] = lambda ctx, f: [WriteFile(CONF, b"good\n" * 20000)]
+        (small / "state").mkdir(mode=0o700)         # for the second run, below
+        (small / "state" / "fix.lock").touch(mode=0o600)
+        fd = os.open(small / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+        before = tree(root)
+        res = invoke("fix", "--scripts", "--yes", "--root", root)
+        no_internal_error(res)
+        assert res.exit_code == 1 and "No space left on device" in res.output, res.output
+        data = journal_of(registered["state"])
+        assert data["status"] == "failed" and "No space left" in data["actions"][0]["error"]
+        assert tree(root) == before
+        monkeypatch.setenv("AZBDIAG_STATE_DIR", str(small / "state"))
+        res = invoke("fix", "--scripts", "--yes", "--root", root)
+        no_internal_error(res)
+        assert res.exit_code == 3 and "No space left on device" in res.output, res.output
+        assert "cannot write the journal" in res.output and "nothing was changed" in res.output
+        assert tree(root) == before
+    finally:
+        open_here = []
+        for n in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{n}").startswith(str(small)):
+                    open_here.append(os.readlink(f"/proc/self/fd/{n}"))
+            except OSError:
+                pass
+        if subprocess.run(["umount", str(small)], check=False).returncode:
+            subprocess.run(["umount", "-l", str(small)], check=False)
+    assert open_here == []          # azbdiag left no descriptor open on the disk
