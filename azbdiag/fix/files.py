@@ -461,7 +461,9 @@ def restore_at(dirfd: int, name: str, state: dict, backup_dirfd: Optional[int]) 
             os.unlink(name, dir_fd=dirfd)
         fsync_dir(dirfd)
     elif kind == "dir":
-        chown_at(dirfd, name, state["uid"], state["gid"], keep_mode=state["mode"]) \
-            if os.geteuid() == 0 else chmod_at(dirfd, name, state["mode"])
+        if os.geteuid() == 0:
+            chown_at(dirfd, name, state["uid"], state["gid"], keep_mode=state["mode"])
+        else:
+            chmod_at(dirfd, name, state["mode"])
     else:
         raise OSError(errno.EINVAL, f"cannot restore a {kind}", name)
