@@ -297,11 +297,17 @@ class _Run:
     def locked(self, yes, interactive, confirm) -> int:
         from azbdiag.fix.recover import recover_all
 
+        stop = _Stop()
         try:
-            recover_all(self.host, self.out, self.err, hook=test_hook)
+            with stop.deferring():      # a repair being finished is not cut in half either
+                recover_all(self.host, self.out, self.err, hook=test_hook)
         except JournalError as exc:
             self.err(f"{exc}; nothing was changed")
             return EXIT_CANNOT_RUN
+        if stop.signum is not None:
+            self.err(f"stopped by {signal.Signals(stop.signum).name} after finishing the "
+                     f"interrupted run")
+            return 128 + stop.signum
         if self._backup_running():
             return EXIT_CANNOT_RUN
         self._make_plan()

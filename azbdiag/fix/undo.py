@@ -94,7 +94,7 @@ def run_undo(host, run_id: Optional[str], *, dry_run: bool = False, yes: bool = 
 
 def _undo(host, run_id, dry_run, yes, interactive, confirm, out, err) -> int:
     from azbdiag.fix.recover import recover_run
-    from azbdiag.fix.run import test_hook
+    from azbdiag.fix.run import _Stop, test_hook
 
     try:
         run_id = _pick(host, run_id, err)
@@ -113,7 +113,8 @@ def _undo(host, run_id, dry_run, yes, interactive, confirm, out, err) -> int:
             if dry_run:
                 out(f"Run {run_id} was interrupted: a real undo settles it first")
             else:
-                recover_run(host, journal, out, err, hook=test_hook)
+                with _Stop().deferring():   # a repair being finished is not cut in half
+                    recover_run(host, journal, out, err, hook=test_hook)
         todo = _todo(data)
         if not todo:
             out(f"run {run_id}: no applied step to undo")
