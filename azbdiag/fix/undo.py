@@ -113,8 +113,12 @@ def _undo(host, run_id, dry_run, yes, interactive, confirm, out, err) -> int:
             if dry_run:
                 out(f"Run {run_id} was interrupted: a real undo settles it first")
             else:
-                with _Stop().deferring():   # a repair being finished is not cut in half
+                stop = _Stop()
+                with stop.deferring():      # a repair being finished is not cut in half
                     recover_run(host, journal, out, err, hook=test_hook)
+                if stop.signum is not None:
+                    err("stopped after finishing the interrupted run; nothing was undone")
+                    return 128 + stop.signum
         todo = _todo(data)
         if not todo:
             out(f"run {run_id}: no applied step to undo")
