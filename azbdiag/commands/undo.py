@@ -2,7 +2,8 @@
 
 Exit codes: 0 undone (or nothing left to undo; `--list` listed), 1 a step could not be undone
 (changed since the fix, or it failed), 2 usage error, 3 could not run (no such run, the journal
-unreadable or untrusted, the lock taken), 4 not confirmed, 128+N stopped by signal N while finishing an interrupted run."""
+unreadable or untrusted, the lock taken), 4 not confirmed, 128+N stopped by signal N while
+finishing an interrupted run."""
 
 from __future__ import annotations
 
