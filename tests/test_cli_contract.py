@@ -119,6 +119,7 @@ def test_a_run_out_of_time_is_not_healthy():
 def test_summarize_exits_5_when_a_host_could_not_run_a_check(tmp_path):
     reports = tmp_path / "reports"
     for name, root in (("ok", HEALTHY), ("fifo", fifo_root(tmp_path))):
+        (reports / name).mkdir(parents=True)     # --output never creates folders
         assert invoke("check", "--root", root, "--format", "json", "-o",
                       reports / name / "report.json").exit_code in (0, 5)
     res = invoke("summarize", reports)
@@ -548,6 +549,7 @@ def _internal_error(monkeypatch, target, attribute, args):
 
 
 def _summarize_of(tmp_path, *roots):
+    (tmp_path / "r").mkdir(exist_ok=True)        # --output never creates folders
     for i, root in enumerate(roots):
         res = invoke("check", "--root", root, "--format", "json", "-o", tmp_path / "r" / f"{i}.json")
         assert res.exit_code in (0, 1, 5)

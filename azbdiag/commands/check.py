@@ -12,6 +12,7 @@ from azbdiag.app import (
     EXIT_FINDINGS,
     EXIT_INCOMPLETE,
     EXIT_OK,
+    Fatal,
     choice_option,
     debug_enabled,
     err,
@@ -71,6 +72,10 @@ def check(
         problem = unknown_rule_ids(patterns or (), ids)
         if problem:
             usage_error(problem, option)
+    try:
+        render.check_output(output)    # before the run: a bad path wastes no deadline
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
     host = make_host(root)
     options = {"debug": debug_enabled(), "deadline": deadline, "freeze_test": freeze_test,
                "mounts": list(mount or [])}
@@ -87,7 +92,10 @@ def check(
 
         text = render.report(doc, fmt, colour=fmt == "text" and not output and use_colour(),
                              full=all_rules)
-    render.write_output(text, output)
+    try:
+        render.write_output(text, output)
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
     raise typer.Exit(exit_code(results, fail_on))
 
 

@@ -42,6 +42,10 @@ def summarize(
     from azbdiag import render
     from azbdiag.summarize import summarize_paths
 
+    try:
+        render.check_output(output)
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
     rejected: List[str] = []
     summary = summarize_paths(
         reports, on_reject=lambda p, r: rejected.append(f"{render.one_line(p)}: {r}"), jobs=jobs)
@@ -55,8 +59,8 @@ def summarize(
         err(f"skipped {line}")
     try:
         render.write_output(render.summary(summary, fmt), output)
-    except OSError as exc:
-        raise Fatal(f"cannot write {output}: {exc.strerror or exc}") from None
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
     totals = summary["totals"]
     if totals["hosts_error"]:
         raise typer.Exit(EXIT_INCOMPLETE)
