@@ -4,8 +4,9 @@
 
 The first call copies the tree (the files git tracks or would track; symlinks stay links) into
 a fresh folder, makes it a git repository with one commit (the README's rpm commands use
-`git archive HEAD`), and there runs every command of the README's "Building the packages"
-code blocks as written, each block with `sh -e` from the top of the copy, with HOME pointing
+`git archive HEAD`), and there runs every command of the README's code blocks annotated
+`<!-- ci: build -->` (tests/readme_blocks.py) as written, each block with `sh -e` from the top
+of the copy, with HOME pointing
 into the build folder (so ~/rpmbuild is the build's own) and AZBDIAG_WHEEL_CACHE at the test
 cache. One line is not run: `sudo apt-get build-dep ./` would install packages on this
 machine; `dpkg-checkbuilddeps` checks instead that it has nothing left to do.
@@ -21,12 +22,12 @@ import glob
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 
 import pytest
+import readme_blocks
 from chroots import CACHE_DIR, _cache_lock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,11 +69,9 @@ def tree_key(files):
 
 
 def readme_build_blocks(readme_text):
-    """The ```sh blocks of the README's "Building the packages" section, as lists of lines."""
-    section = readme_text.split("### Building the packages", 1)[1].split("\n## ", 1)[0]
-    section = section.split("\n### ", 1)[0]
-    blocks = re.findall(r"^```sh\n(.*?)^```", section, re.M | re.S)
-    return [[line for line in block.splitlines() if line.strip()] for block in blocks]
+    """The README's blocks annotated `<!-- ci: build -->`, as lists of their non-blank lines."""
+    return [[line for line in block.lines if line.strip()]
+            for block in readme_blocks.blocks("build", text=readme_text)]
 
 
 def _copy_tree(files, dest):
@@ -97,7 +96,7 @@ def _build(files, out):
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
         blocks = readme_build_blocks(fh.read())
     if not blocks:
-        raise RuntimeError("README.md: no ```sh blocks under 'Building the packages'")
+        raise RuntimeError("README.md: no code block is annotated <!-- ci: build -->")
     work = tempfile.mkdtemp(prefix="build-", dir=BUILD_DIR)
     log = []
     try:
