@@ -268,6 +268,27 @@ def default_rc(text: str) -> FrozenSet[int]:
     return frozenset({0})
 
 
+def output_mismatch(shown: List[str], actual: str) -> Optional[str]:
+    """Where the output a console block shows after a command differs from what it printed
+    (None when it matches). The lines shown must appear in that order, spaces compared loosely;
+    a line `...` stands for any lines, and a line with `...` in it matches a printed line that
+    starts with the text before the `...`."""
+    have = [" ".join(line.split()) for line in actual.splitlines()]
+    i = 0
+    for raw in shown:
+        want = " ".join(raw.split())
+        if not want or want == "...":
+            continue
+        prefix = want.split("...", 1)[0].rstrip() if "..." in want else None
+        while i < len(have) and not (have[i].startswith(prefix) if prefix is not None else have[i] == want):
+            i += 1
+        if i == len(have):
+            return f"the README shows the output line `{raw.strip()}`, which the command does not print " \
+                   f"(in that order)"
+        i += 1
+    return None
+
+
 # --------------------------------------------------------------------------- checks
 
 _LOOKS_LIKE_A_COMMAND = re.compile(r"^(\$ |sudo |azbdiag [a-z][a-z-]*(\s|$))")
