@@ -1,11 +1,12 @@
 """Shared by the README harness's stand-ins: one JSON line per call in /var/log/readme-stubs.jsonl
-(the harness reads it after each command and asserts on it)."""
+(the harness reads it after each command and asserts on it; READMESTUBS_LOG moves it, for the
+stand-ins' own tests)."""
 
 import json
 import os
 import sys
 
-LOG = "/var/log/readme-stubs.jsonl"
+LOG = os.environ.get("READMESTUBS_LOG", "/var/log/readme-stubs.jsonl")
 
 
 def record(tool, **fields):
