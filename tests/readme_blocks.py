@@ -213,7 +213,7 @@ def split_commands(lines: List[str], first_line: int, console: bool = False) -> 
     return out
 
 
-def _simple_commands(text: str) -> List[List[str]]:
+def simple_commands(text: str) -> List[List[str]]:
     """The simple commands of a list or pipeline (split at ; && || | and newlines), as words."""
     lex = shlex.shlex(text.replace("\\\n", " "), posix=True, punctuation_chars=True)
     lex.whitespace_split = True
@@ -253,7 +253,7 @@ def default_rc(text: str) -> FrozenSet[int]:
     the status of its last simple command. `azbdiag check` and `summarize`: 0 or 1 (findings are
     not a failure); `azbdiag fix`/`undo` without --yes, --dry-run or --list: 4 (not confirmed:
     there is no terminal to ask on); anything else: 0."""
-    simple = _simple_commands(text)
+    simple = simple_commands(text)
     if not simple:
         return frozenset({0})
     args = azbdiag_argv(simple[-1])
@@ -337,7 +337,7 @@ def problems(text: Optional[str] = None) -> List[str]:
                        f"tag it ```text if it shows output")
         if b.kind == "vm" and "systemd" not in b.options:
             for c in b.commands():
-                if any(w in ("systemctl", "journalctl") for s in _simple_commands(c.text) for w in s[:2]):
+                if any(w in ("systemctl", "journalctl") for s in simple_commands(c.text) for w in s[:2]):
                     out.append(f"{b.where()}: line {c.line} runs `{c.text.split()[0]} ...`, which needs "
                                f"a running systemd: annotate the block `<!-- ci: vm systemd -->`")
                     break
@@ -357,7 +357,7 @@ _NEVER = frozenset({"umount", "mount", "fsfreeze", "xfs_freeze", "e2fsck", "fsck
 def _invocations(text: str, depth: int = 0):
     """Every simple command of `text`, and of the scripts it carries in arguments (`sh -c`,
     `az ... --scripts "..."`), as lists of words."""
-    for words in _simple_commands(text):
+    for words in simple_commands(text):
         yield words
         if depth < 3:
             for word in words:

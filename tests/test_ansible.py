@@ -168,7 +168,7 @@ def test_check_play_fetches_every_report_and_summarize_puts_each_fault_on_its_ho
 
 def readme_commands():
     """(command, words of its simple commands) of the README's blocks annotated ci: ansible."""
-    return [(cmd, readme_blocks._simple_commands(cmd.text))
+    return [(cmd, readme_blocks.simple_commands(cmd.text))
             for block in readme_blocks.blocks("ansible") for cmd in block.commands()]
 
 

@@ -23,7 +23,7 @@ def test_every_command_block_of_the_readme_is_claimed_by_a_runner():
 def test_the_runners_claim_blocks():
     for kind in rb.KINDS:
         assert rb.blocks(kind), f"no README block is claimed by `ci: {kind}`"
-    assert len(rb.blocks("build")) == 3       # .deb, .rpm, .pyz
+    assert len(rb.blocks("build")) >= 3       # .deb, .rpm, .pyz (builds.py checks each was made)
 
 
 SAMPLE = """# Tool
@@ -187,7 +187,7 @@ def test_playbook_commands_name_playbooks_and_variables_that_exist():
     seen = set()
     for block in rb.blocks("ansible"):
         for cmd in block.commands():
-            for words in rb._simple_commands(cmd.text):
+            for words in rb.simple_commands(cmd.text):
                 where = f"README.md line {cmd.line}: `{' '.join(words)}`"
                 if words[0] == "cd":
                     assert os.path.isdir(os.path.join(ROOT, words[1])), where

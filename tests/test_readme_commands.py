@@ -140,12 +140,17 @@ class VM:
 
     @contextlib.contextmanager
     def booted(self):
-        with booted(self.root) as run:
-            self._booted = run
-            try:
-                yield
-            finally:
-                self._booted = None
+        try:
+            boot = booted(self.root)
+            run = boot.__enter__()
+        except RuntimeError as exc:         # this machine cannot boot a container
+            pytest.skip(f"cannot boot the VM under systemd here: {exc}")
+        self._booted = run
+        try:
+            yield
+        finally:
+            self._booted = None
+            boot.__exit__(None, None, None)
 
     def calls(self):
         try:
@@ -177,7 +182,7 @@ def vm(tmp_path_factory):
 # --------------------------------------------------------------------------- what commands must show
 
 def _last_azbdiag(text):
-    simple = readme_blocks._simple_commands(text)
+    simple = readme_blocks.simple_commands(text)
     return readme_blocks.azbdiag_argv(simple[-1]) if simple else None
 
 
