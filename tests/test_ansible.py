@@ -9,6 +9,12 @@ fix.yml in --check mode must only dry-run on host1 (shown as its one change, wit
 and for real must repair host1 only. check.yml --check writes nothing on the hosts; a host
 without azbdiag gets a clear message; a host where checks could not run fails after the
 summary. Everything happens under pytest's tmp_path; nothing outside it is touched.
+
+The README's fleet blocks (annotated `<!-- ci: ansible -->`) name an inventory CI cannot reach:
+their azbdiag commands run here exactly as written, in the folder the playbook fetched the
+reports into (with the output the summarize transcript shows), and each playbook they run
+(with or without --check) must be one this module ran (tests/test_readme_blocks.py checks that
+their playbooks and -e variables exist).
 """
 
 import json
@@ -17,6 +23,7 @@ import shutil
 import subprocess
 
 import pytest
+import readme_blocks
 from conftest import ROOT, SAMPLES
 
 pytestmark = pytest.mark.integration
@@ -104,7 +111,10 @@ def fleet(tmp_path_factory):
     env.pop("PYTHONPATH", None)
     common = ["-e", "azbdiag_become=false", "-e", f"azbdiag_reports_dir={base / 'reports'}"]
 
+    played = set()
+
     def play(playbook, *extra, inventory=inventory):
+        played.add((playbook, "--check" in extra))
         proc = subprocess.run(["ansible-playbook", os.path.join(PLAYBOOKS, playbook), *common,
                                "-i", str(inventory), *extra],
                               cwd=base, env=env, capture_output=True, text=True, timeout=900)
@@ -117,7 +127,7 @@ def fleet(tmp_path_factory):
                "-e", "azbdiag_pip_extra_args=--no-deps --no-index"]
     rc, out = play("check.yml", *install, "-e", json.dumps({"azbdiag_summarize_command": [azbdiag]}))
     assert rc == 0, out[-4000:]
-    return {"base": base, "roots": roots, "play": play, "check_output": out,
+    return {"base": base, "roots": roots, "play": play, "check_output": out, "played": played,
             "azbdiag": azbdiag, "env": env, "wheel": str(wheel_file), "install": install}
 
 
@@ -158,6 +168,33 @@ def test_check_play_fetches_every_report_and_summarize_puts_each_fault_on_its_ho
     assert rules["vmbackup_conf.parses"]["fix"] == "vmbackup-conf"
 
 
+def readme_commands():
+    """(command, words of its simple commands) of the README's blocks annotated ci: ansible."""
+    return [(cmd, readme_blocks.simple_commands(cmd.text))
+            for block in readme_blocks.blocks("ansible") for cmd in block.commands()]
+
+
+def test_readme_azbdiag_commands_run_as_written_on_the_fetched_reports(fleet):
+    """Before any fix: the fleet is the README's example (vm-bom, vm-asr and a clean host)."""
+    env = dict(fleet["env"], PATH=os.path.dirname(fleet["azbdiag"]) + os.pathsep + fleet["env"]["PATH"])
+    ran = []
+    for cmd, simple in readme_commands():
+        if len(simple) != 1 or readme_blocks.azbdiag_argv(simple[0]) is None:
+            continue
+        proc = subprocess.run(["sh", "-c", cmd.text], cwd=fleet["base"], env=env, capture_output=True,
+                              text=True, timeout=300)
+        where = f"README.md line {cmd.line}: {cmd.text}"
+        assert proc.returncode in readme_blocks.default_rc(cmd.text), f"{where}\n{proc.stdout}{proc.stderr}"
+        assert "Traceback" not in proc.stderr, where
+        if cmd.output:
+            assert readme_blocks.output_mismatch(cmd.output, proc.stdout) is None, \
+                f"{where}: {readme_blocks.output_mismatch(cmd.output, proc.stdout)}\n{proc.stdout}"
+        ran.append(cmd.text)
+    assert any(c.startswith("azbdiag summarize reports/ --format html -o fleet.html") for c in ran), ran
+    assert (fleet["base"] / "fleet.html").read_text().lstrip().lower().startswith("<!doctype html")
+    assert any(cmd.output for cmd, _ in readme_commands()), "no ci: ansible console transcript left"
+
+
 def test_fix_play_dry_runs_in_check_mode_then_fixes_only_the_failing_host(fleet):
     if os.geteuid() != 0:
         pytest.skip("the fixer keeps files root-owned: run as root")
@@ -196,6 +233,16 @@ def test_fix_play_dry_runs_in_check_mode_then_fixes_only_the_failing_host(fleet)
     assert recap(out) == {"host1": "0", "host2": "0", "host3": "0"}  # a second run changes nothing
     rc, out = fleet["play"]("fix.yml", "--check", "-e", "azbdiag_fix_rule=vmbackup_conf.parses")
     assert rc == 0 and recap(out) == {"host1": "0", "host2": "0", "host3": "0"}, out[-3000:]
+
+
+def test_every_playbook_the_readme_runs_was_run_here(fleet):
+    for cmd, simple in readme_commands():
+        for words in simple:
+            if words[0] != "ansible-playbook":
+                continue
+            playbook = next(w for w in words if w.endswith(".yml"))
+            assert (playbook, "--check" in words) in fleet["played"], \
+                f"README.md line {cmd.line}: {playbook}{' --check' * ('--check' in words)} is not run here"
 
 
 def recap(out):
