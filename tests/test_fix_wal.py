@@ -425,7 +425,7 @@ def test_undo_list_as_another_user_says_the_journal_is_unreadable(sandbox):
     state = os.path.join(sandbox, "state")
     os.makedirs(os.path.join(state, "journal", "20250101T000000Z"), mode=0o700)
     os.chmod(state, 0o700)
-    # nobody runs a copy of the code: the checkout may be in a folder only root can enter
+    # The second user runs a copy of the code: the checkout may be in a folder only root can enter
     # (/root, or the package build's tree under a 0700 cache folder).
     import shutil
     src = os.path.join(sandbox, "src")

@@ -3,9 +3,11 @@ README order, in ONE disposable Debian 12 root per test session, each with its e
 asserted (the annotation's rc=, else readme_blocks.default_rc) and with what it must show.
 
 The root, "the VM" (a debootstrap chroot, tests/chroots.py):
-- bookworm with systemd, rpm, waagent, cloud-init and Debian's own typer/click/sh/distro, and
-  the .deb that the README's build commands made from this tree (tests/builds.py, once per
-  tree) installed;
+- bookworm with systemd, rpm, waagent, cloud-init, Debian's own typer/click/sh/distro,
+  prometheus-node-exporter and prometheus (for promtool; both services masked when the VM
+  boots), and the .deb that the README's build commands made from this tree (tests/builds.py,
+  once per tree) installed; the VM has no network, so the README's `apt-get install` of these
+  finds them installed;
 - /work, where every command runs (`cd /work`): a copy of this tree with the built
   azbdiag_<v>_all.deb, azbdiag-<v>-1.noarch.rpm and azbdiag.pyz beside it, so `./azbdiag_...deb`,
   `tests/samples/healthy`, `./tools/install` and `contrib/...` are where the README says;
@@ -404,8 +406,8 @@ def run_command(vm, cmd, expect):
     both = cp.stdout + cp.stderr
     if "Traceback (most recent call last)" in both or "internal error" in both:
         problems.append("a traceback or an internal error")
-    if cmd.output:
-        mismatch = readme_blocks.output_mismatch(cmd.output, cp.stdout)
+    if cmd.output:      # a console transcript shows the terminal: standard output, then errors
+        mismatch = readme_blocks.output_mismatch(cmd.output, cp.stdout + cp.stderr)
         if mismatch:
             problems.append(mismatch)
     problems += [f"a stand-in refused: {c['refused']}" for c in calls if c.get("refused")]
