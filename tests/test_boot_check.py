@@ -432,3 +432,40 @@ def test_fix_then_undo_on_a_test_root_restores_every_byte(tmp_path, monkeypatch,
     for path, text in files.items():
         assert (root / path.lstrip("/")).read_bytes() == text.encode("utf-8")
     assert runner.calls == []
+
+
+# ---- the editing helpers keep every other byte --------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from azbdiag.parsers import boot_loader as B  # noqa: E402
+
+LINE = st.sampled_from(["", "\tlinux\t/boot/vmlinuz-6.1 root=/dev/sda1 ro", "linux16 /k a=b",
+                        "options $kernelopts", "linux /k ro \\", "  linuxefi /k 'x", "#x",
+                        "UUID=1 / ext4 defaults 0 0", "/dev/sda1\t/\text4\tdefaults",
+                        "LABEL=x / ext4 rw 0", "tmpfs /tmp tmpfs defaults 0 0", "\r", "\x00",
+                        "linux", "\ufeffmenuentry {", "/ / / / / / / /", "linux /k\x0bx",
+                        "linux /k a\u2028b", "linux /k \x1c"])
+ENDS = st.sampled_from(["\n", "\r\n", ""])
+TEXT = st.lists(st.tuples(LINE, ENDS), max_size=10).map(lambda xs: "".join(a + b for a, b in xs))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(TEXT | st.text(max_size=200))
+def test_edits_touch_only_their_line(text):
+    lines = B._lines(text)
+    kernel = B.grub_kernel_lines(text)
+    B.bls_kernel_line(text)
+    safe = [k.index for k in kernel if k.safe]
+    new = B._lines(B.with_words(text, safe, B.FSCK_FORCE))
+    assert len(new) == len(lines)
+    touched = set(safe)
+    assert all(a == b for i, (a, b) in enumerate(zip(lines, new)) if i not in touched)
+    assert all("fsck.mode=force" in new[i] for i in touched)
+    found = B.fstab_root_pass(text)
+    if found is not None:
+        out = B._lines(B.with_root_pass(text, found[0]))
+        assert [a for i, a in enumerate(lines) if i != found[0]] == \
+            [b for i, b in enumerate(out) if i != found[0]]
+        assert B.fstab_root_pass("".join(out)) == (found[0], "1")

@@ -31,12 +31,18 @@ class KernelLine:
 
 
 def _lines(text: str) -> List[str]:
-    return text.splitlines(keepends=True) if isinstance(text, str) else []
+    """The lines as GRUB and fstab see them: ended by \\n only, each with its ending."""
+    if not isinstance(text, str):
+        return []
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 def _safe(rest: str) -> bool:
-    return not rest.rstrip("\r\n").endswith("\\") and rest.count("'") % 2 == 0 and \
-        rest.count('"') % 2 == 0 and "#" not in rest and ";" not in rest
+    rest = rest.rstrip("\r\n")
+    return not rest.endswith("\\") and rest.count("'") % 2 == 0 and \
+        rest.count('"') % 2 == 0 and not any(c in rest for c in "#;") and \
+        all(c == "\t" or (" " <= c and c != "\x7f") for c in rest)
 
 
 def kernel_path(word: str) -> str:
