@@ -163,7 +163,7 @@ def fstab_root_pass(text: str) -> Optional[Tuple[int, str]]:
     """
     found = None
     for i, line in enumerate(_lines(text)):
-        fields = line.split()
+        fields = [f for f in re.split(r"[ \t]+", line.rstrip("\r\n")) if f]   # as getmntent
         if len(fields) >= 4 and not fields[0].startswith("#") and fields[1] == "/":
             found = (i, fields[5] if len(fields) >= 6 else "0")
     return found
