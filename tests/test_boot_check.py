@@ -322,7 +322,8 @@ def test_xfs_root_is_refused_plainly_with_the_rescue_path(fs):
 
 def test_btrfs_root_is_refused(fs):
     text = refused(fs, debian(), root_entry("btrfs"))
-    assert "btrfs" in text and "rescue VM" in text
+    assert "/ is btrfs, which the boot does not repair" in text and "rescue VM" in text
+    assert "fsck.mode=force" not in text            # no advice that would not help
 
 
 def test_kernel_not_booted_from_the_file_is_refused(fs):

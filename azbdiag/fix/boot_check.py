@@ -120,8 +120,9 @@ def plan_boot_check(host, entry: dict) -> List[WriteFile]:
     if fstype == "xfs":
         raise RefuseFix(XFS)
     if fstype not in EXT:
-        raise RefuseFix(f"/ is {fstype or 'of an unknown type'}, which azbdiag does not check "
-                        f"at boot (fsck.{fstype or 'TYPE'} does not repair it there)")
+        raise RefuseFix(f"/ is {fstype or 'of an unknown type'}, which the boot does not "
+                        f"repair (fsck.{fstype or 'TYPE'}); repair it from a rescue VM, where "
+                        f"the disk is attached but not mounted")
     route = "bls"
     files = _bls(host)
     if not files:
@@ -149,7 +150,7 @@ def plan_boot_check(host, entry: dict) -> List[WriteFile]:
                         f"`sudo azbdiag undo` after the reboot removes it; if / is still not "
                         f"clean after that reboot, repair it from a rescue VM")
     tool = "update-grub" if family(host) == "debian" else "grub2-mkconfig"
-    how = (f"grubby --update-kernel=ALL --remove-args='{ARGS}' also removes them"
+    how = (f"grubby --update-kernel=ALL --remove-args='{ARGS}' also removes them."
            if route == "bls" else f"A later {tool} (kernel updates run it) drops them.")
     # What the plan shows is cut at 300 characters: the reboot and the undo come first.
     why = (f"{ARGS}: the next boot checks {dev or '/'} (fsck -f -y) before / is mounted "
