@@ -362,6 +362,22 @@ def _shows(pattern, what):
     return check
 
 
+def check_textfile(vm, cmd, cp, calls):
+    """promtool passes an empty input too: the file must hold this version's metrics, and be
+    world-readable (0644) as the README says, for node_exporter's own user."""
+    rel = re.search(r"< (\S+\.prom)", cmd.text).group(1)
+    try:
+        mode = stat.S_IMODE(os.stat(vm.path(rel)).st_mode)
+        with open(vm.path(rel), encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        return [f"no {rel}: {exc}"]
+    out = [] if mode == 0o644 else [f"{rel} has mode {mode:04o}; the README says 0644"]
+    if not re.search(rf'^azbdiag_info{{version="{re.escape(__version__)}"}} 1$', text, re.M):
+        out.append(f"{rel} holds no azbdiag_info of version {__version__}: {text[:300]!r}")
+    return out
+
+
 def check_report_file(vm, cmd, cp, calls):
     try:
         doc = json.loads(cp.stdout)
@@ -388,6 +404,11 @@ CHECKS = [
     (r"^journalctl -u azbdiag-check", _shows(rf"azbdiag {re.escape(__version__)} check: \d+ fail",
                                              "summary line")),
     (r"cat /var/log/azbdiag/report\.json", check_report_file),
+    (r"^promtool check metrics < \S+\.prom", check_textfile),
+    (r"^journalctl -o verbose MESSAGE_ID=277c8b13adbd48a7b6c891784609ce94",
+     _shows(rf"^\s+AZBDIAG_VERSION={re.escape(__version__)}$", "run entry of this version")),
+    (r"^journalctl MESSAGE_ID=26192388b9c3486daa4b7d91f7e6e152 AZBDIAG_STATUS=fail",
+     _shows(r" azbdiag(\[\d+\])?: ", "fail entry, though the VM's check has fails")),
     (r"^python3 bench/", _shows(r"\bmedian\b", "median")),
 ]
 
