@@ -11,8 +11,9 @@ result and the run goes on.
 Time: the run has one deadline, shared so that one hanging command cannot starve the rest.
 The first pass runs every rule with commands held back: a rule that only reads files finishes
 there, a rule that wants a command is put off to the second pass at its first command (nothing
-has run yet). Every rule gets a share of the time left (see _limit), and when it runs out its
-commands are killed with their process group.
+has run yet). A rule that measures over the run (a CPU sample) calls ``ctx.run_last()`` after
+its first reading and is run again after every other rule. Every rule gets a share of the time
+left (see _limit), and when it runs out its commands are killed with their process group.
 """
 
 from __future__ import annotations
@@ -97,12 +98,18 @@ def matches(rule_id: str, patterns: Iterable[str]) -> bool:
     return False
 
 
+class RunLast(BaseException):
+    """Raised by Context.run_last(): run this rule again after every other rule. A
+    BaseException so that a rule's `except Exception` cannot swallow it."""
+
+
 class Context:
     """What a rule sees: the host, the run's options and a cache of facts."""
 
     def __init__(self, host, options: Optional[dict] = None):
         self.host = host
         self.options = dict(options or {})
+        self._put_last = False        # run_rules sets it until its last pass
         self._facts: Dict[Callable, object] = {}
         self._fact_errors: Dict[Callable, BaseException] = {}
         self._wants_commands: set = set()   # facts put off to the second pass
@@ -134,6 +141,14 @@ class Context:
         with self._lock:
             self._facts[fn] = value
         return value
+
+    def run_last(self) -> None:
+        """For a rule that measures something over the run: the first time, while other rules
+        still wait, the engine stops the rule here and runs it again after all of them (its
+        facts stay cached, so a fact read before this call holds the first reading). Returns
+        at once in that last pass, or when the rule runs alone (run_one)."""
+        if self._put_last:
+            raise RunLast()
 
     @property
     def facts(self):
@@ -180,13 +195,17 @@ def _unreadable_result(exc: Unreadable, host) -> Result:
 
 def run_one(r: Rule, ctx: Context, timeout: Optional[float] = None) -> Result:
     res = _run_one(r, ctx, timeout if timeout is not None else r.timeout)
-    assert res is not None
+    assert isinstance(res, Result)
     return res
 
 
-def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False) -> Optional[Result]:
-    """The rule's result within `limit` seconds; None when it was put off because it wants a
-    command while `defer_commands` holds commands back."""
+_LATER = "commands"        # _run_one's answer for a rule put off to the commands' pass
+_LAST = "last"             # ... and for one put off to the last pass (ctx.run_last)
+
+
+def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False):
+    """The rule's result within `limit` seconds; _LATER when it was put off because it wants
+    a command while `defer_commands` holds commands back, _LAST when it asked to run last."""
     started = time.monotonic()
     pre = _applicability(r, ctx.host, ctx)
     if pre is not None:
@@ -199,7 +218,9 @@ def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False) 
         try:
             box["result"] = r.func(ctx)
         except CommandsDeferred:
-            box["deferred"] = True
+            box["deferred"] = _LATER
+        except RunLast:
+            box["deferred"] = _LAST
         except SkipRule as exc:
             box["result"] = skipped(exc.reason, exc.summary)
         except CheckError as exc:
@@ -223,7 +244,7 @@ def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False) 
         shown = f"{limit:.1f}".rstrip("0").rstrip(".")
         res = Result(Status.ERROR, f"could not check: timed out after {shown} s")
     elif box.get("deferred"):
-        return None
+        return box["deferred"]
     else:
         res = box.get("result")
         if not isinstance(res, Result):
@@ -262,23 +283,41 @@ def run_rules(ctx: Context, only: Sequence[str] = (), skip: Sequence[str] = (),
                                  f"could not check: run deadline of {deadline:g} s reached"),
                        time.monotonic())
 
-    later: List[Rule] = []
-    for i, r in enumerate(todo):
+    later: List[Rule] = []           # rules that want commands: the second pass
+    last: List[Rule] = []            # rules that measure over the run: the last pass
+    ctx._put_last = True
+    try:
+        for i, r in enumerate(todo):
+            left = end - time.monotonic()
+            if left <= 0:
+                results[r.id] = out_of_time(r)
+                continue
+            res = _run_one(r, ctx, _limit(r, left, todo[i + 1:] + later + last),
+                           defer_commands=True)
+            if res is _LATER:
+                later.append(r)
+            elif res is _LAST:
+                last.append(r)
+            else:
+                results[r.id] = res
+        for i, r in enumerate(later):
+            left = end - time.monotonic()
+            if left <= 0:
+                results[r.id] = out_of_time(r)
+                continue
+            res = _run_one(r, ctx, _limit(r, left, later[i + 1:] + last))
+            if res is _LAST:
+                last.append(r)
+            else:
+                results[r.id] = res
+    finally:
+        ctx._put_last = False
+    for i, r in enumerate(last):
         left = end - time.monotonic()
         if left <= 0:
             results[r.id] = out_of_time(r)
             continue
-        res = _run_one(r, ctx, _limit(r, left, todo[i + 1:] + later), defer_commands=True)
-        if res is None:
-            later.append(r)
-        else:
-            results[r.id] = res
-    for i, r in enumerate(later):
-        left = end - time.monotonic()
-        if left <= 0:
-            results[r.id] = out_of_time(r)
-            continue
-        results[r.id] = _run_one(r, ctx, _limit(r, left, later[i + 1:]))
+        results[r.id] = _run_one(r, ctx, _limit(r, left, last[i + 1:]))
     ordered = [results[r.id] for r in selected]
     ctx.results.update((res.id, res) for res in ordered)
     return ordered

@@ -437,3 +437,36 @@ def test_live_run_with_every_command_hanging_gives_every_rule_its_turn(tmp_path)
                 "platform.asr", "agent.installed"):
         assert by_id[rid].status is Status.OK, by_id[rid]
     assert _gone(mark), f"still running: {_marked(mark)}"
+
+
+def test_run_last_puts_a_rule_after_every_other(fs):
+    """ctx.run_last(): the rule stops there in its first run and runs again after all the
+    others (both passes), its facts still cached; alone (run_one) it returns at once."""
+    seen = []
+
+    def first_reading(host):
+        seen.append("fact")
+        return len(seen)
+
+    def measures(ctx):
+        reading = ctx.fact(first_reading)
+        ctx.run_last()
+        seen.append("measure")
+        return ok(f"first reading {reading}, then {seen}")
+
+    def reads(ctx):
+        seen.append("reads")
+        return ok("reads")
+
+    def runs(ctx):
+        ctx.host.run(["true"])
+        seen.append("runs")
+        return ok("runs")
+
+    ctx = engine.Context(make_host(fs, {}, {"true": ""}), {})
+    results = engine.run_rules(ctx, rules=[_rule(measures), _rule(reads), _rule(runs)])
+    assert [r.id for r in results] == ["test.measures", "test.reads", "test.runs"]
+    assert seen == ["fact", "reads", "runs", "measure"]
+    assert results[0].summary == "first reading 1, then ['fact', 'reads', 'runs', 'measure']"
+    alone = engine.run_one(_rule(measures), engine.Context(make_host(fs, {}), {}))
+    assert alone.status is Status.OK
