@@ -9,14 +9,22 @@ import traceback
 from azbdiag.app import EXIT_CANNOT_RUN, app, guarded
 from azbdiag.commands import check, explain, fix, history, rules, summarize, undo
 
+
+def register(func, name=None):
+    """`func` as a command behind the guard. Its docstring's first line is given as the short
+    help, which click then wraps in `azbdiag --help` instead of cutting it with "..."."""
+    short = (func.__doc__ or "").strip().splitlines()[0]
+    app.command(name, short_help=short)(guarded(func))
+
+
 # In the order `azbdiag --help` lists them on typers that keep the order.
-app.command()(guarded(check.check))
-app.command("rules")(guarded(rules.list_rules))
-app.command()(guarded(explain.explain))
-app.command()(guarded(fix.fix))
-app.command()(guarded(undo.undo))
-app.command()(guarded(summarize.summarize))
-app.command()(guarded(history.history))
+register(check.check)
+register(rules.list_rules, "rules")
+register(explain.explain)
+register(fix.fix)
+register(undo.undo)
+register(summarize.summarize)
+register(history.history)
 
 
 def main():

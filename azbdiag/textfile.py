@@ -31,10 +31,10 @@ def write(doc: dict) -> Optional[str]:
             return f"{DIR_ENV}={directory} is not an absolute path"
         if not os.path.isdir(directory):
             return f"{DIR_ENV}: {directory} is not a directory (node_exporter's package creates it)"
-        from azbdiag.fix.files import atomic_write
+        from azbdiag.fix.files import write_local
         from azbdiag.render import prometheus
 
-        atomic_write(os.path.join(directory, NAME), prometheus.report(doc).encode("utf-8"), MODE)
+        write_local(os.path.join(directory, NAME), prometheus.report(doc).encode("utf-8"), MODE)
         return None
     except Exception as exc:  # noqa: BLE001 - best effort, never fatal
         return f"{os.path.join(directory, NAME)}: {getattr(exc, 'strerror', None) or exc}"

@@ -88,7 +88,11 @@ def test_brief_truncates_many_findings():
 def test_root_not_a_directory_exits_3_with_one_line(tmp_path):
     res = invoke("check", "--root", str(tmp_path / "nope"))
     assert res.exit_code == 3
-    assert "not a directory" in res.output and "Traceback" not in res.output
+    assert "no such directory" in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    (tmp_path / "file").write_text("x")
+    res = invoke("check", "--root", str(tmp_path / "file"))
+    assert res.exit_code == 3 and "not a directory" in res.output
     assert len(res.output.strip().splitlines()) == 1
 
 

@@ -75,18 +75,61 @@ def one_line(text) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in str(text)).strip()
 
 
+class OutputError(Exception):
+    """`--output` cannot be written: one line for the user, and the exit code (2 when the
+    path itself is wrong, 3 when writing failed)."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def check_output(path) -> None:
+    """Refuse an `--output` path that can never be written, before any work is done: a
+    folder given as the file, a folder that does not exist (azbdiag creates none for its
+    output) or one azbdiag cannot write into. Raises OutputError."""
+    from azbdiag.exit_codes import EXIT_CANNOT_RUN, EXIT_USAGE
+    from azbdiag.fix.files import open_local_dir
+
+    if not path or path == "-":
+        return
+    shown = one_line(path)
+    full = os.path.abspath(path)
+    if str(path).endswith("/") or os.path.isdir(full):
+        raise OutputError(f"--output {shown}: is a folder; give the name of a file", EXIT_USAGE)
+    folder = os.path.dirname(full)
+    try:
+        os.close(open_local_dir(folder))
+    except FileNotFoundError:
+        raise OutputError(f"--output {shown}: the folder {one_line(folder)} does not exist "
+                          f"(create it first; azbdiag creates no folders for its output)",
+                          EXIT_USAGE) from None
+    except NotADirectoryError:
+        raise OutputError(f"--output {shown}: {one_line(folder)} is not a folder",
+                          EXIT_USAGE) from None
+    except OSError as exc:
+        raise OutputError(f"--output {shown}: cannot open the folder {one_line(folder)}: "
+                          f"{exc.strerror or exc}", EXIT_CANNOT_RUN) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"--output {shown}: cannot write into {one_line(folder)} "
+                          f"(permission denied or a read-only file system)", EXIT_CANNOT_RUN)
+
+
 def write_output(text: str, path) -> None:
-    """Print `text`, or replace the file `path` with it atomically (parents created; the mode
-    a new file gets from the umask)."""
+    """Print `text`, or replace the file `path` with it: a temporary file created
+    exclusively next to it and renamed over it (a symlink there is replaced, never
+    followed), mode 0600 whatever the umask. Its folder must exist. Raises OutputError."""
     import sys
 
-    from azbdiag.fix.files import atomic_write
+    from azbdiag.exit_codes import EXIT_CANNOT_RUN
+    from azbdiag.fix.files import write_local
 
     if not path or path == "-":
         sys.stdout.write(text)
         return
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    umask = os.umask(0o022)
-    os.umask(umask)
-    atomic_write(path, text.encode("utf-8"), 0o666 & ~umask)
+    check_output(path)
+    try:
+        write_local(os.path.abspath(path), text.encode("utf-8", "replace"), 0o600)
+    except OSError as exc:
+        raise OutputError(f"cannot write {one_line(path)}: {exc.strerror or exc}",
+                          EXIT_CANNOT_RUN) from None

@@ -20,9 +20,10 @@ RELEVANCE_TEXT = {
 
 
 def use_colour(stream=None) -> bool:
-    """Colour only on a terminal, and not with NO_COLOR or TERM=dumb."""
+    """Colour only on a terminal, and not with TERM=dumb or a non-empty NO_COLOR (no-color.org:
+    an empty NO_COLOR does not count)."""
     stream = stream or sys.stdout
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ \
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR") \
         and os.environ.get("TERM") != "dumb"
 
 
