@@ -288,39 +288,45 @@ def run_rules(ctx: Context, only: Sequence[str] = (), skip: Sequence[str] = (),
 
     later: List[Rule] = []           # rules that want commands: the second pass
     last: List[Rule] = []            # rules that measure over the run: the last pass
-    ctx._put_last = True
+    # Each directory is listed once while the rules run (Host.keep_listings).
+    keep_listings = getattr(ctx.host, "keep_listings", lambda on: None)
+    keep_listings(True)
     try:
-        for i, r in enumerate(todo):
+        ctx._put_last = True
+        try:
+            for i, r in enumerate(todo):
+                left = end - time.monotonic()
+                if left <= 0:
+                    results[r.id] = out_of_time(r)
+                    continue
+                res = _run_one(r, ctx, _limit(r, left, todo[i + 1:] + later + last),
+                               defer_commands=True)
+                if res is _LATER:
+                    later.append(r)
+                elif res is _LAST:
+                    last.append(r)
+                else:
+                    results[r.id] = res
+            for i, r in enumerate(later):
+                left = end - time.monotonic()
+                if left <= 0:
+                    results[r.id] = out_of_time(r)
+                    continue
+                res = _run_one(r, ctx, _limit(r, left, later[i + 1:] + last))
+                if res is _LAST:
+                    last.append(r)
+                else:
+                    results[r.id] = res
+        finally:
+            ctx._put_last = False
+        for i, r in enumerate(last):
             left = end - time.monotonic()
             if left <= 0:
                 results[r.id] = out_of_time(r)
                 continue
-            res = _run_one(r, ctx, _limit(r, left, todo[i + 1:] + later + last),
-                           defer_commands=True)
-            if res is _LATER:
-                later.append(r)
-            elif res is _LAST:
-                last.append(r)
-            else:
-                results[r.id] = res
-        for i, r in enumerate(later):
-            left = end - time.monotonic()
-            if left <= 0:
-                results[r.id] = out_of_time(r)
-                continue
-            res = _run_one(r, ctx, _limit(r, left, later[i + 1:] + last))
-            if res is _LAST:
-                last.append(r)
-            else:
-                results[r.id] = res
+            results[r.id] = _run_one(r, ctx, _limit(r, left, last[i + 1:]))
     finally:
-        ctx._put_last = False
-    for i, r in enumerate(last):
-        left = end - time.monotonic()
-        if left <= 0:
-            results[r.id] = out_of_time(r)
-            continue
-        results[r.id] = _run_one(r, ctx, _limit(r, left, last[i + 1:]))
+        keep_listings(False)
     ordered = [results[r.id] for r in selected]
     ctx.results.update((res.id, res) for res in ordered)
     return ordered

@@ -26,6 +26,7 @@ failures, and raise ``Unreadable`` for a refused file type.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import fnmatch
@@ -33,7 +34,7 @@ import os
 import re
 import stat as stat_mod
 import threading
-from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
 from azbdiag.runner import (
     DEFAULT_TIMEOUT,
@@ -121,6 +122,14 @@ class Host:
         self._azure = azure
         self._facts: Optional[HostFacts] = None
         self._facts_lock = threading.Lock()
+        # Directory listings kept while a check runs (see keep_listings), by guest path.
+        self._listings: Optional[Dict[str, List[str]]] = None
+
+    def keep_listings(self, on: bool) -> None:
+        """While on (the engine's run of the rules, which change nothing), each directory is
+        listed once: /var/lib/waagent, which several facts filter, may hold many thousand
+        entries. Off, and the kept listings dropped, before anything may change them."""
+        self._listings = {} if on else None
 
     # ---- the walk ----------------------------------------------------------------------
     def _walk(self, p: str, follow: bool):
@@ -330,6 +339,15 @@ class Host:
 
     def listdir(self, p: str) -> List[str]:
         """Sorted entry names; [] when `p` does not exist or is not a directory."""
+        kept = self._listings
+        if kept is not None:
+            names = kept.get(p)
+            if names is None:
+                names = kept[p] = self._listdir(p)
+            return list(names)
+        return self._listdir(p)
+
+    def _listdir(self, p: str) -> List[str]:
         try:
             with self._at(p) as (dfd, name, st, _real):
                 if not stat_mod.S_ISDIR(st.st_mode):
@@ -356,9 +374,18 @@ class Host:
 
     def glob(self, directory: str, pattern: str) -> List[str]:
         """Guest paths of the entries of `directory` whose name matches `pattern`."""
+        names = self.listdir(directory)
+        prefix = pattern[:-1] if pattern.endswith("*") else None
+        if prefix is not None and not any(c in prefix for c in "*?[\\"):
+            # "Name-*": a range of the sorted listing, found by bisection, not a scan.
+            start = bisect.bisect_left(names, prefix)
+            stop = start
+            while stop < len(names) and names[stop].startswith(prefix):
+                stop += 1
+            return [os.path.join(directory, name) for name in names[start:stop]]
         return [
             os.path.join(directory, name)
-            for name in self.listdir(directory)
+            for name in names
             if fnmatch.fnmatchcase(name, pattern)
         ]
 
@@ -418,6 +445,11 @@ class Host:
     def stat(self, p: str) -> os.stat_result:
         with self._at(p) as (_fd, _name, st, _real):
             return st
+
+    def statvfs(self, p: str) -> os.statvfs_result:
+        """statvfs(2) of the file system holding `p`. Only for a path the caller knows is on
+        a local file system: on a hung network or FUSE mount it blocks beyond any timeout."""
+        return os.statvfs(self.path(p))
 
     def lstat(self, p: str) -> os.stat_result:
         with self._at(p, follow=False) as (_fd, _name, st, _real):
