@@ -288,9 +288,9 @@ def run_rules(ctx: Context, only: Sequence[str] = (), skip: Sequence[str] = (),
 
     later: List[Rule] = []           # rules that want commands: the second pass
     last: List[Rule] = []            # rules that measure over the run: the last pass
-    # Each directory is listed once while the rules run (Host.keep_listings).
-    keep_listings = getattr(ctx.host, "keep_listings", lambda on: None)
-    keep_listings(True)
+    # Each directory is listed and each command run once while the rules run (Host.snapshot).
+    snapshot = getattr(ctx.host, "snapshot", lambda on: None)
+    snapshot(True)
     try:
         ctx._put_last = True
         try:
@@ -326,7 +326,7 @@ def run_rules(ctx: Context, only: Sequence[str] = (), skip: Sequence[str] = (),
                 continue
             results[r.id] = _run_one(r, ctx, _limit(r, left, last[i + 1:]))
     finally:
-        keep_listings(False)
+        snapshot(False)
     ordered = [results[r.id] for r in selected]
     ctx.results.update((res.id, res) for res in ordered)
     return ordered

@@ -26,15 +26,13 @@ failures, and raise ``Unreadable`` for a refused file type.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import errno
-import fnmatch
 import os
 import re
 import stat as stat_mod
 import threading
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple
 
 from azbdiag.runner import (
     DEFAULT_TIMEOUT,
@@ -44,6 +42,7 @@ from azbdiag.runner import (
     ShRunner,
     current_budget,
 )
+from azbdiag.snapshot import Snapshot, matching
 
 if TYPE_CHECKING:
     from azbdiag.host_facts import HostFacts
@@ -122,14 +121,12 @@ class Host:
         self._azure = azure
         self._facts: Optional[HostFacts] = None
         self._facts_lock = threading.Lock()
-        # Directory listings kept while a check runs (see keep_listings), by guest path.
-        self._listings: Optional[Dict[str, List[str]]] = None
+        self._snapshot: Optional[Snapshot] = None
 
-    def keep_listings(self, on: bool) -> None:
-        """While on (the engine's run of the rules, which change nothing), each directory is
-        listed once: /var/lib/waagent, which several facts filter, may hold many thousand
-        entries. Off, and the kept listings dropped, before anything may change them."""
-        self._listings = {} if on else None
+    def snapshot(self, on: bool) -> None:
+        """While on (the engine runs the rules), each directory is listed and each check
+        command run once (azbdiag/snapshot.py); off drops what was kept."""
+        self._snapshot = Snapshot() if on else None
 
     # ---- the walk ----------------------------------------------------------------------
     def _walk(self, p: str, follow: bool):
@@ -339,13 +336,8 @@ class Host:
 
     def listdir(self, p: str) -> List[str]:
         """Sorted entry names; [] when `p` does not exist or is not a directory."""
-        kept = self._listings
-        if kept is not None:
-            names = kept.get(p)
-            if names is None:
-                names = kept[p] = self._listdir(p)
-            return list(names)
-        return self._listdir(p)
+        kept = self._snapshot
+        return kept.listing(p, self._listdir) if kept is not None else self._listdir(p)
 
     def _listdir(self, p: str) -> List[str]:
         try:
@@ -374,20 +366,7 @@ class Host:
 
     def glob(self, directory: str, pattern: str) -> List[str]:
         """Guest paths of the entries of `directory` whose name matches `pattern`."""
-        names = self.listdir(directory)
-        prefix = pattern[:-1] if pattern.endswith("*") else None
-        if prefix is not None and not any(c in prefix for c in "*?[\\"):
-            # "Name-*": a range of the sorted listing, found by bisection, not a scan.
-            start = bisect.bisect_left(names, prefix)
-            stop = start
-            while stop < len(names) and names[stop].startswith(prefix):
-                stop += 1
-            return [os.path.join(directory, name) for name in names[start:stop]]
-        return [
-            os.path.join(directory, name)
-            for name in names
-            if fnmatch.fnmatchcase(name, pattern)
-        ]
+        return [os.path.join(directory, n) for n in matching(self.listdir(directory), pattern)]
 
     def getxattr(self, p: str, name: str) -> Optional[bytes]:
         """An extended attribute of `p` itself (symlinks not followed), or None when the file,
@@ -474,6 +453,10 @@ class Host:
             if left <= 0:
                 return CommandResult(tuple(str(a) for a in argv), None, timed_out=True)
             timeout = min(timeout, left)
+        kept = self._snapshot
+        if kept is not None and budget is not None and input is None and env is None:
+            return kept.command(tuple(str(a) for a in argv),
+                                lambda: self.runner.run(argv, timeout=timeout))
         return self.runner.run(argv, timeout=timeout, input=input, env=env)
 
     # ---- host facts --------------------------------------------------------------------
