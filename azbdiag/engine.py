@@ -11,9 +11,11 @@ result and the run goes on.
 Time: the run has one deadline, shared so that one hanging command cannot starve the rest.
 The first pass runs every rule with commands held back: a rule that only reads files finishes
 there, a rule that wants a command is put off to the second pass at its first command (nothing
-has run yet). A rule that measures over the run (a CPU sample) calls ``ctx.run_last()`` after
-its first reading and is run again after every other rule. Every rule gets a share of the time
-left (see _limit), and when it runs out its commands are killed with their process group.
+has run yet); the second pass runs those rules a few at a time (COMMAND_RULES_AT_ONCE), a
+fact two of them need being computed once while the other waits. A rule that measures over
+the run (a CPU sample) calls ``ctx.run_last()`` after its first reading and is run again after
+every other rule. Every rule gets a share of the time left (see _limit), and when it runs out
+its commands are killed with their process group.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ DEFAULT_DEADLINE = 180.0
 # Each rule still to run keeps at least this much (or its own timeout, if shorter) of the run's
 # deadline, unless the deadline is too short for that; then they share it equally.
 RESERVE_PER_RULE = 2.0
+# Rules that run commands run this many at a time: most of their time is spent waiting for
+# a child process, not on a CPU.
+COMMAND_RULES_AT_ONCE = 4
 # What one result may carry into a report: data from a hostile disk must not make it huge.
 MAX_SUMMARY = 1000
 MAX_EVIDENCE = 50
@@ -113,11 +118,23 @@ class Context:
         self._facts: Dict[Callable, object] = {}
         self._fact_errors: Dict[Callable, BaseException] = {}
         self._wants_commands: set = set()   # facts put off to the second pass
+        self._computing: Dict[Callable, threading.Lock] = {}   # one computation per fact
         self._lock = threading.RLock()
         self.results: Dict[str, Result] = {}
 
     def fact(self, fn: Callable):
-        """The value of fact `fn(host)`, computed once per run. Re-raises what it raised."""
+        """The value of fact `fn(host)`, computed once per run. Re-raises what it raised.
+        Rules running at the same time that ask for one fact wait for one computation."""
+        with self._lock:
+            if fn in self._facts:
+                return self._facts[fn]
+            if fn in self._fact_errors:
+                raise self._fact_errors[fn]
+            computing = self._computing.setdefault(fn, threading.Lock())
+        with computing:
+            return self._compute(fn)
+
+    def _compute(self, fn: Callable):
         with self._lock:
             if fn in self._facts:
                 return self._facts[fn]
@@ -307,16 +324,23 @@ def run_rules(ctx: Context, only: Sequence[str] = (), skip: Sequence[str] = (),
                     last.append(r)
                 else:
                     results[r.id] = res
-            for i, r in enumerate(later):
+            position = {r.id: i for i, r in enumerate(later)}
+
+            def second_pass(r: Rule):
                 left = end - time.monotonic()
                 if left <= 0:
-                    results[r.id] = out_of_time(r)
-                    continue
-                res = _run_one(r, ctx, _limit(r, left, later[i + 1:] + last))
-                if res is _LAST:
+                    return out_of_time(r)
+                # The rules not started yet run COMMAND_RULES_AT_ONCE at a time: keep the
+                # reserve of one rule per such wave, and of the last pass.
+                waves = later[position[r.id] + 1::COMMAND_RULES_AT_ONCE]
+                return _run_one(r, ctx, _limit(r, left, waves + last))
+
+            done = _side_by_side(later, second_pass, COMMAND_RULES_AT_ONCE)
+            for r in later:
+                if done[r.id] is _LAST:
                     last.append(r)
                 else:
-                    results[r.id] = res
+                    results[r.id] = done[r.id]
         finally:
             ctx._put_last = False
         for i, r in enumerate(last):
@@ -330,6 +354,29 @@ def run_rules(ctx: Context, only: Sequence[str] = (), skip: Sequence[str] = (),
     ordered = [results[r.id] for r in selected]
     ctx.results.update((res.id, res) for res in ordered)
     return ordered
+
+
+def _side_by_side(rules: Sequence[Rule], run: Callable, width: int) -> Dict[str, object]:
+    """{rule id: run(rule)} with up to `width` rules running at once. Each run(rule) returns
+    within the rule's limit (_run_one gives up on a rule's thread at its limit)."""
+    out: Dict[str, object] = {}
+    slots = threading.Semaphore(width)
+    threads = []
+
+    def work(r: Rule):
+        try:
+            out[r.id] = run(r)
+        finally:
+            slots.release()
+
+    for r in rules:
+        slots.acquire()
+        t = threading.Thread(target=work, args=(r,), name=f"pass2:{r.id}", daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    return out
 
 
 def summarize(results: Sequence[Result]) -> Dict[str, int]:
