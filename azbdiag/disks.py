@@ -106,9 +106,13 @@ def _refusal(given: str, disk: BlockDevice, why: str) -> DiskRefused:
 
 # ---- LVM -----------------------------------------------------------------------------------
 
-def _lvm_config(pvs: Sequence[str], extra: str = "") -> str:
-    accept = ", ".join(f'"a|^{re.escape(p)}$|"' for p in pvs)
-    return (f"devices {{ use_devicesfile = 0 filter = [ {accept}, \"r|.*|\" ] }} "
+def _lvm_config(pvs: Sequence[str], extra: str = "", exclude: bool = False) -> str:
+    """LVM settings that make a command see only the devices `pvs` (or all but them), whatever
+    this machine's devices file or lvmetad say."""
+    mark = "r" if exclude else "a"
+    listed = ", ".join(f'"{mark}|^{re.escape(p)}$|"' for p in pvs)
+    rest = '"a|.*|"' if exclude else '"r|.*|"'
+    return (f"devices {{ use_devicesfile = 0 filter = [ {listed}, {rest} ] }} "
             f"global {{ use_lvmetad = 0 }} {extra}").strip()
 
 
@@ -140,10 +144,12 @@ def inactive_volume_groups(host, disks: Sequence[str],
     for row in parse_lvm_report(mine.stdout, fields):
         if row["vg_name"]:
             groups.setdefault(row["vg_name"], []).append(row["pv_name"])
-    everyone = host.run(argv, timeout=30, env=env)
-    ours = {d.path for d in pvs} | {f"/dev/{d.kname}" for d in pvs}
-    for row in parse_lvm_report(everyone.stdout if everyone.ok else "", fields):
-        if row["vg_name"] in groups and row["pv_name"] not in ours:
+    # This machine's own volume groups: every PV but the disk's. The same image has the same
+    # VG name (and PV UUIDs, which LVM then sees twice and may pick either device of).
+    others = host.run(argv + ["--config", _lvm_config([d.path for d in pvs], exclude=True)],
+                      timeout=30, env=env)
+    for row in parse_lvm_report(others.stdout if others.ok else "", fields):
+        if row["vg_name"] in groups:
             raise DiskRefused(
                 f"the disk's LVM volume group {row['vg_name']} has the same name as this "
                 f"machine's (on {row['pv_name']}; a VM made from the same image as the rescue "

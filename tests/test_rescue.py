@@ -357,10 +357,11 @@ class DiskRunner(FakeRunner):
             return CommandResult(argv, 0, "")
         if argv[0] == "pvs":
             self.calls.append(argv)
-            if "--config" in argv:
+            if '"a|^/dev/sdc3$|"' in argv[-1]:            # only the disk's PVs
                 return CommandResult(argv, 0, "  /dev/sdc3|datavg|Zx1\n")
-            other = "  /dev/sda2|datavg|Qq9\n" if self.vg_collides else ""
-            return CommandResult(argv, 0, "  /dev/sdc3|datavg|Zx1\n" + other)
+            assert '"r|^/dev/sdc3$|"' in argv[-1]          # every PV but the disk's
+            other = "  /dev/sda2|datavg|Qq9\n" if self.vg_collides else "  /dev/sda2|rootvg|Q\n"
+            return CommandResult(argv, 0, other)
         if argv[0] == "vgchange":
             self.calls.append(argv)
             self.active = argv[1] == "-ay" and self.activate_ok
