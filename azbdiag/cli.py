@@ -7,7 +7,7 @@ import sys
 import traceback
 
 from azbdiag.app import EXIT_CANNOT_RUN, app, guarded
-from azbdiag.commands import check, explain, fix, rules, summarize, undo
+from azbdiag.commands import check, collect, explain, fix, rules, summarize, undo
 
 # In the order `azbdiag --help` lists them on typers that keep the order.
 app.command()(guarded(check.check))
@@ -16,6 +16,7 @@ app.command()(guarded(explain.explain))
 app.command()(guarded(fix.fix))
 app.command()(guarded(undo.undo))
 app.command()(guarded(summarize.summarize))
+app.command()(guarded(collect.collect))
 
 
 def main():
