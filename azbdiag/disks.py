@@ -43,6 +43,7 @@ from azbdiag.host import Host, Unreadable
 from azbdiag.model import SkipRule
 from azbdiag.parsers.lvm_report import parse_lvm_report
 from azbdiag.parsers.mounts import Mount, parse_fstab
+from azbdiag.runner import stop_children
 
 PEEK_OPTIONS = {"ext2": ("ro",), "ext3": ("ro,noload",), "ext4": ("ro,noload",),
                 "xfs": ("ro,norecovery,nouuid",),
@@ -293,6 +294,8 @@ def attached(host, paths: Sequence[str], warn: Callable[[str], None]) -> Iterato
             yield DiskSet(disks=[p for p, _ in given], filesystems=gfs, notes=notes + more,
                           fstab_from=fstab_from, activated=[vg for vg, _ in activated])
         finally:
+            if activated:
+                stop_children()      # an interrupted check's e2fsck would keep a volume busy
             for vg, pvs in reversed(activated):
                 res = _vgchange(m, vg, pvs, "-an")
                 if not res.ok:

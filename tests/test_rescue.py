@@ -436,3 +436,28 @@ def test_peek_tries_the_next_file_system_without_fstab(fs):
     ds, _ = prepare(h, "/dev/sdc")
     assert ds.fstab_from.startswith("not found (") and "has no /etc/fstab" in ds.fstab_from
     assert all(g.guest_point == "" for g in ds.filesystems)
+
+
+def test_disk_volume_group_is_deactivated_when_the_check_is_interrupted(fs):
+    h = disk_host(fs, mountinfo=NOT_MOUNTED)
+    h.runner = DiskRunner({BLKID_CMD: BLKID})
+    with pytest.raises(KeyboardInterrupt):
+        with disks.attached(h, ["/dev/sdc"], lambda msg: None):
+            raise KeyboardInterrupt()
+    assert [c[:2] for c in h.runner.calls if c[0] == "vgchange"] == [("vgchange", "-ay"),
+                                                                     ("vgchange", "-an")]
+
+
+def test_disk_deactivation_failure_is_said(fs):
+    h = disk_host(fs, mountinfo=NOT_MOUNTED)
+    h.runner = DiskRunner({BLKID_CMD: BLKID})
+    real = h.runner.run
+
+    def run(argv, timeout=10, input=None, env=None):
+        if tuple(argv[:2]) == ("vgchange", "-an"):
+            return CommandResult(tuple(argv), 5, "", "Logical volume in use\n")
+        return real(argv, timeout, input, env)
+
+    h.runner.run = run
+    _, warnings = prepare(h, "/dev/sdc")
+    assert warnings and "vgchange -an datavg" in warnings[0]
