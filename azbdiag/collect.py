@@ -53,15 +53,41 @@ def _iso(ts: float) -> str:
         microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def remote_points(host) -> List[str]:
+    """Guest paths of the network and FUSE mounts (this machine's mount table): nothing under
+    them is read, so that a stale mount cannot hang the collection."""
+    from azbdiag.facts.block_devices import guest_path, machine_mounts, real_root, under
+    from azbdiag.facts.frozen_mounts import is_network_or_fuse
+
+    try:
+        mounts = machine_mounts(host)
+    except (SkipRule, Unreadable):
+        return []
+    root = real_root(host)
+    return [m.mount_point if host.live else guest_path(m.mount_point, root) for m in mounts
+            if is_network_or_fuse(m.fstype) and (host.live or under(m.mount_point, root))]
+
+
 class Collector:
     def __init__(self, host, bundle: Bundle):
         self.host = host
         self.bundle = bundle
+        self.remote = remote_points(host)
+
+    def on_remote(self, path: str) -> bool:
+        """Whether `path` lies on a network or FUSE mount (and says so in the manifest)."""
+        for point in self.remote:
+            if path == point or path.startswith(point.rstrip("/") + "/"):
+                self.bundle.leave_out(path, f"on the network or FUSE mount {point}: never read")
+                return True
+        return False
 
     # ---- reading, safely ------------------------------------------------------------------
     def _regular(self, path: str) -> Optional[object]:
         """The stat of `path` when it is a regular file inside the root; None (and why, in the
         manifest) otherwise; None silently when it does not exist."""
+        if self.on_remote(path):
+            return None
         try:
             if not self.host.exists(path):
                 return None
@@ -126,6 +152,8 @@ class Collector:
         return self.bundle.size - before
 
     def files(self, directory: str, pattern: str) -> List[str]:
+        if self.on_remote(directory):
+            return []
         try:
             found = self.host.glob(directory, pattern)
         except Unreadable as exc:
@@ -232,6 +260,8 @@ def listing(c: Collector, directory: str) -> str:
 
 def add_listings(c: Collector, dirs: List[str]) -> None:
     for d in ["/var/lib/waagent"] + dirs + [EXT_LOG_DIR]:
+        if c.on_remote(d):
+            continue
         try:
             text = listing(c, d)
         except Unreadable as exc:

@@ -243,7 +243,8 @@ def test_collect_live_on_a_fake_machine(fs):
     files = {
         "/etc/os-release": 'ID=debian\nVERSION_ID="12"\n',
         "/etc/waagent.conf": "Extensions.Enabled=y\n",
-        "/proc/self/mountinfo": "27 1 8:1 / / rw - ext4 /dev/sda1 rw\n",
+        "/proc/self/mountinfo": "27 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+                                "40 27 0:50 / /var/log/azure rw - nfs4 srv:/logs rw\n",
         "/proc/swaps": "Filename Type\n",
         "/var/log/waagent.log": f"x {sas(SECRETS['sig_log'])}\n",
         "/var/log/azure/" + HANDLER + "/extension.log": "fine\n",
@@ -256,7 +257,11 @@ def test_collect_live_on_a_fake_machine(fs):
     bundle, meta = collect(host, '{"report": "https://x/y?sig=abc"}', 1024 * 1024)
     names = {m.name for m in bundle.members}
     assert {"report.json", "files/var/log/waagent.log", "machine/kernel-fs.log",
-            "machine/lsblk.txt", f"files/var/log/azure/{HANDLER}/extension.log.1"} <= names
+            "machine/lsblk.txt"} <= names
+    # /var/log/azure is an NFS mount here: never read, and said so
+    assert not [n for n in names if n.startswith("files/var/log/azure")]
+    assert any(e["source"] == f"/var/log/azure/{HANDLER}" and "network or FUSE" in e["reason"]
+               for e in bundle.left_out)
     assert meta["source"]["live"] is True and meta["source"]["root"] == "/"
     assert not any(SECRETS["sig_log"].encode() in m.data for m in bundle.members)
     assert any("blkid" in e["source"] for e in bundle.left_out)     # not in the fake table
@@ -342,3 +347,23 @@ def test_json_rules_keep_the_shape():
     assert json.loads(got["nested"]) == {"protectedSettings": "<redacted>"}
     assert counts == {"secret_uri": 1, "protected_settings": 1}
     assert redact_json_counted("not json sig=abc")[0] == "not json sig=<redacted>"
+
+
+# ---- redaction under arbitrary surroundings ------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+AROUND = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(AROUND, AROUND, st.sampled_from(["plain", "json", "config"]))
+def test_a_planted_signature_never_survives(before, after, mode):
+    text = f"{before} {sas('ZZSECRETZZ')} {after}\n"
+    if mode == "json":
+        text = json.dumps({"status": text, "protectedSettings": "ZZSECRETZZ" + after})
+        out, counts = redact_json_counted(text)
+    else:
+        out, counts = redact_counted(text, config=mode == "config")
+    assert "ZZSECRETZZ" not in out and counts

@@ -461,3 +461,30 @@ def test_disk_deactivation_failure_is_said(fs):
     h.runner.run = run
     _, warnings = prepare(h, "/dev/sdc")
     assert warnings and "vgchange -an datavg" in warnings[0]
+
+
+# ---- the new parsers' verdicts never raise -------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from azbdiag.parsers.btrfs_check import btrfs_check_verdict  # noqa: E402
+from azbdiag.parsers.e2fsck import e2fsck_verdict  # noqa: E402
+from azbdiag.parsers.lvm_report import parse_lvm_report  # noqa: E402
+from azbdiag.parsers.xfs_repair import xfs_repair_findings  # noqa: E402
+
+OUTPUT = st.lists(st.sampled_from([
+    "", "ERROR: errors found in fs roots", "found 1 bytes used, error(s) found", "? no",
+    "Inode 12 has illegal block(s).  Clear? no", "skipping journal recovery", "would junk",
+    "is currently mounted", "no error found", "|", "  /dev/sdc3|datavg|x", "\x00", "\ufeff",
+]), max_size=8).map("\n".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.none(), st.integers(-300, 300)), OUTPUT | st.text(max_size=200), OUTPUT)
+def test_verdicts_never_raise(rc, out, err):
+    assert e2fsck_verdict(rc, out, err).verdict in ("clean", "errors", "unknown")
+    assert btrfs_check_verdict(rc, out, err)[0] in ("clean", "corrupt", "mounted", "unknown")
+    assert len(xfs_repair_findings(out, err)) <= 20
+    for row in parse_lvm_report(out, ["pv_name", "vg_name", "vg_uuid"]):
+        assert set(row) == {"pv_name", "vg_name", "vg_uuid"}

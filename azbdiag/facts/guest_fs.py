@@ -52,7 +52,7 @@ class GuestFs:
 
     def where(self) -> str:
         """How a reader finds it: the guest mount point, then the device."""
-        point = self.guest_point or "(not in the guest's fstab)"
+        point = self.guest_point or "(guest mount point unknown)"
         at = f" at {self.mounted_at[0]}" if self.mounted_at else ""
         return f"{point} = {self.device} ({self.fstype}){at}"
 
