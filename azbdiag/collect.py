@@ -33,6 +33,7 @@ ROTATED_TOTAL = 16 * MB          # every rotated log together
 INFLATE_LIMIT = 256 * MB         # never inflate more than this of one .gz (a bomb stops here)
 MAX_GLOB = 50                    # files per directory pattern
 MAX_OLD_STATE = 5                # N_settings / N_status kept by the extension, newest first
+MAX_KERNEL_LINES = 5000          # file system lines of the kernel log, the last ones
 
 HANDLER = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
 EXT_LOG_DIR = f"/var/log/azure/{HANDLER}"
@@ -315,8 +316,12 @@ def add_machine(c: Collector) -> None:
     except (CheckError, SkipRule) as exc:
         c.bundle.leave_out("kernel log", str(exc))
         return
-    c.add_text("machine/kernel-fs.log", "".join(ln.text + "\n" for ln in lines),
-               f"file system lines of the kernel log of {which}", "command")
+    kept = lines[-MAX_KERNEL_LINES:]
+    c.add_text("machine/kernel-fs.log", "".join(ln.text + "\n" for ln in kept),
+               f"file system lines of the kernel log of {which}", "command",
+               truncated=len(kept) < len(lines),
+               note=f"the last {len(kept)} of {len(lines)} lines" if len(kept) < len(lines)
+               else "")
 
 
 def add_logs(c: Collector) -> None:

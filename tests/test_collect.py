@@ -367,3 +367,11 @@ def test_a_planted_signature_never_survives(before, after, mode):
     else:
         out, counts = redact_counted(text, config=mode == "config")
     assert "ZZSECRETZZ" not in out and counts
+
+
+def test_not_root_is_said(planted, tmp_path, monkeypatch):
+    from azbdiag.host import Host
+
+    monkeypatch.setattr(Host, "is_root", property(lambda self: False))
+    res = run_collect("--root", planted, "-o", tmp_path / "b.tar.gz")
+    assert res.exit_code == 0 and "not root: files only root can read are left out" in res.output

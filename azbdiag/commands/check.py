@@ -99,4 +99,6 @@ def _with_disks(ctx, stack, host, disk, options, only):
     if not given_on_command_line(ctx, "deadline"):
         options["deadline"] = max(options["deadline"], DISK_DEADLINE)
     # Without --root this machine is the rescue VM: its own rules would describe it, not the disk.
-    return only or (["freeze.disk_fs_state"] if host.live else only)
+    if only or not host.live:
+        return only
+    return ["freeze.disk_fs_state"]

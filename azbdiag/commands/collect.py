@@ -62,6 +62,9 @@ def collect(
     total = sum(n for m in bundle.members for n in m.redactions.values())
     typer.echo(f"{path}: {len(bundle.members) + 1} files, {len(data)} bytes, mode 0600; "
                f"{total} secret(s) redacted (see manifest.json)")
+    if not host.is_root:
+        err("note: not root: files only root can read are left out (manifest.json lists them); "
+            "re-run with sudo")
     capped = bundle.capped
     if capped:
         names = ", ".join(e["source"] for e in capped[:5]) + (
