@@ -1,5 +1,6 @@
 """The typer application every command registers on, and what the commands share: the error
-guard (one line and a documented exit code, never a traceback), `err`, `choice` and `make_host`.
+guard (one line and a documented exit code, never a traceback), one-line usage errors, `err`,
+the option helpers (`choice_option`, `seconds`) and `make_host`.
 
 The commands live in azbdiag/commands/ (one module each) and azbdiag/cli.py assembles them. This
 module imports no engine, rule, fix or rendering code, so that `--version`, `--help` and the
@@ -9,44 +10,101 @@ style: Debian 12's typer 0.7 silently ignores `Annotated` options, and Ubuntu 22
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import inspect
+import math
+import os
+import stat
 import traceback
+from typing import NoReturn, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from azbdiag import __version__
 from azbdiag.exit_codes import (  # noqa: F401  (re-exported: the commands' exit codes)
     EXIT_CANNOT_RUN,
     EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_NOT_CONFIRMED,
     EXIT_OK,
     EXIT_USAGE,
 )
 
+# Click's own exceptions (usage errors, exit 2) must pass through the guard. Typer 0.4 and 0.7
+# use click, newer typer vendors it, so find the base class through typer's BadParameter.
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_CLICK_EXCEPTIONS = (_CLICK_EXCEPTION, typer.Abort)
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors(command):
+    """Click's usage errors (and ours, raised as typer.BadParameter) as one line on standard
+    error, whatever the typer: no "Usage:" block, no box. `command` names the --help to read."""
+    try:
+        yield
+    except _CLICK_EXCEPTION as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # newer click: the help, exit 2
+            raise
+        message = " ".join(exc.format_message().split())
+        if message[:1].isupper() and message[1:2].islower():
+            message = message[0].lower() + message[1:]
+        if not getattr(exc, "says_what_to_do", False):  # click's own: point to the help
+            message = f"{message.rstrip('.')}; see 'azbdiag{' ' + command if command else ''} --help'"
+        err(message)
+        raise typer.Exit(exc.exit_code) from None
+    except typer.Abort:  # end of input or Ctrl-C at a prompt
+        err("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+class AzbdiagGroup(TyperGroup):
+    """The app's click group. A usage error is one line (exit 2) on every typer we support;
+    `azbdiag` alone prints the help and exits 2, as newer click does, on older ones too."""
+
+    def parse_args(self, ctx, args):
+        if not args and not ctx.resilient_parsing:
+            text = ctx.get_help()  # typer with rich prints the help itself and returns ""
+            if text:
+                typer.echo(text)
+            raise typer.Exit(EXIT_USAGE)
+        with _one_line_usage_errors(None):
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        # click 8.2 renamed protected_args (the command name) and deprecated the old name
+        rest = ctx._protected_args if hasattr(ctx, "_protected_args") else ctx.protected_args
+        name = rest[0] if rest and rest[0] in self.commands else None
+        with _one_line_usage_errors(name):
+            return super().invoke(ctx)
+
 
 def _typer_settings() -> dict:
     settings = dict(
+        cls=AzbdiagGroup,
         add_completion=False,
         no_args_is_help=True,
         help="Find the guest-side cause of Azure VM backup failures on Linux, and fix it safely.",
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     # typer 0.7 and later print rich tracebacks unless told not to; typer 0.4 has no such option.
-    if "pretty_exceptions_enable" in inspect.signature(typer.Typer).parameters:
+    parameters = inspect.signature(typer.Typer).parameters
+    if "pretty_exceptions_enable" in parameters:
         settings["pretty_exceptions_enable"] = False
+    # Where rich is installed, newer typer draws --help in boxes whose narrow columns break the
+    # [a|b|c] choices apart; the plain help reads the same on every typer.
+    if "rich_markup_mode" in parameters:
+        settings["rich_markup_mode"] = None
     return settings
 
 
 app = typer.Typer(**_typer_settings())
 
 _options = {"debug": False}
-# Click's own exceptions (usage errors, exit 2) must pass through. Typer 0.4 and 0.7 use click,
-# newer typer vendors it, so find the base class through typer's BadParameter.
-_CLICK_EXCEPTIONS = tuple(
-    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
-) + (typer.Abort,)
 
 
 class Fatal(Exception):
@@ -108,22 +166,86 @@ def main_callback(
     _options["debug"] = debug
 
 
+def root_problem(root: str):
+    """Why `root` cannot be inspected, in a few words, or None: missing, not a directory, or a
+    directory this user cannot read (a user error, exit 3, rather than rules that all fail)."""
+    if not root:
+        return "--root must not be empty"
+    try:
+        st = os.stat(root)
+        if not stat.S_ISDIR(st.st_mode):
+            return f"--root {root!r}: not a directory"
+        with os.scandir(root):
+            pass
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except FileNotFoundError:
+        return f"--root {root!r}: no such directory"
+    except NotADirectoryError:
+        return f"--root {root!r}: not a directory"
+    except PermissionError as exc:
+        return f"--root {root!r}: cannot read it: {exc.strerror} (run as root?)"
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        return f"--root {root!r}: cannot use it: {getattr(exc, 'strerror', None) or exc}"
+    return None
+
+
 def make_host(root: str, runner=None):
     """The host to inspect: the live system for "/", else the OS disk mounted at `root`."""
     from azbdiag.host import Host, HostError
 
+    problem = root_problem(root)
+    if problem:
+        raise Fatal(problem)
     try:
         return Host(root=root, runner=runner)
     except HostError as exc:
         raise Fatal(str(exc)) from None
 
 
-def choice(value: str, allowed, option: str) -> str:
-    """`value` lower-cased if it is one of `allowed`, else a usage error (exit 2) on `option`."""
-    value = (value or "").lower()
-    if value not in allowed:
-        raise typer.BadParameter(f"must be one of: {', '.join(allowed)}", param_hint=option)
+def bad_value(message: str, option: Optional[str] = None, of_option: bool = True):
+    """A usage error (exit 2) whose message is complete, printed without the --help hint:
+    "invalid value for OPTION: MESSAGE" (in an option's callback click names the option), or
+    MESSAGE alone when not `of_option`."""
+    exc = typer.BadParameter(message, param_hint=option) if of_option else _USAGE_ERROR(message)
+    exc.says_what_to_do = True
+    return exc
+
+
+def one_of(choices):
+    """An option callback: the value lower-cased if it is one of `choices`, else a usage error
+    naming the option and the choices."""
+
+    def callback(value):
+        if value is None:
+            return value
+        if value.lower() not in choices:
+            raise bad_value(f"{value!r} is not one of {', '.join(choices)}")
+        return value.lower()
+
+    return callback
+
+
+def choice_option(default: str, *names: str, choices, help: str):
+    """An option taking one of `choices` (case-insensitive), listed in --help as [a|b|c]."""
+    return typer.Option(default, *names, metavar="[" + "|".join(choices) + "]",
+                        callback=one_of(tuple(choices)), help=help)
+
+
+def seconds(value):
+    """An option callback: a number of seconds above 0 (not 0, negative, nan or inf)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise bad_value(f"must be a number of seconds above 0, not {value:g}")
     return value
+
+
+def choice(value: str, allowed, option: str) -> str:
+    """`value` lower-cased if it is one of `allowed`, else a usage error (exit 2) on `option`.
+    For a value checked after parsing; an option's own choices are better declared with
+    choice_option, which also lists them in --help."""
+    if (value or "").lower() not in allowed:
+        raise bad_value(f"{value!r} is not one of {', '.join(allowed)}", option)
+    return value.lower()
 
 
 def given_on_command_line(ctx: typer.Context, param: str) -> bool:
@@ -133,11 +255,15 @@ def given_on_command_line(ctx: typer.Context, param: str) -> bool:
 
 
 def confirm(question: str) -> bool:
-    """Ask on the terminal; anything but yes is no."""
-    return typer.confirm(question, default=False)
+    """Ask on the terminal; anything but yes is no (end of input and Ctrl-C too)."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:
+        return False
 
 
-def usage_error(message: str) -> None:
-    """A usage error in one line (exit 2), for conflicts click cannot express."""
-    err(message)
-    raise typer.Exit(EXIT_USAGE)
+def usage_error(message: str, option: Optional[str] = None) -> NoReturn:
+    """A usage error in one line (exit 2) for what click cannot check itself (conflicting
+    options, unknown rule ids): `azbdiag: [invalid value for OPTION: ]MESSAGE; see 'azbdiag
+    COMMAND --help'`."""
+    raise bad_value(message, option, of_option=option is not None)

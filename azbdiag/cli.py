@@ -7,16 +7,25 @@ import sys
 import traceback
 
 from azbdiag.app import EXIT_CANNOT_RUN, app, guarded
-from azbdiag.commands import check, collect, explain, fix, rules, summarize, undo
+from azbdiag.commands import check, collect, explain, fix, history, rules, summarize, undo
+
+
+def register(func, name=None):
+    """`func` as a command behind the guard. Its docstring's first line is given as the short
+    help, which click then wraps in `azbdiag --help` instead of cutting it with "..."."""
+    short = (func.__doc__ or "").strip().splitlines()[0]
+    app.command(name, short_help=short)(guarded(func))
+
 
 # In the order `azbdiag --help` lists them on typers that keep the order.
-app.command()(guarded(check.check))
-app.command("rules")(guarded(rules.list_rules))
-app.command()(guarded(explain.explain))
-app.command()(guarded(fix.fix))
-app.command()(guarded(undo.undo))
-app.command()(guarded(summarize.summarize))
-app.command()(guarded(collect.collect))
+register(check.check)
+register(rules.list_rules, "rules")
+register(explain.explain)
+register(fix.fix)
+register(undo.undo)
+register(summarize.summarize)
+register(history.history)
+register(collect.collect)
 
 
 def main():

@@ -162,7 +162,10 @@ def _bounded(text: str, limit: int) -> str:
 
 def _finish(r: Rule, res: Result, started: float) -> Result:
     res.id, res.title, res.error_codes = r.id, r.title, r.error_codes
-    res.fix = r.fix if res.status in (Status.WARN, Status.FAIL) else None
+    # A rule says when its fix cannot repair this finding (data not_fixable: the reason):
+    # then no fix is advised, and `fix` prints the reason instead of planning.
+    not_fixable = isinstance(res.data, dict) and res.data.get("not_fixable")
+    res.fix = r.fix if res.status in (Status.WARN, Status.FAIL) and not not_fixable else None
     res.remedy = res.remedy or (r.remedy if res.status in (Status.WARN, Status.FAIL) else None)
     res.summary = _bounded(res.summary, MAX_SUMMARY) if res.summary else res.summary
     res.evidence = [_bounded(e, MAX_EVIDENCE_LINE) for e in list(res.evidence)[:MAX_EVIDENCE]]

@@ -7,7 +7,7 @@ import datetime
 import json
 import os
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 from azbdiag import __version__, engine
 from azbdiag.model import Result, Status
@@ -36,6 +36,31 @@ def result_json(r: Result) -> dict:
     }
 
 
+def _utc(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(microsecond=0) \
+        .isoformat().replace("+00:00", "Z")
+
+
+def last_backup(results: Sequence[Result], now: Optional[float] = None) -> Optional[dict]:
+    """The backup extension's last run as extension.last_status decoded it (its data
+    `last_backup`), with the newest measured freeze from freeze.trend; None when unknown.
+    The verdict at the top of the text report and the metrics show it."""
+    by_id = {r.id: r for r in results}
+    status = by_id.get("extension.last_status")
+    data = status.data.get("last_backup") if status is not None else None
+    if not isinstance(data, dict):
+        return None
+    out = {k: v for k, v in data.items() if k != "time"}
+    when = data.get("time")
+    out["time"] = _utc(when) if isinstance(when, (int, float)) else None
+    out["age_seconds"] = max(0, int((time.time() if now is None else now) - when)) \
+        if isinstance(when, (int, float)) else None
+    trend = by_id.get("freeze.trend")
+    for key in ("freeze", "frozen"):
+        out[key] = trend.data.get(key) if trend is not None else None
+    return out
+
+
 def build_document(host_facts, results: Sequence[Result], duration_ms: int = 0) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
@@ -46,6 +71,7 @@ def build_document(host_facts, results: Sequence[Result], duration_ms: int = 0) 
         "host": host_facts.as_json(),
         "summary": engine.summarize(results),
         "results": [result_json(r) for r in results],
+        "last_backup": last_backup(results),
     }
 
 

@@ -4,12 +4,19 @@
 - /var/log/azbdiag/             logs (0700): azbdiag.log, one line per check run
 
 This module is the one place that says where the state directory is: the fix journal
-(azbdiag/fix/journal.py) asks it too. Files are replaced through the fixer's atomic_write.
+(azbdiag/fix/journal.py) asks it too. Files are written through azbdiag/fix/files.py (a
+temporary file created exclusively, renamed into place, modes set whatever the umask), and new
+folders are made 0700.
 
-Under --root these paths map into the mounted disk (host.path), so a fix journal of an offline
-disk travels with that disk. A check only records its report on the live system as root:
-checking a mounted disk never writes to it. AZBDIAG_STATE_DIR and AZBDIAG_LOG_DIR point them
-somewhere else; AZBDIAG_NO_RECORD=1 turns recording off (the test suite sets it).
+The state directory is always this machine's own, also with --root: the journal of a fix run
+on a mounted OS disk stays on the machine that ran it (azbdiag/fix/journal.py keys it by the
+root's identity), so nothing written on a disk is ever replayed from it, and checking or fixing
+a disk never writes azbdiag's state onto it. A check only records its report on the live
+system as root. AZBDIAG_STATE_DIR and AZBDIAG_LOG_DIR point them somewhere else;
+AZBDIAG_NO_RECORD=1 turns recording off (the test suite sets it).
+
+Recording also sends the result to the systemd journal (azbdiag/journald.py) and, when
+AZBDIAG_TEXTFILE_DIR is set, writes the metrics file for node_exporter (azbdiag/textfile.py).
 
 Recording is best effort: record_check() never raises, it returns an error message instead.
 """
@@ -17,11 +24,12 @@ Recording is best effort: record_check() never raises, it returns an error messa
 from __future__ import annotations
 
 import datetime
-import errno
 import os
+import stat
 from typing import Optional
 
-from azbdiag.fix.files import atomic_write
+from azbdiag import journald, textfile
+from azbdiag.fix.files import make_private_dir, write_local
 
 STATE_ENV = "AZBDIAG_STATE_DIR"   # the state directory, fix journal included
 LOG_ENV = "AZBDIAG_LOG_DIR"
@@ -34,20 +42,24 @@ LOG_MAX_BYTES = 1024 * 1024      # past this the log keeps its newest half
 SUMMARY_MAX = 400
 
 
-def _map(host, guest: str) -> str:
-    return host.path(guest) if host is not None else guest
-
-
 def state_dir(host=None) -> str:
-    return os.environ.get(STATE_ENV) or _map(host, STATE_DIR)
+    """This machine's state directory (`host` is accepted for callers that have one: the
+    directory is the same for every root)."""
+    return os.environ.get(STATE_ENV) or STATE_DIR
 
 
 def log_dir(host=None) -> str:
-    return os.environ.get(LOG_ENV) or _map(host, LOG_DIR)
+    return os.environ.get(LOG_ENV) or LOG_DIR
 
 
 def journal_dir(host=None) -> str:
     return os.path.join(state_dir(host), "journal")
+
+
+def journal_dir_on_disk() -> str:
+    """Where earlier builds of azbdiag kept the journal of a --root run: on the disk. Never read;
+    `undo --list` only says it is there."""
+    return STATE_DIR + "/journal"
 
 
 def last_report_path(host=None) -> str:
@@ -59,12 +71,21 @@ def log_path(host=None) -> str:
 
 
 def ensure_dir(path: str) -> None:
-    """Create `path` (and parents) root-only; an existing directory keeps its mode."""
+    """Create `path` (and parents) 0700 whatever the umask; an existing directory keeps its
+    mode; a symlink or a file there is refused (OSError)."""
     if os.path.isdir(path) and not os.path.islink(path):
         return
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    if os.path.islink(path) or not os.path.isdir(path):
-        raise OSError(errno.ENOTDIR, "not a directory", path)
+    make_private_dir(path)
+
+
+def untrusted_reason(st: os.stat_result) -> Optional[str]:
+    """Why a folder of azbdiag's state (or a file in it) with this stat is not trusted, or
+    None: it must belong to this user (or root) and be writable by nobody else."""
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"it belongs to uid {st.st_uid}"
+    if st.st_mode & 0o022:
+        return f"others can write to it (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
 
 
 def _append_private(path: str, line: str) -> None:
@@ -91,7 +112,7 @@ def _trim(path: str, max_bytes: Optional[int] = None) -> None:
     finally:
         os.close(fd)
     cut = tail.find(b"\n")
-    atomic_write(path, tail[cut + 1:] if cut >= 0 else b"", 0o600)
+    write_local(path, tail[cut + 1:] if cut >= 0 else b"", 0o600)
 
 
 def summary_line(doc: dict, now: Optional[datetime.datetime] = None) -> str:
@@ -133,15 +154,17 @@ def record_check(host, doc: dict, report_json: str) -> Optional[str]:
         problems = []
         try:
             ensure_dir(state_dir(host))
-            atomic_write(last_report_path(host), report_json.encode("utf-8", "replace"), 0o600)
+            write_local(last_report_path(host), report_json.encode("utf-8", "replace"), 0o600)
         except OSError as exc:
             problems.append(f"{last_report_path(host)}: {exc.strerror or exc}")
+        line = summary_line(doc)
         try:
             ensure_dir(log_dir(host))
             _trim(log_path(host))
-            _append_private(log_path(host), summary_line(doc))
+            _append_private(log_path(host), line)
         except OSError as exc:
             problems.append(f"{log_path(host)}: {exc.strerror or exc}")
+        problems += [p for p in (journald.send(doc, line), textfile.write(doc)) if p]
         return "; ".join(problems) or None
     except Exception as exc:  # best effort: a check never fails because of its log
         return f"{type(exc).__name__}: {exc}"

@@ -74,6 +74,48 @@ def find_reports(paths):
     return files, rejected
 
 
+class NotRegular(Exception):
+    """A path that is not a regular file (a FIFO, device, socket): never opened for reading."""
+
+
+def _kind(mode: int) -> str:
+    import stat
+
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_regular(path: str, limit: int) -> bytes:
+    """At most `limit` bytes of the regular file `path`. A FIFO, device or socket (even
+    named *.json, even behind a symlink) is refused before it is opened, and the file is
+    opened non-blocking and checked again, so that a read can never wait for a writer."""
+    import os
+    import stat
+
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegular(f"{_kind(st.st_mode)}, not a regular file: not read")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        now = os.fstat(fd)
+        if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            raise NotRegular("changed while azbdiag opened it: not read")
+        chunks, total = [], 0
+        while total < limit:
+            chunk = os.read(fd, min(1 << 20, limit - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def load_report(path: str, check):
     """(document, None) for a valid report, else (None, one-line reason)."""
     import json
@@ -81,8 +123,9 @@ def load_report(path: str, check):
     from azbdiag.schema import first_error
 
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_REPORT_BYTES + 1)
+        raw = read_regular(path, MAX_REPORT_BYTES + 1)
+    except NotRegular as exc:
+        return None, str(exc)
     except OSError as exc:
         return None, f"cannot read: {exc.strerror or exc}"
     if len(raw) > MAX_REPORT_BYTES:

@@ -59,6 +59,27 @@ def _cloud_init_note(ctx, bad: List[NicConfig]) -> List[str]:
     return []
 
 
+# What to do by hand where `fix --dhcp` does not edit the file (networkd, ifupdown, cloud-init).
+BY_HAND = {"networkd": "set DHCP=ipv4 in [Network]",
+           "ifupdown": "change it to `iface {name} inet dhcp`",
+           "cloud-init": "cloud-init writes the network configuration from it; change the "
+                         "cloud-init network config (remove the static one or switch it to dhcp)"}
+
+
+def _not_fixable(configs: List[NicConfig]):
+    """Why `fix --dhcp` cannot change any of `configs` (None when it can edit one)."""
+    reasons = []
+    for c in configs:
+        if c.file.startswith("/run/"):
+            reasons.append(f"{c.file} is generated at run time; change its source instead")
+        elif c.stack in BY_HAND:
+            reasons.append(f"{c.stack} ({c.file}) is not changed automatically: "
+                           + BY_HAND[c.stack].format(name=c.name))
+        else:
+            return None
+    return "; ".join(reasons) or None
+
+
 @rule("dhcp.config", "The primary NIC is configured to get its IPv4 address by DHCP",
       error_codes=("GuestAgentSnapshotTaskStatusError", "ExtensionSnapshotFailedNoNetwork",
                    "ExtensionOperationFailedForManagedDisks", "BackUpOperationFailed"),
@@ -84,10 +105,13 @@ def config(ctx):
         first = bad[0]
         kind = ("a static IPv4 address" if first.method == "static" else "no IPv4 DHCP")
         return fail(f"{nc.nic} gets {kind} from {first.stack} ({first.file}): {WHY_DHCP}",
-                    evidence, nic=nc.nic, configs=[dataclasses.asdict(c) for c in bad])
+                    evidence, nic=nc.nic, configs=[dataclasses.asdict(c) for c in bad],
+                    not_fixable=_not_fixable(bad))
     if unknown and not good:
         return warn(f"cannot tell whether {nc.nic} uses DHCP: {unknown[0].stack} "
-                    f"{unknown[0].file} {unknown[0].detail}", evidence)
+                    f"{unknown[0].file} {unknown[0].detail}", evidence,
+                    not_fixable=f"azbdiag cannot tell what {unknown[0].file} configures, so "
+                                f"it changes nothing; check it by hand")
     if good:
         extra = sorted({a for c in good for a in c.addresses})
         note = f" (static {', '.join(extra)} beside it is fine)" if extra else ""
@@ -97,7 +121,10 @@ def config(ctx):
     if nm and _nm_auto_default(ctx.host):
         return ok(f"no profile names {nc.nic}: NetworkManager brings it up with its automatic "
                   f"DHCP 'Wired connection'", evidence)
-    return warn(f"found no network configuration for {nc.nic} in any known stack", evidence)
+    return warn(f"found no network configuration for {nc.nic} in any known stack", evidence,
+                not_fixable=f"no configuration file names {nc.nic}, so there is nothing to "
+                            f"switch to DHCP; configure it with the distribution's network "
+                            f"tool")
 
 
 @fix("dhcp", title="Switch the primary NIC's configuration to DHCP", rules=("dhcp.config",),
@@ -133,11 +160,8 @@ def plan_dhcp(ctx, findings):
                 new = nmconnection.keyfile_set_auto(text)
                 what = "set [ipv4] method=auto (address lines stay as secondary addresses)"
             else:
-                hint = {"networkd": "set DHCP=ipv4 in [Network]",
-                        "ifupdown": f"change it to `iface {c['name']} inet dhcp`",
-                        "cloud-init": "remove the static network config or switch it to dhcp"}
-                raise RefuseFix(f"{stack} ({path}) is not changed automatically: "
-                                f"{hint.get(stack, 'switch it to DHCP by hand')}")
+                hint = BY_HAND.get(stack, "switch it to DHCP by hand").format(name=c["name"])
+                raise RefuseFix(f"{stack} ({path}) is not changed automatically: {hint}")
             data = new.encode("utf-8")
             if target == path and data == text.encode("utf-8"):
                 continue

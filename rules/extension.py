@@ -231,6 +231,7 @@ def _explain(code: int) -> str:
       remedy="Fix the cause the checks named in the summary point at, then run a backup again. "
              "A run stuck in progress means the extension's daemon died or hangs: look at "
              f"{LOG_DIR}/extension.log and the extension.processes check.")
+@shared_facts.with_last_backup(lambda ctx: newest_status(ctx.host, _need_active(ctx)), CAUSE_RULES)
 def last_status(ctx):
     """The newest status/<N>.status: its code, the error code inside the substatus report
     (vmHealthStatusCode), and what Azure shows for it."""

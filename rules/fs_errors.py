@@ -8,7 +8,6 @@ The mounts checked are those freeze.mount_list names, or exactly the ones given 
 from __future__ import annotations
 
 import os
-import shlex
 from typing import List, Tuple
 
 from azbdiag.engine import rule
@@ -20,7 +19,7 @@ from azbdiag.facts import (
     mounts,
     uses_grubby,
 )
-from azbdiag.fix import RefuseFix, RunCommand, fix
+from azbdiag.fix import RefuseFix, RepairFilesystem, fix
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers.kernel_log import errors_since_mount
 from azbdiag.parsers.mounts import Mount, parse_fstab, parse_mountinfo
@@ -183,7 +182,8 @@ def remount_options(entry: dict) -> str:
 @fix("freeze", title="Check and repair file systems the backup cannot freeze",
      rules=("freeze.fs_state", "freeze.read_only"), order=90, live_only=True)
 def plan_freeze(ctx, findings):
-    """For each file system that is not clean: unmount, check and repair, mount again."""
+    """For each file system that is not clean: unmount, check and repair, mount again
+    (azbdiag/fix/mounts.py runs the steps and mounts it back if one fails)."""
     host = ctx.host
     seen, entries = set(), []
     for res in findings:
@@ -220,25 +220,11 @@ def plan_freeze(ctx, findings):
             refusals.append(f"{point} is busy ({what}): stop those and re-run, or schedule "
                             f"its check at the next boot, {RESCUE}")
             continue
-        opts = remount_options(e)
-        source = e.get("source") or ""
-        mount = ["mount", "-t", fstype, "-o", opts,
-                 source if source.startswith("/dev/") and source != "/dev/root" else dev, point]
-        if point in fstab:      # as configured for boot (also undoes an error's read-only)
-            mount, opts = ["mount", point], "its /etc/fstab options"
-        actions.append(RunCommand(["umount", point], why=f"{point} is not clean: {e['detail']}"))
-        if fstype == "xfs":
-            actions.append(RunCommand(mount, why="mount once so that XFS replays its log"))
-            actions.append(RunCommand(["umount", point], why="unmount again for the repair"))
-            actions.append(RunCommand(["xfs_repair", dev], why="repair the XFS file system",
-                                      timeout=3600))
-        else:
-            actions.append(RunCommand(["e2fsck", "-f", "-y", dev], why="check and repair",
-                                      timeout=3600, ok_codes=(0, 1)))
-        actions.append(RunCommand(mount, why=f"mount {point} again with "
-                                             f"{opts if ' ' in opts else shlex.quote(opts)}"))
+        actions.append(RepairFilesystem(
+            point, fstype, dev, e.get("source") or "", remount_options(e),
+            fstab=point in fstab, why=f"{point} is not clean: {e['detail']}"))
     if refusals:
-        hint = (f" | nothing was changed; `--mount {actions[0].argv[-1]}` repairs the mounts that "
+        hint = (f" | nothing was changed; `--mount {actions[0].point}` repairs the mounts that "
                 f"can be repaired now") if actions else " | nothing was changed"
         raise RefuseFix(" | ".join(refusals) + hint)
     return actions

@@ -306,7 +306,9 @@ def labels(ctx):
     result = warn if pending else _by_mode(state)
     return result(f"{len(problems)} file(s) under {', '.join(roots)} look mislabelled ({how}; "
                   f"security.selinux attributes against {basis}){note}", evidence,
-                  method="autorelabel" if not host.live else "none", roots=roots, pending=pending)
+                  method="autorelabel" if not host.live else "none", roots=roots, pending=pending,
+                  not_fixable=(f"a full relabel is already scheduled for the next boot "
+                               f"({AUTORELABEL} exists)") if pending else None)
 
 
 @fix("selinux", title="Restore the SELinux labels of the agent's and the extension's files",

@@ -4,11 +4,13 @@
 
 The first call copies the tree (the files git tracks or would track; symlinks stay links) into
 a fresh folder, makes it a git repository with one commit (the README's rpm commands use
-`git archive HEAD`), and there runs every command of the README's "Building the packages"
-code blocks as written, each block with `sh -e` from the top of the copy, with HOME pointing
-into the build folder (so ~/rpmbuild is the build's own) and AZBDIAG_WHEEL_CACHE at the test
-cache. One line is not run: `sudo apt-get build-dep ./` would install packages on this
-machine; `dpkg-checkbuilddeps` checks instead that it has nothing left to do.
+`git archive HEAD`), and there runs every command of the README's code blocks annotated
+`<!-- ci: build -->` (tests/readme_blocks.py) as written, each block with `sh -e` from the top
+of the copy, with HOME pointing into the build folder (so ~/rpmbuild is the build's own) and
+AZBDIAG_WHEEL_CACHE at the test cache. `sudo apt-get build-dep ./` runs as written too, but
+only after `dpkg-checkbuilddeps` has shown that it has nothing left to install (so it cannot
+change this machine's packages), with a `sudo` that only runs its command (the build runs as
+root) and apt told to wait for a dpkg lock that another process holds.
 
 The products are kept under <AZBDIAG_TEST_CACHE>/builds/<hash of the tree>/, so every test
 module, and a later pytest run on the same tree, reuses them: each package is built once.
@@ -21,19 +23,19 @@ import glob
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 
 import pytest
+import readme_blocks
 from chroots import CACHE_DIR, _cache_lock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_DIR = os.path.join(CACHE_DIR, "builds")
 WHEEL_CACHE = os.path.join(CACHE_DIR, "wheels")
 HOST_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-SKIPPED_LINE = "sudo apt-get build-dep ./"
+SUDO = '#!/bin/sh\n# the build runs as root: sudo only runs its command\nexec "$@"\n'
 TOOLS = ("dpkg-buildpackage", "dpkg-checkbuilddeps", "dh", "rpmbuild", "rpm", "git", "lintian", "tar")
 
 
@@ -68,11 +70,9 @@ def tree_key(files):
 
 
 def readme_build_blocks(readme_text):
-    """The ```sh blocks of the README's "Building the packages" section, as lists of lines."""
-    section = readme_text.split("### Building the packages", 1)[1].split("\n## ", 1)[0]
-    section = section.split("\n### ", 1)[0]
-    blocks = re.findall(r"^```sh\n(.*?)^```", section, re.M | re.S)
-    return [[line for line in block.splitlines() if line.strip()] for block in blocks]
+    """The README's blocks annotated `<!-- ci: build -->`, as lists of their non-blank lines."""
+    return [[line for line in block.lines if line.strip()]
+            for block in readme_blocks.blocks("build", text=readme_text)]
 
 
 def _copy_tree(files, dest):
@@ -97,7 +97,7 @@ def _build(files, out):
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
         blocks = readme_build_blocks(fh.read())
     if not blocks:
-        raise RuntimeError("README.md: no ```sh blocks under 'Building the packages'")
+        raise RuntimeError("README.md: no code block is annotated <!-- ci: build -->")
     work = tempfile.mkdtemp(prefix="build-", dir=BUILD_DIR)
     log = []
     try:
@@ -105,15 +105,22 @@ def _build(files, out):
         home = os.path.join(work, "home")
         os.makedirs(home)
         _copy_tree(files, src)
-        env = {"PATH": HOST_PATH, "HOME": home, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8",
+        shim = os.path.join(work, "bin")
+        os.makedirs(shim)
+        with open(os.path.join(shim, "sudo"), "w") as fh:
+            fh.write(SUDO)
+        os.chmod(os.path.join(shim, "sudo"), 0o755)
+        with open(os.path.join(work, "apt.conf"), "w") as fh:
+            fh.write('DPkg::Lock::Timeout "900";\n')
+        env = {"PATH": f"{shim}:{HOST_PATH}", "HOME": home, "APT_CONFIG": os.path.join(work, "apt.conf"),
+               "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8",
                "AZBDIAG_WHEEL_CACHE": WHEEL_CACHE, "DEBIAN_FRONTEND": "noninteractive",
                "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@localhost", "GIT_COMMITTER_NAME": "ci",
                "GIT_COMMITTER_EMAIL": "ci@localhost", "TMPDIR": os.environ.get("TMPDIR", "/tmp")}
         _sh("git init -q && git add -A && git -c commit.gpgsign=false commit -q -m tree", src, env, log)
-        _sh("dpkg-checkbuilddeps", src, env, log)  # stands for the skipped `apt-get build-dep ./`
+        _sh("dpkg-checkbuilddeps", src, env, log)  # so that `apt-get build-dep ./` installs nothing
         for block in blocks:
-            lines = [line for line in block if not line.startswith(SKIPPED_LINE)]
-            _sh("\n".join(lines), src, env, log)
+            _sh("\n".join(block), src, env, log)
         products = {
             "deb": glob.glob(os.path.join(work, "azbdiag_*_all.deb")),
             "changes": glob.glob(os.path.join(work, "azbdiag_*.changes")),

@@ -19,6 +19,15 @@ to existing .deb files are copied in and installed with apt (never cached).
 Needs root, debootstrap, chroot and tar; otherwise the calling test is skipped with a reason.
 Services never start inside (usr/sbin/policy-rc.d exits 101). /proc and /dev/pts are mounted
 only while apt runs, or while chroot_run(..., mounts=True) runs, and always unmounted again.
+
+chroot_run(..., isolated=True) runs the command in private mount, network and PID namespaces
+(unshare): /proc is mounted inside them only, so it is gone with the command whatever kills
+it; nothing inside can mount or unmount anything of this machine, reach a network (only a
+loopback that is down), or see or signal this machine's processes.
+
+`with booted(root) as run:` boots the root under its own systemd (systemd-nspawn --boot,
+private network, the units in BOOT_MASKS masked for the boot) for commands that need a running
+systemd; `run(argv, timeout, env)` runs a command inside, like chroot_run.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -306,18 +316,101 @@ def debian_chroot(dest_dir, suite="bookworm", packages=()):
     return dest
 
 
-def chroot_run(root, argv, timeout=120, mounts=False, env=None, input=None):
+def chroot_run(root, argv, timeout=120, mounts=False, env=None, input=None, isolated=False):
     """Run `argv` inside `root` with a clean environment (CHROOT_ENV plus `env`) and return a
     subprocess.CompletedProcess with text stdout/stderr. With mounts=True /proc and /dev/pts
-    are mounted for the run and unmounted afterwards. On timeout the process group is killed
-    and subprocess.TimeoutExpired is raised."""
+    are mounted for the run and unmounted afterwards. With isolated=True the command runs in
+    private mount, network and PID namespaces, with /proc mounted inside them (see the module
+    docstring). On timeout the process group is killed and subprocess.TimeoutExpired is raised."""
     full_env = dict(CHROOT_ENV)
     full_env.update(env or {})
-    cmd = [shutil.which("chroot", path=_HOST_PATH) or "/usr/sbin/chroot", root, *argv]
+    chroot = shutil.which("chroot", path=_HOST_PATH) or "/usr/sbin/chroot"
+    cmd = [chroot, root, *argv]
+    if isolated:
+        unshare = shutil.which("unshare", path=_HOST_PATH)
+        if unshare is None:
+            pytest.skip("unshare (util-linux) is not installed")
+        mount_proc = 'mount -t proc proc "$1/proc" && exec "$0" "$@"'
+        cmd = [unshare, "--mount", "--net", "--pid", "--fork", "--kill-child", "--propagation", "private",
+               "/bin/sh", "-c", mount_proc, chroot, os.path.realpath(root), *argv]
+        return _run_killable(cmd, timeout, full_env, input)
     if mounts:
         with chroot_mounts(root):
             return _run_killable(cmd, timeout, full_env, input)
     return _run_killable(cmd, timeout, full_env, input)
+
+
+BOOT_MASKS = ("walinuxagent.service", "cloud-init-local.service", "cloud-init.service",
+              "cloud-config.service", "cloud-final.service")  # they would reach for Azure
+
+
+def _children(pid):
+    out = []
+    for task in glob.glob(f"/proc/{pid}/task/*/children"):
+        with contextlib.suppress(OSError), open(task) as fh:
+            out.extend(int(p) for p in fh.read().split())
+    return out
+
+
+@contextlib.contextmanager
+def booted(root, masks=BOOT_MASKS, timeout=120):
+    """Boot `root` (which needs systemd installed) with systemd-nspawn on a private network,
+    the units `masks` masked for this boot only, and yield run(argv, timeout=120, env=None) ->
+    CompletedProcess, which runs a command inside (through nsenter into all its namespaces)
+    with a clean environment (CHROOT_ENV plus `env`). Powers the container off afterwards.
+    Skips the calling test when systemd-nspawn or nsenter is missing."""
+    nspawn = shutil.which("systemd-nspawn", path=_HOST_PATH)
+    nsenter = shutil.which("nsenter", path=_HOST_PATH)
+    if nspawn is None or nsenter is None:
+        pytest.skip("systemd-nspawn is not installed (apt-get install systemd-container)")
+    root = os.path.realpath(root)
+    log = tempfile.TemporaryFile()
+    argv = [nspawn, "-q", "-D", root, "--boot", "--register=no", "--keep-unit", "--private-network",
+            *[f"systemd.mask={unit}" for unit in masks]]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PATH=_HOST_PATH), start_new_session=True)
+    leader = None
+
+    def run(command, timeout=120, env=None):
+        full_env = dict(CHROOT_ENV)
+        full_env.update(env or {})
+        return _run_killable([nsenter, "-t", str(leader), "-a", *command], timeout, full_env)
+
+    def boot_log():
+        log.seek(0)
+        return log.read().decode("utf-8", "replace")[-3000:]
+
+    try:
+        deadline = time.monotonic() + timeout
+        while leader is None and time.monotonic() < deadline and proc.poll() is None:
+            kids = _children(proc.pid)
+            leader = kids[0] if kids else None
+            time.sleep(0.2)
+        if leader is None:
+            raise RuntimeError(f"systemd-nspawn did not start {root}:\n{boot_log()}")
+        state = ""
+        while time.monotonic() < deadline:
+            left = max(5, deadline - time.monotonic())
+            cp = run(["systemctl", "is-system-running", "--wait"], timeout=left)
+            state = cp.stdout.strip()
+            if state in ("running", "degraded"):
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"{root} did not finish booting (state {state!r}):\n{boot_log()}")
+        yield run
+    finally:
+        if leader is not None and proc.poll() is None:
+            with contextlib.suppress(Exception):
+                run(["systemctl", "poweroff"], timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            for pid in (leader, proc.pid):
+                with contextlib.suppress(ProcessLookupError, TypeError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+        log.close()
 
 
 def cleanup_chroot(root):

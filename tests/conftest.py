@@ -12,6 +12,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # `check` on the live system as root records its report under /var/lib/azbdiag and
 # /var/log/azbdiag (azbdiag/state.py): never from the test suite (tests/test_state.py re-enables it).
 os.environ["AZBDIAG_NO_RECORD"] = "1"
+# Recording also sends the result to the journal and may write a metrics file: never to the
+# machine's journal or node_exporter's directory from the test suite (tests/test_monitoring.py
+# points them at its own).
+os.environ["AZBDIAG_JOURNAL_SOCKET"] = "/nonexistent/azbdiag-tests/journal-socket"
+os.environ.pop("AZBDIAG_TEXTFILE_DIR", None)
+# Fix journals and the fixer lock live on this machine, also for --root runs: never in the
+# machine's /var/lib/azbdiag or /run/azbdiag from the test suite (tests that look at them set
+# AZBDIAG_STATE_DIR to their own tmp_path).
+if not os.environ.get("AZBDIAG_STATE_DIR"):
+    import atexit
+    import shutil
+    import tempfile
+
+    _STATE = tempfile.mkdtemp(prefix="azbdiag-test-state-")
+    os.environ["AZBDIAG_STATE_DIR"] = _STATE
+    atexit.register(shutil.rmtree, _STATE, True)
 # TCP probes (azbdiag/netprobe.py) refuse any non-loopback address during the test suite.
 os.environ["AZBDIAG_LOOPBACK_ONLY"] = "1"
 if ROOT not in sys.path:

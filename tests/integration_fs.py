@@ -132,6 +132,43 @@ def ext4_state(dev: str) -> str:
     return "?"
 
 
+@contextlib.contextmanager
+def loop_mount_o(base, fstype: str = "ext4", size_mb: int = 300, name: str = "fs"):
+    """Like loop_fs, but mounted with `mount -o loop IMAGE POINT`: the kernel's loop device
+    clears itself when the file system is unmounted (autoclear). Yields (image, mount point);
+    always unmounts and detaches whatever loop device still holds the image."""
+    require(fstype)
+    base = str(base)
+    image = os.path.join(base, f"{name}.img")
+    point = os.path.join(base, name)
+    os.makedirs(point, exist_ok=True)
+    with open(image, "wb") as fh:
+        fh.truncate(size_mb * 1024 * 1024)
+    sh(f"mkfs.{fstype}", "-q", *(["-F"] if fstype == "ext4" else ["-f"]), image)
+    try:
+        sh("mount", "-t", fstype, "-o", "loop", image, point)
+        yield image, point
+    finally:
+        for _ in range(3):
+            if os.path.exists(point) and mounted_at(point):
+                sh("fsfreeze", "-u", point, check=False)
+                if sh("umount", point, check=False).returncode != 0:
+                    sh("umount", "-l", point, check=False)
+        for line in sh("losetup", "-j", image, check=False).stdout.splitlines():
+            sh("losetup", "-d", line.split(":", 1)[0], check=False)
+
+
+def source_of(point: str) -> str:
+    """The device mounted at `point` now ('' when none)."""
+    point = os.path.realpath(point)
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) > 4 and fields[4] == point and "-" in fields:
+                return fields[fields.index("-") + 2]
+    return ""
+
+
 # ---- a partitioned OS disk, as a rescue VM sees it ------------------------------------------
 #
 # The fixtures below build an "OS disk" image with a GPT partition table (/ on ext4, /var on

@@ -25,8 +25,9 @@ CONF_TEXT = (b"# Microsoft Azure Linux Agent Configuration\n"
 
 
 @pytest.fixture(autouse=True)
-def journal_under_root(monkeypatch):
-    monkeypatch.delenv(STATE_ENV, raising=False)
+def journal_in_tmp(monkeypatch, tmp_path):
+    """The fix journal and lock are this machine's (also with --root): keep them in tmp_path."""
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
 
 
 def build_root(tmp_path, broken=True):

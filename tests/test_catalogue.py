@@ -363,7 +363,7 @@ def test_cli_explain_json():
 
 def test_cli_explain_unknown():
     res = runner.invoke(app, ["explain", "NotARealCode"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # a usage error, like an unknown rule id
     assert "unknown error code" in res.output
     assert "Traceback" not in res.output
 

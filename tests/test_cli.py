@@ -88,7 +88,11 @@ def test_brief_truncates_many_findings():
 def test_root_not_a_directory_exits_3_with_one_line(tmp_path):
     res = invoke("check", "--root", str(tmp_path / "nope"))
     assert res.exit_code == 3
-    assert "not a directory" in res.output and "Traceback" not in res.output
+    assert "no such directory" in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    (tmp_path / "file").write_text("x")
+    res = invoke("check", "--root", str(tmp_path / "file"))
+    assert res.exit_code == 3 and "not a directory" in res.output
     assert len(res.output.strip().splitlines()) == 1
 
 
@@ -126,7 +130,7 @@ def test_not_root_says_to_rerun_with_sudo(monkeypatch):
                         Rule("test.needs_root", "needs root", needs_root, needs_root=True))
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     res = invoke("check", "--root", HEALTHY, "--only", "test.needs_root")
-    assert "SKIPPED" in res.output and "re-run with sudo" in res.output
+    assert "1 skipped" in res.output and "re-run with sudo" in res.output
 
 
 def test_internal_error_is_one_line_exit_3(monkeypatch):

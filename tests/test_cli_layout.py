@@ -80,12 +80,12 @@ def test_man_page_synopsis_and_fix_section_list_exactly_the_registered_fixes():
 
 
 def test_check_formats_are_the_report_renderers():
-    assert render.REPORT_FORMATS == ("text", "json", "brief")
+    assert render.REPORT_FORMATS == ("text", "json", "brief", "prometheus")
     script = read("completion/azbdiag")
     words = re.search(r"\$cmd == check \]\]; then\n\s+COMPREPLY=\(\$\(compgen -W \"([^\"]*)\"",
                       script)
     assert words and tuple(words.group(1).split()) == render.REPORT_FORMATS
-    assert re.search(r"--format\n\.BR text \| json \| brief \]", _man())
+    assert re.search(r"--format\n\.BR text \| json \| brief \| prometheus \]", _man())
 
 
 def test_catalogue_relevance_values_have_a_text():

@@ -96,12 +96,12 @@ def _tree(root, subdirs):
     return out
 
 
-def test_fix_agent_on_the_real_package_files(waagent_root, monkeypatch):
+def test_fix_agent_on_the_real_package_files(waagent_root, monkeypatch, tmp_path):
     import os
 
     from azbdiag.state import STATE_ENV
 
-    monkeypatch.delenv(STATE_ENV, raising=False)
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))   # the journal is this machine's
     conf = os.path.join(waagent_root, "etc/waagent.conf")
     with open(conf, "rb") as fh:
         shipped = fh.read()

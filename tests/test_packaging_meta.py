@@ -84,7 +84,8 @@ def test_completion_script_completes_commands():
                'COMP_WORDS=(azbdiag check --format ""); COMP_CWORD=3; _azbdiag; echo "${COMPREPLY[*]}"')
     cp = subprocess.run(["/bin/bash", "-c", snippet, "x", os.path.join(ROOT, "completion", "azbdiag")],
                         capture_output=True, text=True)
-    assert cp.stdout.splitlines() == ["check", "--format", "text json brief"], cp.stdout + cp.stderr
+    assert cp.stdout.splitlines() == ["check", "--format", "text json brief prometheus"], \
+        cp.stdout + cp.stderr
 
 
 def _unit(rel):

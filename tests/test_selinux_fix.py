@@ -52,7 +52,8 @@ def test_fix_selinux_offline_schedules_relabel(tmp_path, state):
     assert (root / "etc/selinux/config").read_text() == CONFIG     # the mode is never touched
     after = tree(root)
     again = invoke("fix", "--selinux", "--yes", "--root", str(root))
-    assert again.exit_code == 0 and "nothing to do" in again.output
+    # The relabel is scheduled: the fix says so instead of planning again (issue 12).
+    assert again.exit_code == 0 and "already scheduled" in again.output, again.output
     assert tree(root) == after
 
 

@@ -40,9 +40,11 @@ def test_paths_default_and_under_root(tmp_path, monkeypatch):
     assert state.last_report_path() == "/var/lib/azbdiag/last-report.json"
     assert state.log_path() == "/var/log/azbdiag/azbdiag.log"
     assert state.journal_dir() == "/var/lib/azbdiag/journal"
+    # With --root too: azbdiag's state is this machine's, never on the disk (issue 11).
     offline = Host(root=str(tmp_path), runner=FakeRunner({}), is_root=True)
-    assert state.state_dir(offline) == str(tmp_path / "var/lib/azbdiag")
-    assert state.log_path(offline) == str(tmp_path / "var/log/azbdiag/azbdiag.log")
+    assert state.state_dir(offline) == "/var/lib/azbdiag"
+    assert state.journal_dir(offline) == "/var/lib/azbdiag/journal"
+    assert state.log_path(offline) == "/var/log/azbdiag/azbdiag.log"
 
 
 def test_record_writes_private_report_and_appends_log(redirected):

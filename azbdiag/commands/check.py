@@ -1,61 +1,87 @@
-"""`azbdiag check`: run the rules, print the report, record it, exit by --fail-on."""
+"""`azbdiag check`: run the rules, print the report, record it, exit by --fail-on (and 5 when a
+check could not run)."""
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import typer
 
 from azbdiag.app import (
     EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
     EXIT_OK,
     Fatal,
-    choice,
+    choice_option,
     debug_enabled,
     err,
     given_on_command_line,
     make_host,
+    seconds,
     usage_error,
 )
+
+# The report formats (azbdiag.render.REPORT_FORMATS, which the command line does not import at
+# start-up; tests/test_cli_contract.py checks they agree).
+FORMATS = ("text", "json", "brief", "prometheus")
 
 
 def check(
     ctx: typer.Context,
-    root: str = typer.Option("/", "--root", help="Inspect an OS disk mounted at PATH (offline)."),
-    fmt: str = typer.Option("text", "--format", help="text, json or brief."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE."),
+    root: str = typer.Option("/", "--root", metavar="PATH",
+                             help="Inspect an OS disk mounted at PATH (offline)."),
+    fmt: str = choice_option("text", "--format", choices=FORMATS,
+                             help="The report verdict first, the JSON report, one line per finding, or "
+                                  "node_exporter metrics."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                         help="Write the report to FILE."),
     only: Optional[List[str]] = typer.Option(
-        None, "--only", help="Run only this rule id or prefix (repeatable)."),
+        None, "--only", metavar="ID", help="Run only this rule id or prefix (repeatable)."),
     skip: Optional[List[str]] = typer.Option(
-        None, "--skip", help="Skip this rule id or prefix (repeatable)."),
-    fail_on: str = typer.Option("fail", "--fail-on", help="Exit 1 when a result reaches warn or fail."),
+        None, "--skip", metavar="ID", help="Skip this rule id or prefix (repeatable)."),
+    fail_on: str = choice_option("fail", "--fail-on", choices=("warn", "fail"),
+                                 help="Exit 1 when a result reaches this level."),
     brief: bool = typer.Option(False, "--brief",
                                help="Same as --format brief: one line per finding, under 4 KB "
                                     "(Run Command)."),
-    deadline: float = typer.Option(180.0, "--deadline", help="Seconds the whole run may take."),
+    deadline: float = typer.Option(180.0, "--deadline", metavar="SECONDS", callback=seconds,
+                                   help="Seconds the whole run may take."),
+    all_rules: bool = typer.Option(False, "--all",
+                                   help="Text: list every rule, not only the findings."),
     freeze_test: bool = typer.Option(
         False, "--freeze-test",
         help="Also freeze and thaw each mount the backup would freeze (root, live)."),
     mount: Optional[List[str]] = typer.Option(
-        None, "--mount",
+        None, "--mount", metavar="PATH",
         help="Limit the per-mount freeze checks and --freeze-test to this mount point (repeatable)."),
     disk: Optional[List[str]] = typer.Option(
-        None, "--disk",
+        None, "--disk", metavar="DEVICE",
         help="Rescue VM: also check, read-only, the file systems of this attached disk that are "
              "not mounted (repeatable; root)."),
 ):
-    """Check this machine (or --root) for causes of Azure VM backup failures."""
-    from azbdiag import render, report, state
+    """Check this machine (or --root) for causes of Azure VM backup failures.
 
-    fmt = choice(fmt, render.REPORT_FORMATS, "--format")
+    Exit 0: nothing reached --fail-on; 1: something did; 5: a check could not run (error).
+    """
+    from azbdiag import engine, render, report, state
+
     if brief:
         if fmt != "brief" and given_on_command_line(ctx, "fmt"):
             usage_error(f"--brief and --format {fmt} contradict each other: --brief is "
                         f"--format brief; give one of them")
         fmt = "brief"
-    fail_on = choice(fail_on, ("warn", "fail"), "--fail-on")
+    ids = [r.id for r in engine.all_rules()]
+    for option, patterns in (("--only", only), ("--skip", skip)):
+        problem = unknown_rule_ids(patterns or (), ids)
+        if problem:
+            usage_error(problem, option)
+    try:
+        render.check_output(output)    # before the run: a bad path wastes no deadline
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
     host = make_host(root)
     options = {"debug": debug_enabled(), "deadline": deadline, "freeze_test": freeze_test,
                "mounts": list(mount or [])}
@@ -74,9 +100,42 @@ def check(
     else:
         from azbdiag.render.text import use_colour
 
-        text = render.report(doc, fmt, colour=fmt == "text" and not output and use_colour())
-    render.write_output(text, output)
-    raise typer.Exit(EXIT_FINDINGS if report.worst_reaches(results, fail_on) else EXIT_OK)
+        text = render.report(doc, fmt, colour=fmt == "text" and not output and use_colour(),
+                             full=all_rules)
+    try:
+        render.write_output(text, output)
+    except render.OutputError as exc:
+        raise Fatal(str(exc), exc.code) from None
+    raise typer.Exit(exit_code(results, fail_on))
+
+
+def exit_code(results, fail_on: str) -> int:
+    """5 when a check could not run (the report is incomplete, whatever --fail-on says: the
+    timer, Ansible and Run Command must not read it as healthy), else 1 when a result reached
+    `fail_on`, else 0."""
+    from azbdiag import report
+    from azbdiag.model import Status
+
+    if any(r.status == Status.ERROR for r in results):
+        return EXIT_INCOMPLETE
+    return EXIT_FINDINGS if report.worst_reaches(results, fail_on) else EXIT_OK
+
+
+def unknown_rule_ids(patterns: Sequence[str], ids: Sequence[str]) -> Optional[str]:
+    """Why some of `patterns` (--only/--skip values) select no rule, with close matches, or
+    None. A pattern is a rule id or a dotted prefix of one (`agent`, `agent.version`)."""
+    from azbdiag.engine import matches
+
+    for pattern in patterns:
+        wanted = pattern.strip().lower()
+        if wanted and any(matches(i, [wanted]) for i in ids):
+            continue
+        names = sorted(set(ids) | {i.rsplit(".", 1)[0] for i in ids})
+        close = difflib.get_close_matches(wanted, names, n=4, cutoff=0.6)
+        hint = (f"did you mean {', '.join(close)}?" if close
+                else "`azbdiag rules` lists the rule ids")
+        return f"no rule id is or starts with {pattern!r}; {hint}"
+    return None
 
 
 # An offline read-only check reads every metadata block: far longer than the default deadline.

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from azbdiag.app import EXIT_OK, Fatal, debug_enabled, err, make_host, usage_error
+from azbdiag.app import EXIT_OK, Fatal, debug_enabled, err, make_host, seconds, usage_error
 
 MAX_CAP_MB = 4096
 
@@ -22,16 +22,16 @@ def default_name(hostname: str) -> str:
 
 
 def collect(
-    root: str = typer.Option("/", "--root", help="Collect from an OS disk mounted at PATH "
+    root: str = typer.Option("/", "--root", metavar="PATH", help="Collect from an OS disk mounted at PATH "
                                                  "(offline, on a rescue VM)."),
     output: Optional[str] = typer.Option(
-        None, "--output", "-o",
+        None, "--output", "-o", metavar="FILE",
         help="Write the bundle to FILE (default ./azbdiag-collect-HOST-TIME.tar.gz); an "
              "existing file is never replaced."),
     max_size: int = typer.Option(
-        64, "--max-size", help="Cap on the bundle's contents in MB; what does not fit is left "
+        64, "--max-size", metavar="MB", help="Cap on the bundle's contents in MB; what does not fit is left "
                                "out (rotated logs first) and listed."),
-    deadline: float = typer.Option(180.0, "--deadline",
+    deadline: float = typer.Option(180.0, "--deadline", metavar="SECONDS", callback=seconds,
                                    help="Seconds the check run for the report may take."),
 ):
     """Gather a support bundle: the report, logs, status, settings and configurations, secrets

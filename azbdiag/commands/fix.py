@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from azbdiag.app import confirm, debug_enabled, err, make_host
+from azbdiag.app import confirm, debug_enabled, err, make_host, seconds
 
 FLAG_PREFIX = "fix_"
 
@@ -32,10 +32,12 @@ def fix(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     yes: bool = typer.Option(False, "--yes", "-y",
                              help="Apply without asking (needed when there is no terminal)."),
-    root: str = typer.Option("/", "--root", help="Fix an OS disk mounted at PATH (offline)."),
+    root: str = typer.Option("/", "--root", metavar="PATH",
+                             help="Fix an OS disk mounted at PATH (offline)."),
     mount: Optional[List[str]] = typer.Option(
-        None, "--mount", help="Limit --freeze to this mount point (repeatable)."),
-    deadline: float = typer.Option(180.0, "--deadline", help="Seconds each check run may take."),
+        None, "--mount", metavar="PATH", help="Limit --freeze to this mount point (repeatable)."),
+    deadline: float = typer.Option(180.0, "--deadline", metavar="SECONDS", callback=seconds,
+                                   help="Seconds each check run may take."),
 ):
     """Repair what `azbdiag check` found: print a plan, confirm, back up, apply, re-check."""
     flags = fix_flags(ctx.command)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from azbdiag.app import choice
+from azbdiag.app import choice_option
+
+FORMATS = ("text", "json")  # azbdiag.render.CATALOGUE_FORMATS
 
 
 def list_rules(
-    fmt: str = typer.Option("text", "--format", help="text or json."),
+    fmt: str = choice_option("text", "--format", choices=FORMATS,
+                             help="A table, or JSON for scripts."),
 ):
     """List every rule: id, title, error codes, needs-root, live-only."""
     from azbdiag import engine, render
 
-    fmt = choice(fmt, render.CATALOGUE_FORMATS, "--format")
     typer.echo(render.rule_list(engine.all_rules(), fmt), nl=False)

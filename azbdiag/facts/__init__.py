@@ -28,6 +28,10 @@ system is clean, mounted or not), agent (the agent's install, waagent.conf and
 unit), vmbackup (vmbackup.conf), site_recovery, network (the primary NIC's configuration in
 every network stack, the routing table), distro (distribution knowledge). Everything public is
 importable from azbdiag.facts itself.
+
+backup_history: the backup runs in the extension's logs and status files, the freeze limits of
+vmbackup.conf, and `with_last_backup`, which adds the last run to extension.last_status's data
+for the verdict at the top of the report and the metrics.
 """
 
 from azbdiag.facts.agent import (
@@ -54,6 +58,14 @@ from azbdiag.facts.agent import (
     runs_newest_on_disk,
     waagent_conf,
     waagent_conf_path,
+)
+from azbdiag.facts.backup_history import (
+    FreezeLimits,
+    History,
+    freeze_limits,
+    read_history,
+    recent_history,
+    with_last_backup,
 )
 from azbdiag.facts.block_devices import (
     BlockDevice,
@@ -145,3 +157,5 @@ __all__ = [
     "same_superblock", "skip_entries", "stacked", "starts", "update_argvs", "uses_grubby",
     "vmbackup_conf", "vmbackup_conf_exists", "waagent_conf", "waagent_conf_path",
 ]
+__all__ += ["FreezeLimits", "History", "freeze_limits", "read_history", "recent_history",
+            "with_last_backup"]

@@ -4,11 +4,16 @@ A fix is a planner registered with ``@fix(...)`` next to the rules it repairs. T
 the check context and the warn/fail results of its rules and returns a list of actions (or
 raises RefuseFix). The rest of the package does the work, the same way for every fix:
 
-- files.py    capture, atomic write and restore of one file (the only writes azbdiag makes)
-- journal.py  the journal of fix runs, the one lock and the confirm-then-lock gate
-- steps.py    apply one action and undo one journal record
-- run.py      `azbdiag fix`: plan, confirm, back up, apply, re-check
-- undo.py     `azbdiag undo`: replay a journal in reverse
+- files.py    the one write primitive, the walk below a root that never follows a symlink,
+              capture and restore of one file
+- journal.py  the journal of fix runs (on this machine, keyed by root), the lock, the question
+- records.py  what a journal record may hold, checked before use; descriptions rebuilt from it
+- steps.py    apply, settle (after an interruption) and undo one file or command step
+- mounts.py   a file system repair: unmount, check, mount again, and mount back on failure
+- recover.py  find interrupted runs and finish them; the findings `check` reports
+- run.py      `azbdiag fix`: lock, plan, confirm, journal each step before it acts, re-check
+- undo.py     `azbdiag undo`: revert a run's steps, newest first, each only if still as the
+              fix left it
 
 Paths in actions are guest paths, mapped through ``host.path()`` so that ``--root`` works. Fix
 ids come from this registry: `azbdiag fix --<id>` is the planner registered here as `<id>`.
@@ -130,9 +135,32 @@ class Symlink:
 
 
 @dataclasses.dataclass
+class RepairFilesystem:
+    """Unmount the file system at `point`, check and repair it, and mount it again
+    (azbdiag/fix/mounts.py does the steps, and mounts it back, read-only if it must, when
+    anything fails or azbdiag is stopped half-way). `device` is the kernel's device,
+    `source` the mount's source as mountinfo shows it, `options` the options to mount it with
+    again, `fstab` whether /etc/fstab mounts it (then `mount POINT` is used)."""
+    point: str
+    fstype: str
+    device: str
+    source: str
+    options: str
+    fstab: bool = False
+    why: str = ""
+    kind = "fsrepair"
+    reversible = False
+
+    def describe(self) -> str:
+        return f"check and repair {self.fstype} {self.device} mounted at {self.point}"
+
+
+@dataclasses.dataclass
 class RunCommand:
     argv: Sequence[str]
     why: str = ""
+    # How `undo` reverts it; only forms azbdiag can rebuild are accepted (systemctl with the
+    # opposite verb, chcon -h back to a label: azbdiag/fix/records.py), else the plan is refused.
     undo_argv: Optional[Sequence[str]] = None
     timeout: float = 60.0
     ok_codes: Sequence[int] = (0,)     # exit codes that count as success (e2fsck: 0 and 1)
@@ -146,7 +174,7 @@ class RunCommand:
         return "run: " + shell_words(self.argv)
 
 
-ACTION_TYPES = (WriteFile, DeleteFile, Chmod, Chown, Symlink, RunCommand)
+ACTION_TYPES = (WriteFile, DeleteFile, Chmod, Chown, Symlink, RunCommand, RepairFilesystem)
 
 
 def shell_words(argv: Sequence[str]) -> str:

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from typing import List, Optional
 
-from azbdiag.render import one_line
+from azbdiag.render import one_line, verdict
 from azbdiag.render.summary_parts import FINDINGS, headline, hosts_short, rows
 
 _COLOURS = {"ok": "32", "warn": "33", "fail": "31", "skipped": "90", "error": "35"}
@@ -20,9 +20,10 @@ RELEVANCE_TEXT = {
 
 
 def use_colour(stream=None) -> bool:
-    """Colour only on a terminal, and not with NO_COLOR or TERM=dumb."""
+    """Colour only on a terminal, and not with TERM=dumb or a non-empty NO_COLOR (no-color.org:
+    an empty NO_COLOR does not count)."""
     stream = stream or sys.stdout
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ \
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR") \
         and os.environ.get("TERM") != "dumb"
 
 
@@ -45,52 +46,132 @@ def _wrap_item(text: str, indent: str = "  ", first: Optional[str] = None) -> Li
 
 # ---- the check report --------------------------------------------------------------------
 
-def report(doc: dict, colour: bool = False) -> str:
+def report(doc: dict, colour: bool = False, full: bool = False) -> str:
+    """Verdict first: the last backup decoded, then the findings that explain it ranked
+    (azbdiag/render/verdict.py), then one count line for ok and one for skipped. A run with
+    no finding says so in one line. `full` (check --all) also lists every rule as a table."""
+    results = doc["results"]
+    lines = [_header(doc), ""]
+    head = verdict.headline(doc)
+    findings = verdict.ranked_findings(doc)
+    s = doc["summary"]
+    if not findings and not full and (head is None or head[0] in ("ok", "skipped")):
+        lines.append(_healthy_line(doc, head))
+        return "\n".join(lines) + "\n"
+    if head is not None:
+        wrapped = textwrap.wrap(head[1], width=100, subsequent_indent="  ") or [head[1]]
+        lines.append(_paint(wrapped[0], head[0], colour) if head[0] in _COLOURS else wrapped[0])
+        lines.extend(wrapped[1:])
+        last_status = next(r for r in results if r["id"] == verdict.VERDICT_RULE)
+        if last_status["status"] in ("warn", "fail", "error"):
+            # what the extension wrote; the findings below say what to do about it
+            for e in last_status["evidence"]:
+                lines.extend(_wrap_paragraphs(e, "  "))
+            code = (doc.get("last_backup") or {}).get("code")
+            lines.append(f"  (rule {verdict.VERDICT_RULE}"
+                         + (f"; what the code means: azbdiag explain {code})" if code is not None
+                            else ")"))
+        lines.append("")
+    if full:
+        lines.extend(_table(results, colour))
+        lines.append("")
+    if findings:
+        explained = any(why for _, why in findings)
+        lines.append(f"{len(findings)} finding(s), " + ("the likely cause of the last backup's "
+                     "failure first:" if explained else "the worst first:"))
+        for r, why in findings:
+            lines.append("")
+            lines.extend(_details(r, why, colour))
+        lines.append("")
+    if full:
+        lines.append(f"{s['ok']} ok, {s['warn']} warn, {s['fail']} fail, {s['skipped']} skipped, "
+                     f"{s['error']} error")
+    else:
+        lines.extend(_count_lines(results))
+    not_root = [r for r in results if r.get("skip_reason") == "not root"]
+    if not_root:
+        lines.append(f"{len(not_root)} checks need root: re-run with sudo for a full report.")
+    return "\n".join(lines) + "\n"
+
+
+def _header(doc: dict) -> str:
     host = doc["host"]
-    lines = []
     distro = host["distro"]
     where = "live system" if host["live"] else f"offline root {host['root']}"
     azure = {True: "Azure VM", False: "not an Azure VM", None: "Azure: unknown"}[host["azure"]]
-    lines.append(
-        f"azbdiag {doc['tool']['version']} - {where} - {distro.get('name') or distro['id']} "
-        f"{distro['version']} - kernel {host['kernel'] or '?'} - {azure}"
-    )
-    lines.append("")
-    results = doc["results"]
+    return (f"azbdiag {doc['tool']['version']} - {where} - {distro.get('name') or distro['id']} "
+            f"{distro['version']} - kernel {host['kernel'] or '?'} - {azure}")
+
+
+def _healthy_line(doc: dict, head) -> str:
+    s = doc["summary"]
+    if s["ok"]:
+        line = f"Healthy: no check found a problem ({s['ok']} ok, {s['skipped']} skipped)"
+    else:
+        line = f"No finding, but no check could run ({_skipped(doc['results'])})"
+    if head is not None and head[0] == "ok":
+        line += "; " + head[1][0].lower() + head[1][1:]
+    not_root = sum(1 for r in doc["results"] if r.get("skip_reason") == "not root")
+    if not_root:
+        line += f"; {not_root} checks need root: re-run with sudo for a full report"
+    return line + "."
+
+
+def _table(results: list, colour: bool) -> List[str]:
     idw = max([len(r["id"]) for r in results] + [2])
-    lines.append(f"{'STATUS':8} {'ID':{idw}}  SUMMARY")
+    lines = [f"{'STATUS':8} {'ID':{idw}}  SUMMARY"]
     for r in results:
         status = r["status"]
         tag = _paint(f"{status.upper():8}", status, colour)
         summary = r["summary"].splitlines()[0] if r["summary"] else ""
         lines.append(f"{tag} {r['id']:{idw}}  {summary}")
-    details = [r for r in results if r["status"] in ("warn", "fail", "error")]
-    for r in details:
-        lines.append("")
-        head = f"[{r['status'].upper()}] {r['id']}: {r['title']}"
-        lines.append(_paint(head, r["status"], colour))
-        lines.extend(_wrap_paragraphs(r["summary"], "  "))
-        if r["error_codes"]:
-            lines.append("  explains: " + ", ".join(r["error_codes"]))
-        if r["evidence"]:
-            lines.append("  evidence:")
-            for e in r["evidence"]:
-                lines.extend(_wrap_paragraphs(e, "    "))
-        if r["remedy"]:
-            lines.append("  remedy:")
-            lines.extend(_wrap_paragraphs(r["remedy"], "    "))
-        if r["fix"]:
-            lines.append(f"  fix: sudo azbdiag fix --{r['fix']}")
-    s = doc["summary"]
-    lines.append("")
-    lines.append(
-        f"{s['ok']} ok, {s['warn']} warn, {s['fail']} fail, {s['skipped']} skipped, "
-        f"{s['error']} error"
-    )
-    not_root = [r for r in results if r.get("skip_reason") == "not root"]
-    if not_root:
-        lines.append(f"{len(not_root)} checks need root: re-run with sudo for a full report.")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _details(r: dict, why: str, colour: bool) -> List[str]:
+    head = f"[{r['status'].upper()}] {r['id']}: {r['title']}"
+    lines = [_paint(head, r["status"], colour)]
+    if why:
+        lines.append(f"  ({why})")
+    lines.extend(_wrap_paragraphs(r["summary"], "  "))
+    if r["error_codes"]:
+        lines.append("  explains: " + ", ".join(r["error_codes"]))
+    if r["evidence"]:
+        lines.append("  evidence:")
+        for e in r["evidence"]:
+            lines.extend(_wrap_paragraphs(e, "    "))
+    if r["remedy"]:
+        lines.append("  remedy:")
+        lines.extend(_wrap_paragraphs(r["remedy"], "    "))
+    if r["fix"]:
+        lines.append(f"  fix: sudo azbdiag fix --{r['fix']}")
+    return lines
+
+
+def _count_lines(results: list) -> List[str]:
+    """One line for ok, one for skipped (with the reasons), each only when there are any."""
+    lines = []
+    ok_count = sum(1 for r in results if r["status"] == "ok")
+    if ok_count:
+        lines.append(f"{ok_count} ok (--all lists every rule)")
+    skipped = _skipped(results)
+    if skipped:
+        lines.append(f"{skipped} (--all lists them)")
+    return lines
+
+
+def _skipped(results: list) -> str:
+    """'24 skipped: 14 offline root, 4 not enabled, ...', or '' when none was skipped."""
+    reasons: dict = {}
+    for r in results:
+        if r["status"] == "skipped":
+            reason = r.get("skip_reason") or "skipped"
+            reasons[reason] = reasons.get(reason, 0) + 1
+    if not reasons:
+        return ""
+    parts = ", ".join(f"{n} {reason}" for reason, n in
+                      sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{sum(reasons.values())} skipped: {parts}"
 
 
 # ---- the fleet summary -------------------------------------------------------------------
