@@ -180,11 +180,16 @@ def remount_options(entry: dict) -> str:
 
 
 @fix("freeze", title="Check and repair file systems the backup cannot freeze",
-     rules=("freeze.fs_state", "freeze.read_only"), order=90, live_only=True)
+     rules=("freeze.fs_state", "freeze.read_only", "freeze.rescue_fs_state",
+            "freeze.disk_fs_state"), order=90)
 def plan_freeze(ctx, findings):
     """For each file system that is not clean: unmount, check and repair, mount again
     (azbdiag/fix/mounts.py runs the steps and mounts it back if one fails)."""
     host = ctx.host
+    if not host.live or ctx.options.get("disks"):      # a rescue VM: rules/fs_rescue.py
+        from azbdiag.rules.fs_rescue import plan_offline
+
+        return plan_offline(ctx, findings)
     seen, entries = set(), []
     for res in findings:
         for entry in res.data.get("bad", []):

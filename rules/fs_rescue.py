@@ -65,7 +65,7 @@ def _judge(checked: List[Tuple[GuestFs, str, str]], notes: List[str], what: str)
 
 
 @rule("freeze.rescue_fs_state", "File systems of the OS disk mounted under --root are clean",
-      error_codes=CODES, needs_root=True, timeout=150,
+      error_codes=CODES, needs_root=True, fix="freeze", timeout=150,
       remedy="Unmount the file systems that are not clean from the rescue VM, then: " + REPAIR)
 def rescue_fs_state(ctx):
     """Offline, on a rescue VM: the file systems mounted at --root and below (ext2/3/4 by the
@@ -108,7 +108,7 @@ def rescue_fs_state(ctx):
 
 
 @rule("freeze.disk_fs_state", "File systems on the disks given with --disk are clean",
-      error_codes=CODES, needs_root=True, timeout=3600,
+      error_codes=CODES, needs_root=True, fix="freeze", timeout=3600,
       remedy="On the rescue VM, with the disk attached and its file systems not mounted: "
              + REPAIR)
 def disk_fs_state(ctx):
@@ -131,3 +131,129 @@ def disk_fs_state(ctx):
         verdict, detail = unmounted_fs_state(ctx.host, g.device, g.fstype)
         checked.append((g, verdict, detail))
     return _judge(checked, notes, f"on {', '.join(disks.disks)}")
+
+
+# ---- fix --freeze --root R / --disk DEV: the repair, planned (plan_freeze calls it offline) --
+
+OFFLINE_RULES = ("freeze.rescue_fs_state", "freeze.disk_fs_state")
+REPAIRABLE = ("ext2", "ext3", "ext4", "xfs")
+BTRFS_ADVICE = ("`btrfs check --repair` can make a damaged btrfs worse: run `btrfs check "
+                "--readonly {dev}` unmounted, copy what matters off it, then repair it by hand")
+
+
+def _roles(fstype: str) -> Tuple[str, ...]:
+    if fstype == "xfs":         # mount and unmount once more: XFS replays its log
+        return ("umount", "replay-mount", "replay-umount", "repair", "mount")
+    return ("umount", "repair", "mount")
+
+
+def plan_offline(ctx, findings) -> list:
+    """The repair, from a rescue VM, of each file system of the OS disk that is not clean:
+    RepairFilesystem actions for azbdiag/fix/mounts.py (offline=True), in the order
+    azbdiag/fix/offline_fs.py gives them. Refuses (RefuseFix, nothing done) when any of them
+    must not be touched: a disk with a partition or volume in use outside the root (the
+    rescue machine's own disk among them), a file system busy or mounted twice, mounts under
+    it azbdiag does not unmount, btrfs."""
+    from azbdiag.rules.fs_errors import holders, remount_options
+
+    from azbdiag.disks import in_use
+    from azbdiag.facts import active_swaps, machine
+    from azbdiag.fix import RefuseFix, RepairFilesystem
+
+    host = ctx.host
+    here = machine(host)
+    root = None if host.live else real_root(host)
+    if root == "/":
+        raise RefuseFix("--root / is this machine: nothing of an attached OS disk to repair")
+    mounts = ctx.fact(machine_mounts)
+    topo = Topology(ctx.fact(block_devices))
+    swaps = active_swaps(here)
+    activated = list(getattr(ctx.options.get("disks"), "activated", None) or [])
+    entries = [e for res in findings if res.id in OFFLINE_RULES for e in res.data.get("bad", [])]
+    refusals: List[str] = []
+    actions: list = []
+    bad_points = {e["mounted_at"][0]: e for e in entries if e.get("mounted_at")}
+    for e in entries:
+        dev, fstype = e["device"], e["fstype"]
+        where = f"{e.get('guest_point') or '(guest mount point unknown)'} = {dev}"
+        if fstype not in REPAIRABLE:
+            how = BTRFS_ADVICE.format(dev=dev) if fstype == "btrfs" else \
+                "repair it with its own tools while unmounted"
+            refusals.append(f"{where}: no automatic repair for {fstype} ({how})")
+            continue
+        why = _disk_in_use(e, topo, mounts, root, swaps, in_use)
+        if why:
+            refusals.append(f"{where}: never while its disk is in use here: {why}")
+            continue
+        if not e.get("mounted_at"):                                    # --disk, not mounted
+            if e.get("vg") and e["vg"] in activated:
+                refusals.append(f"{where}: its volume group {e['vg']} was activated read-only "
+                                f"for the check; activate it yourself (`vgchange -ay {e['vg']}`) "
+                                f"or mount it under --root, and re-run")
+                continue
+            actions.append(RepairFilesystem(
+                dev, fstype, dev, dev, "defaults", why=f"{where} is not clean: {e['detail']}",
+                offline=True, roles=("repair",), was_mounted=False))
+            continue
+        if len(e["mounted_at"]) > 1:
+            refusals.append(f"{where}: mounted more than once under {root} "
+                            f"({', '.join(e['mounted_at'][:3])}); unmount the others first")
+            continue
+        point = e["mounted_at"][0]
+        busy = holders(here, point)
+        if busy:
+            refusals.append(f"{point} ({where}) is busy: held by {', '.join(busy[:8])}; stop "
+                            f"those and re-run")
+            continue
+        held, problem = _inner_mounts(point, mounts, topo, bad_points)
+        if problem:
+            refusals.append(f"{point} ({where}) {problem}")
+            continue
+        actions.append(RepairFilesystem(
+            point, fstype, dev, dev, remount_options(e),
+            why=f"{point} (the guest's {e.get('guest_point') or '?'}) is not clean: "
+                f"{e['detail']}", offline=True, roles=_roles(fstype)))
+        for m, mdev in held:
+            if any(a.point == m.mount_point for a in actions):
+                continue
+            actions.append(RepairFilesystem(
+                m.mount_point, m.fstype, mdev, mdev,
+                remount_options({"options": m.options, "super_options": m.super_options}),
+                why=f"{m.mount_point} is mounted inside {point}: unmounted for its repair and "
+                    f"mounted again", offline=True, roles=("umount", "mount")))
+    if refusals:
+        raise RefuseFix(" | ".join(refusals) + " | nothing was changed")
+    # a file system held for an outer one's repair and not clean itself is repaired once
+    repaired = {a.point for a in actions if "repair" in a.roles}
+    return [a for a in actions if "repair" in a.roles or a.point not in repaired]
+
+
+def _disk_in_use(e: dict, topo, mounts, root, swaps, in_use) -> str:
+    """Why the disk(s) of bad entry `e` must not be touched ('' when they may)."""
+    knames = []
+    for path in e.get("disks") or []:
+        d = topo.find(path)
+        if d is None:
+            return f"lsblk does not list {path}"
+        knames.append(d.kname)
+    if not knames:
+        return f"the disk of {e['device']} is unknown"
+    why, _ = in_use(knames, topo, mounts, root, swaps)
+    return why or ""
+
+
+def _inner_mounts(point: str, mounts, topo, bad_points):
+    """([(mount, device)] of the file systems mounted inside `point`, to unmount first and
+    mount again after, innermost first), or a refusal when one is not a file system azbdiag
+    unmounts (a bind of /proc, a network mount)."""
+    inside = [m for m in mounts if m.mount_point != point
+              and m.mount_point.startswith(point.rstrip("/") + "/")]
+    held = []
+    for m in sorted(inside, key=lambda m: -m.mount_point.count("/")):
+        d = topo.of_mount(m)
+        if m.fstype not in REPAIRABLE or d is None:
+            return [], (f"has {m.mount_point} ({m.fstype}) mounted inside it, which azbdiag "
+                        f"does not unmount: unmount it first")
+        if m.mount_point not in bad_points:
+            held.append((m, d.path))
+    return held, ""

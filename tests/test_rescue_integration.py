@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from azbdiag.cli import app
 from tests.integration_fs import (
     _partition_nodes,
+    checksums,
     corrupt_xfs_victim,
     ext4_state,
     list_mounts_of,
@@ -25,6 +26,7 @@ from tests.integration_fs import (
     read_victim,
     rescue_mounts,
     sh,
+    source_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -151,3 +153,110 @@ def test_check_disk_refuses_a_volume_group_named_like_this_machines(tmp_path):
         finally:
             sh("vgremove", "-q", "-f", *cfg, vg, env=env, check=False)
             sh("pvremove", "-q", "-f", *cfg, pv, env=env, check=False)
+
+
+# ---- fix --freeze --root / --disk: the repair from the rescue VM ----------------------------
+
+def data_unchanged(disk, rescue):
+    for point, sums in disk.sums.items():
+        where = os.path.join(rescue, point.lstrip("/"))
+        assert checksums(where, sums) == sums, point
+
+
+def xfs_clean(dev):
+    return sh("xfs_repair", "-n", dev, check=False).returncode == 0
+
+
+def test_fix_root_repairs_both_and_mounts_them_back(broken_disk):
+    disk, rescue = broken_disk
+    root, var = disk.part("/").device, disk.part("/var").device
+    with rescue_mounts(disk, rescue):
+        read_victim(disk, rescue)
+        before = {p: sh("findmnt", "-n", "-o", "OPTIONS", p).stdout.strip()
+                  for p in (rescue, rescue + "/var")}
+        res = cli("fix", "--freeze", "--yes", "--root", rescue)
+        assert res.exit_code == 0, res.output
+        out = res.output
+        plan = out.split("Journal:")[0]
+        # /var (inside /) unmounted and repaired first, then /; mounted back / first
+        expected = [f"umount {rescue}/var", f"{var} {rescue}/var", f"umount {rescue}/var",
+                    f"xfs_repair {var}", f"umount {rescue}", f"e2fsck -f -y {root}",
+                    f"{root} {rescue}", f"{var} {rescue}/var"]
+        steps = [ln for ln in plan.splitlines() if ln.startswith("  ") and ". run: " in ln]
+        assert len(steps) == len(expected), plan
+        for step, what in zip(steps, expected):
+            assert step.split(". run: ", 1)[1].split("   [")[0].endswith(what), (step, what)
+        assert out.count(": done") == len(expected), out
+        assert "freeze.rescue_fs_state: fail -> ok" in out, out
+        assert source_of(rescue) == root and source_of(rescue + "/var") == var
+        after = {p: sh("findmnt", "-n", "-o", "OPTIONS", p).stdout.strip()
+                 for p in (rescue, rescue + "/var")}
+        assert after == before
+        data_unchanged(disk, rescue)
+        assert not os.path.exists(os.path.join(rescue, disk.victim.lstrip("/")))
+    assert ext4_state(root) == "clean" and xfs_clean(var)
+
+
+def test_fix_disk_repairs_the_unmounted_image(broken_disk, tmp_path):
+    disk, rescue = broken_disk
+    root, var = disk.part("/").device, disk.part("/var").device
+    res = cli("fix", "--freeze", "--yes", "--disk", disk.device)
+    assert res.exit_code == 0, res.output
+    assert f"e2fsck -f -y {root}" in res.output and f"xfs_repair {var}" in res.output
+    assert "freeze.disk_fs_state: fail -> ok" in res.output, res.output
+    assert "  freeze.fs_state:" not in res.output and "  freeze.read_only:" not in res.output
+    assert not list_mounts_of(root) and not list_mounts_of(var)     # left unmounted
+    assert ext4_state(root) == "clean" and xfs_clean(var)
+    with rescue_mounts(disk, rescue):
+        data_unchanged(disk, rescue)
+
+
+def test_fix_refuses_a_busy_file_system_naming_the_process(broken_disk):
+    import subprocess
+
+    disk, rescue = broken_disk
+    with rescue_mounts(disk, rescue):
+        read_victim(disk, rescue)
+        holder = subprocess.Popen(["sleep", "300"], cwd=os.path.join(rescue, "var"))
+        try:
+            res = cli("fix", "--freeze", "--yes", "--root", rescue)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert res.exit_code == 3, res.output
+        assert f"{rescue}/var" in res.output and f"sleep (pid {holder.pid}: cwd)" in res.output
+        assert "nothing was changed" in res.output
+        assert source_of(rescue) == disk.part("/").device
+    assert "not clean" in ext4_state(disk.part("/").device)
+
+
+def test_fix_refuses_a_disk_mounted_outside_the_root(broken_disk, tmp_path):
+    disk, rescue = broken_disk
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    var = disk.part("/var").device
+    with rescue_mounts(disk, rescue):
+        sh("umount", rescue + "/var")
+        sh("mount", "-t", "xfs", var, str(outside))
+        try:
+            res = cli("fix", "--freeze", "--yes", "--root", rescue)
+        finally:
+            sh("umount", str(outside))
+        assert res.exit_code == 3, res.output
+        assert f"is mounted at {outside} on this machine, outside {rescue}" in res.output
+        assert "nothing was changed" in res.output
+        # and --disk refuses the disk outright
+        res = cli("fix", "--freeze", "--yes", "--disk", disk.device)
+        assert res.exit_code == 2, res.output
+    assert "not clean" in ext4_state(disk.part("/").device)
+
+
+def test_fix_never_touches_the_rescue_machines_own_file_systems(tmp_path):
+    """--root on a directory of this machine's own file system: nothing of an OS disk is
+    mounted there, so nothing is planned, whatever this machine's own state."""
+    root = tmp_path / "notadisk"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "fstab").write_text("/dev/sda1 / ext4 defaults 0 1\n")
+    res = cli("fix", "--freeze", "--yes", "--root", root)
+    assert res.exit_code == 0, res.output
+    assert "--freeze: nothing to do" in res.output

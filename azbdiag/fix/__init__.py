@@ -148,6 +148,13 @@ class RepairFilesystem:
     options: str
     fstab: bool = False
     why: str = ""
+    # A rescue VM's repair of an attached OS disk (--root/--disk, rules/fs_rescue.py): the
+    # commands act on this machine's block devices, which is the point; `roles` then says which
+    # steps the group has (mounts.ROLES; () is the live default), `was_mounted` False means the
+    # file system was not mounted before (--disk: checked and repaired only, never mounted).
+    offline: bool = False
+    roles: Tuple[str, ...] = ()
+    was_mounted: bool = True
     kind = "fsrepair"
     reversible = False
 
