@@ -260,3 +260,29 @@ def test_fix_never_touches_the_rescue_machines_own_file_systems(tmp_path):
     res = cli("fix", "--freeze", "--yes", "--root", root)
     assert res.exit_code == 0, res.output
     assert "--freeze: nothing to do" in res.output
+
+
+def test_fix_root_killed_with_the_root_unmounted_is_finished_by_the_next_fix(broken_disk, tmp_path):
+    """SIGKILL right after /rescue itself was unmounted (step 5: /var is unmounted and repaired
+    already): the root is an empty folder of this machine now. `check --root` says so, and the
+    next `fix --freeze --root` finishes the run: / repaired, / and /var mounted back."""
+    from tests.test_fix_kill import azbdiag
+
+    disk, rescue = broken_disk
+    root, var = disk.part("/").device, disk.part("/var").device
+    state = tmp_path / "state"
+    with rescue_mounts(disk, rescue):
+        read_victim(disk, rescue)
+        res = azbdiag(state, "fix", "--freeze", "--yes", "--root", rescue, kill_at="5:acted")
+        assert res.returncode == -9, res.stdout + res.stderr
+        assert not source_of(rescue) and not source_of(rescue + "/var")
+        res = azbdiag(state, "check", "--root", rescue, "--only", "fix", "--format", "json")
+        found = json.loads(res.stdout)["results"][0]
+        assert found["status"] == "fail" and any(
+            f"{rescue} is NOT mounted" in e for e in found["evidence"]), found
+        res = azbdiag(state, "fix", "--freeze", "--yes", "--root", rescue)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "was interrupted; settling it first" in res.stdout
+        assert source_of(rescue) == root and source_of(rescue + "/var") == var
+        data_unchanged(disk, rescue)
+    assert ext4_state(root) == "clean" and xfs_clean(var)

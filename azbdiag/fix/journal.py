@@ -427,7 +427,15 @@ class Journal:
             F.write_at(self.dirfd, "journal.json", text, 0o600)
 
     def belongs_to(self, host) -> bool:
-        return same_root(self.data.get("root"), root_identity(host))
+        if same_root(self.data.get("root"), root_identity(host)):
+            return True
+        # A rescue VM's repair that unmounted the file system at --root itself and was
+        # killed: the root is an empty folder of this machine now, with another identity;
+        # the run is still this path's, to finish (azbdiag/fix/offline_fs.py).
+        root = self.data.get("root")
+        return (not host.live and isinstance(root, dict) and root.get("path") == host.root
+                and any(m.get("offline") and m.get("state") in ("unmounted", "lost")
+                        for m in self.data.get("mounts") or []))
 
 
 def _read_all(fd: int, limit: int) -> bytes:
