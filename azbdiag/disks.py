@@ -12,9 +12,11 @@ What azbdiag does to the disk, and only that (README "From a rescue VM"):
 - the rule freeze.disk_fs_state then runs the read-only checks (e2fsck -f -n, xfs_repair -n,
   btrfs check --readonly).
 
-Never: a write, a journal or log replay, a repair, a rename of a volume group, unlocking an
-encrypted volume; never a disk one of whose partitions or volumes is mounted outside --root, or
-swapped to, on this machine (that is the rescue VM's own disk, or one in use here).
+Never (here, and in `check --disk`): a write, a journal or log replay, a repair, a rename of a
+volume group, unlocking an encrypted volume (`fix --freeze --disk` repairs afterwards, through
+the fixer: rules/fs_rescue.py plan_offline); never a disk one of whose partitions or volumes
+is mounted outside --root, or swapped to, on this machine (that is the rescue VM's own disk, or
+one in use here).
 """
 
 from __future__ import annotations

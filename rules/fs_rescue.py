@@ -5,6 +5,10 @@ a disk given with --disk, each with the guest mount point it stands for.
 What is mounted where, the block devices and the kernel log are the rescue machine's: they come
 from azbdiag.facts.block_devices (a live view of this machine), never from under --root. The
 guest's /etc/fstab comes from the root. Every check only reads (azbdiag.facts.fs_checks).
+
+`fix --freeze` offline: plan_offline below decides what may be repaired and how (plan_freeze in
+rules/fs_errors.py hands over to it with --root or --disk); azbdiag/fix/offline_fs.py orders
+the steps and azbdiag/fix/mounts.py runs them.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers.mounts import parse_fstab
 
 CODES = ("UserErrorFsFreezeFailed",)
-REPAIR = ("Repair each file system that is not clean while it is not mounted: ext2/3/4 with "
+REPAIR = ("`sudo azbdiag fix --freeze --root R` (mounted under R) or `--disk DEVICE` (not "
+          "mounted) repairs ext2/3/4 and xfs and mounts back what it unmounted. By hand: "
+          "repair each file system that is not clean while it is not mounted: ext2/3/4 with "
           "`e2fsck -f DEVICE`, xfs with `xfs_repair DEVICE` (mount and unmount it once first "
           "when its log is dirty), btrfs with `btrfs check --readonly` first and --repair only "
           "with a backup; then detach the disk and start the VM.")
@@ -66,7 +72,7 @@ def _judge(checked: List[Tuple[GuestFs, str, str]], notes: List[str], what: str)
 
 @rule("freeze.rescue_fs_state", "File systems of the OS disk mounted under --root are clean",
       error_codes=CODES, needs_root=True, fix="freeze", timeout=150,
-      remedy="Unmount the file systems that are not clean from the rescue VM, then: " + REPAIR)
+      remedy="From the rescue VM: " + REPAIR)
 def rescue_fs_state(ctx):
     """Offline, on a rescue VM: the file systems mounted at --root and below (ext2/3/4 by the
     superblock, xfs by this machine's kernel log since the mount and xfs_repair -n when mounted
