@@ -187,3 +187,12 @@ def test_finishing_after_a_kill_mounts_back_outer_first(monkeypatch):
     assert ran[1][-2:] == ["/dev/sdc1", "/r"] and ran[1][4].startswith("ro")
     assert ran[2][-2:] == ["/dev/sdc2", "/r/var"] and ran[2][4].startswith("rw")
     assert [m["state"] for m in mounts] == ["mounted-again", "mounted-ro"]
+
+
+def test_mounted_back_read_only_when_the_rescue_vm_had_it_read_only():
+    m = {"fstype": "xfs", "options": "ro,noatime", "fstab": False, "autoclear": False,
+         "backing_file": None, "source": "/dev/sdc2", "point": "/rescue/var"}
+    assert M.mount_argv(dict(m, offline=True))[:4] == ["mount", "-t", "xfs", "-o"]
+    assert M.mount_argv(dict(m, offline=True))[4] == "ro,noatime"
+    assert M.mount_argv(m)[4] == "rw,noatime"            # live: a repaired mount goes back rw
+    assert M.mount_argv(dict(m, offline=True, options="rw,noatime"))[4] == "rw,noatime"

@@ -286,3 +286,29 @@ def test_fix_root_killed_with_the_root_unmounted_is_finished_by_the_next_fix(bro
         assert source_of(rescue) == root and source_of(rescue + "/var") == var
         data_unchanged(disk, rescue)
     assert ext4_state(root) == "clean" and xfs_clean(var)
+
+
+def test_fix_root_sigterm_during_the_inner_repair_carries_the_whole_repair_through(broken_disk,
+                                                                                  tmp_path):
+    """SIGTERM while xfs_repair runs on /var (inside /): /var stays unmounted until / is
+    mounted back, so azbdiag carries the nested repair through, then stops with 143."""
+    import signal
+
+    from tests.test_fix_kill import killed_during
+
+    disk, rescue = broken_disk
+    root, var = disk.part("/").device, disk.part("/var").device
+    state = tmp_path / "state"
+    with rescue_mounts(disk, rescue):
+        read_victim(disk, rescue)
+        rc, _child = killed_during(state, ["fix", "--freeze", "--yes", "--root", rescue],
+                                   "xfs_repair", signal.SIGTERM)
+        assert rc == 128 + signal.SIGTERM
+        assert source_of(rescue) == root and source_of(rescue + "/var") == var
+        data_unchanged(disk, rescue)
+        data = json.loads(next((state / "journal").iterdir()).joinpath("journal.json")
+                          .read_text())
+        assert data["status"] == "interrupted"
+        assert [a["outcome"] for a in data["actions"]] == ["ok"] * 8
+        assert [m["state"] for m in data["mounts"]] == ["mounted-again"] * 2
+    assert ext4_state(root) == "clean" and xfs_clean(var)

@@ -138,7 +138,9 @@ def mount_argv(m: dict, read_only: bool = False, extra: Tuple[str, ...] = (),
     if m["fstab"] and not read_only and not extra and not from_backing:
         return ["mount", m["point"]]
     opts = [o for o in m["options"].split(",") if o not in ("rw", "ro", "defaults", "loop")]
-    opts = (["ro"] if read_only else ["rw"]) + opts
+    # offline, a file system the rescue VM had mounted read-only goes back read-only
+    kept_ro = bool(m.get("offline")) and "ro" in m["options"].split(",")
+    opts = (["ro"] if read_only or kept_ro else ["rw"]) + opts
     loop = from_backing or (m["autoclear"] and m["backing_file"])
     src = m["backing_file"] if loop else m["source"]
     if loop:

@@ -368,8 +368,10 @@ class _Run:
                 for step in todo:
                     rec = step.rec
                     group = rec.get("group")
-                    if stop.signum is not None and not (group is not None
-                                                        and M.is_open(journal, group)):
+                    # a started repair is carried through; offline, an inner file system
+                    # stays open until the outer one is mounted back (offline_fs.py)
+                    if stop.signum is not None and not any(
+                            M.is_open(journal, g) for g in range(len(self.mounts))):
                         break
                     try:
                         if rec["kind"] in records.MOUNT_KINDS:
