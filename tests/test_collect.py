@@ -375,3 +375,19 @@ def test_not_root_is_said(planted, tmp_path, monkeypatch):
     monkeypatch.setattr(Host, "is_root", property(lambda self: False))
     res = run_collect("--root", planted, "-o", tmp_path / "b.tar.gz")
     assert res.exit_code == 0 and "not root: files only root can read are left out" in res.output
+
+
+def test_kernel_log_keeps_its_last_lines(fs, monkeypatch):
+    from azbdiag import collect as C
+
+    monkeypatch.setattr(C, "MAX_KERNEL_LINES", 3)
+    klog = "".join(f"[{i}.0] EXT4-fs (sda1): mounted filesystem {i} r/w\n" for i in range(1, 8))
+    host = make_host(fs, {"/etc/os-release": 'ID=debian\nVERSION_ID="12"\n',
+                          "/proc/self/mountinfo": "27 1 8:1 / / rw - ext4 /dev/sda1 rw\n"},
+                     {"dmesg": klog}, live=True)
+    bundle, _meta = collect(host, "{}", 1024 * 1024)
+    (member,) = [m for m in bundle.members if m.name == "machine/kernel-fs.log"]
+    assert member.data.decode().splitlines()[-3:] == [
+        f"EXT4-fs (sda1): mounted filesystem {i} r/w" for i in (5, 6, 7)]
+    assert len(member.data.decode().splitlines()) == 3
+    assert member.truncated and member.note == "the last 3 of 7 lines"
