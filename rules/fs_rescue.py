@@ -176,6 +176,10 @@ def plan_offline(ctx, findings) -> list:
     swaps = active_swaps(here)
     activated = list(getattr(ctx.options.get("disks"), "activated", None) or [])
     entries = [e for res in findings if res.id in OFFLINE_RULES for e in res.data.get("bad", [])]
+    wanted = [p.rstrip("/") or "/" for p in ctx.options.get("mounts") or []]
+    if wanted:      # --mount: this machine's mount point under R, or the guest's
+        entries = [e for e in entries if e.get("guest_point") in wanted
+                   or any(p in wanted for p in e.get("mounted_at") or [])]
     refusals: List[str] = []
     actions: list = []
     bad_points = {e["mounted_at"][0]: e for e in entries if e.get("mounted_at")}

@@ -50,6 +50,12 @@ def test_both_not_clean_each_repaired_with_its_tool_and_its_options(fs):
     assert "the guest's /var" in actions[1].why
 
 
+@pytest.mark.parametrize("mount", ["/var", "/rescue/var/"])
+def test_mount_limits_the_repair_to_one_file_system(fs, mount):
+    actions = plan(both_bad(fs), {"mounts": [mount]})
+    assert [(a.point, a.fstype) for a in actions] == [("/rescue/var", "xfs")]
+
+
 def test_a_clean_file_system_inside_is_unmounted_and_mounted_again(fs):
     h = rescue_host(fs, {"tune2fs -l /dev/sdc1": DIRTY}, mountinfo=PLAIN)
     actions = plan(h)

@@ -49,8 +49,9 @@ def _loop_info(host, device: str) -> Tuple[Optional[str], bool]:
 
 
 def here(host):
-    """The machine the commands and the mount table are this machine's: `host` itself when it
-    is live, else a live Host on / (a rescue VM repairing an OS disk under --root)."""
+    """The host whose commands and mount table a repair uses: `host` itself when it is live,
+    else a live Host on / sharing its runner (a rescue VM repairing an OS disk under --root:
+    the mount points in the records are this machine's)."""
     if host.live:
         return host
     from azbdiag.facts.block_devices import machine
