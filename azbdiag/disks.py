@@ -14,7 +14,7 @@ What azbdiag does to the disk, and only that (README "From a rescue VM"):
 
 Never (here, and in `check --disk`): a write, a journal or log replay, a repair, a rename of a
 volume group, unlocking an encrypted volume (`fix --freeze --disk` repairs afterwards, through
-the fixer: rules/fs_rescue.py plan_offline); never a disk one of whose partitions or volumes
+the fixer: azbdiag/fix/offline_fs.py); never a disk one of whose partitions or volumes
 is mounted outside --root, or swapped to, on this machine (that is the rescue VM's own disk, or
 one in use here).
 """

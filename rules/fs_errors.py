@@ -7,19 +7,20 @@ The mounts checked are those freeze.mount_list names, or exactly the ones given 
 
 from __future__ import annotations
 
-import os
-from typing import List, Tuple
+from typing import Tuple
 
 from azbdiag.engine import rule
 from azbdiag.facts import (
     freeze_targets,
     kernel_name,
     machine_kernel_log,
+    mount_holders,
     mounted_fs_state,
     mounts,
     uses_grubby,
 )
 from azbdiag.fix import RefuseFix, RepairFilesystem, fix
+from azbdiag.fix.mounts import remount_options
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers.kernel_log import errors_since_mount
 from azbdiag.parsers.mounts import Mount, parse_fstab, parse_mountinfo
@@ -118,41 +119,8 @@ def read_only(ctx):
 
 # ---- fix --freeze: repairs what freeze.fs_state and freeze.read_only find ---------------
 
-def holders(host, point: str) -> List[str]:
-    """Processes that keep `point` busy: open files, cwd, root or mapped files under it."""
-    prefix = point.rstrip("/") + "/"
-    me = str(os.getpid())
-    found = []
-
-    def under(path: str) -> bool:
-        path = path.replace(" (deleted)", "")
-        return path == point or path.startswith(prefix)
-
-    for pid in host.listdir("/proc"):
-        if not pid.isdigit() or pid == me:
-            continue
-        why = []
-        for what in ("cwd", "root"):
-            try:
-                if point != "/" and under(host.readlink(f"/proc/{pid}/{what}")):
-                    why.append(what)
-            except OSError:
-                pass
-        for fd in host.listdir(f"/proc/{pid}/fd"):
-            try:
-                if under(host.readlink(f"/proc/{pid}/fd/{fd}")):
-                    why.append("open file")
-                    break
-            except OSError:
-                continue
-        maps = host.try_read_text(f"/proc/{pid}/maps", 2 * 1024 * 1024) or ""
-        if any(under(line.split(None, 5)[5]) for line in maps.splitlines()
-               if len(line.split(None, 5)) == 6):
-            why.append("mapped file")
-        if why:
-            comm = (host.try_read_text(f"/proc/{pid}/comm", 256) or "?").strip()
-            found.append(f"{comm} (pid {pid}: {', '.join(why)})")
-    return found
+# Processes that keep a mount point busy (azbdiag.facts.process_table).
+holders = mount_holders
 
 
 def boot_check_advice(host, fstype: str, device: str) -> str:
@@ -171,14 +139,6 @@ def boot_check_advice(host, fstype: str, device: str) -> str:
     return f"schedule a forced check at the next boot by {how}"
 
 
-def remount_options(entry: dict) -> str:
-    opts = [o for o in entry.get("options") or [] if o]
-    for o in entry.get("super_options") or []:
-        if o not in ("rw", "ro", "seclabel") and o not in opts:
-            opts.append(o)
-    return ",".join(opts) or "defaults"
-
-
 @fix("freeze", title="Check and repair file systems the backup cannot freeze",
      rules=("freeze.fs_state", "freeze.read_only", "freeze.rescue_fs_state",
             "freeze.disk_fs_state"), order=90)
@@ -187,7 +147,7 @@ def plan_freeze(ctx, findings):
     (azbdiag/fix/mounts.py runs the steps and mounts it back if one fails)."""
     host = ctx.host
     if not host.live or ctx.options.get("disks"):      # a rescue VM: rules/fs_rescue.py
-        from azbdiag.rules.fs_rescue import plan_offline
+        from azbdiag.fix.offline_fs import plan_offline
 
         return plan_offline(ctx, findings)
     seen, entries = set(), []

@@ -5,12 +5,11 @@ tests/test_rescue.py (its own disk sda, the guest's OS disk sdc under /rescue)."
 from __future__ import annotations
 
 import pytest
-from azbdiag.rules.fs_rescue import plan_offline
 
 from azbdiag import engine
 from azbdiag.fix import RefuseFix, RepairFilesystem
 from azbdiag.fix import mounts as M
-from azbdiag.fix.offline_fs import finish_groups, order_steps
+from azbdiag.fix.offline_fs import finish_groups, order_steps, plan_offline
 from azbdiag.fix.steps import Step
 from azbdiag.model import Status
 from azbdiag.runner import CommandResult
@@ -98,10 +97,17 @@ def test_busy_names_the_processes(fs):
     assert "/rescue/var (/var = /dev/sdc2) is busy: held by bash (pid 4242: cwd)" in str(exc.value)
 
 
-def test_btrfs_is_refused_with_advice():
-    from azbdiag.rules import fs_rescue
+def test_btrfs_is_refused_with_advice(fs):
+    class Found:
+        id = "freeze.rescue_fs_state"
+        data = {"bad": [{"device": "/dev/sdc2", "fstype": "btrfs", "guest_point": "/var",
+                         "mounted_at": ["/rescue/var"], "disks": ["/dev/sdc"], "detail": "x"}]}
 
-    assert "--readonly /dev/x" in fs_rescue.BTRFS_ADVICE.format(dev="/dev/x")
+    ctx = engine.Context(both_bad(fs), {})
+    with pytest.raises(RefuseFix) as exc:
+        plan_offline(ctx, [Found()])
+    assert ("/var = /dev/sdc2: no automatic repair for btrfs (`btrfs check --repair` can make a "
+            "damaged btrfs worse: run `btrfs check --readonly /dev/sdc2` unmounted") in str(exc.value)
 
 
 def test_the_run_refuses_commands_offline_except_the_checked_repair(fs):

@@ -84,7 +84,7 @@ def _with_disks(ctx, stack, host, ids, disk, options) -> None:
     2) for the whole run; only the rescue rules are checked, never this machine's own."""
     from azbdiag import disks
     from azbdiag.commands.check import DISK_DEADLINE
-    from azbdiag.rules.fs_rescue import OFFLINE_RULES
+    from azbdiag.fix.offline_fs import OFFLINE_RULES
 
     if ids != ["freeze"]:
         usage_error("--disk goes with --freeze only (the other fixes would change this "

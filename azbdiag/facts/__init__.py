@@ -131,6 +131,7 @@ from azbdiag.facts.process_table import (
     SAFEFREEZE_LOCK,
     Process,
     backup_in_progress,
+    mount_holders,
     processes,
     runs_in_extension_dir,
 )
@@ -159,3 +160,4 @@ __all__ = [
 ]
 __all__ += ["FreezeLimits", "History", "freeze_limits", "read_history", "recent_history",
             "with_last_backup"]
+__all__ += ["mount_holders"]

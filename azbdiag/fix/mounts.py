@@ -59,6 +59,16 @@ def here(host):
     return machine(host)
 
 
+def remount_options(entry: dict) -> str:
+    """The options to mount a file system again with: its mount options, then the super
+    options mountinfo shows (`entry`: options and super_options lists)."""
+    opts = [o for o in entry.get("options") or [] if o]
+    for o in entry.get("super_options") or []:
+        if o not in ("rw", "ro", "seclabel") and o not in opts:
+            opts.append(o)
+    return ",".join(opts) or "defaults"
+
+
 def _options(raw: str) -> List[str]:
     opts = [o for o in (raw or "").split(",") if o and o != "defaults"]
     if not opts or not records.MOUNT_OPTIONS.fullmatch(",".join(opts)):

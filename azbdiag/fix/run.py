@@ -159,7 +159,7 @@ def _prepare(host, spec: FixSpec, actions: list, first_n: int, mounts: List[dict
     try:
         for action in actions:
             # Offline, commands would run on this (rescue) machine, not on the disk under
-            # --root; a repair the rescue planner checked (rules/fs_rescue.py) acts on the OS
+            # --root; a repair the rescue planner checked (fix/offline_fs.py) acts on the OS
             # disk's own block devices attached here, which is its point.
             checked = isinstance(action, RepairFilesystem) and action.offline
             if isinstance(action, (RunCommand, RepairFilesystem)) and not host.live \
