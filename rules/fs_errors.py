@@ -20,6 +20,7 @@ from azbdiag.facts import (
     uses_grubby,
 )
 from azbdiag.fix import RefuseFix, RepairFilesystem, fix
+from azbdiag.fix.boot_check import plan_boot_check
 from azbdiag.fix.mounts import remount_options
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
 from azbdiag.parsers.kernel_log import errors_since_mount
@@ -159,12 +160,17 @@ def plan_freeze(ctx, findings):
     table = parse_mountinfo(host.try_read_text("/proc/self/mountinfo") or "")
     fstab = {m.mount_point for m in parse_fstab(host.try_read_text("/etc/fstab") or "")
              if "noauto" not in m.options}
-    refusals, actions = [], []
+    refusals, actions, boot_steps = [], [], []
     for e in entries:
         point, dev, fstype = e["mount_point"], e["device"], e["fstype"]
-        if point == "/":
-            refusals.append(f"/ cannot be unmounted on the running system: "
-                            f"{boot_check_advice(host, fstype, dev)}, {RESCUE}")
+        if point == "/":      # checked at the next boot instead (azbdiag/fix/boot_check.py)
+            try:
+                boot_steps = plan_boot_check(host, e)
+            except RefuseFix as exc:
+                by_hand = "" if "rescue VM" in str(exc) else (
+                    f"; by hand: {boot_check_advice(host, fstype, dev)}, {RESCUE}")
+                refusals.append(f"/ cannot be unmounted on the running system, and no check at "
+                                f"the next boot was planned: {exc}{by_hand}")
             continue
         if fstype not in ("ext2", "ext3", "ext4", "xfs"):
             how = (f"run `btrfs check --readonly {dev}` unmounted; --repair only with a backup"
@@ -192,7 +198,7 @@ def plan_freeze(ctx, findings):
         hint = (f" | nothing was changed; `--mount {actions[0].point}` repairs the mounts that "
                 f"can be repaired now") if actions else " | nothing was changed"
         raise RefuseFix(" | ".join(refusals) + hint)
-    return actions
+    return boot_steps + actions
 
 
 # ---- freeze.kernel_errors ----------------------------------------------------------------

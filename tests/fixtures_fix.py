@@ -6,6 +6,7 @@ what the test puts in box["actions"] (WriteFile of "good" by default)."""
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import os
 import pwd
@@ -88,13 +89,17 @@ def tree(root) -> dict:
 
 # ---- another user ------------------------------------------------------------------------
 
-def nobody():
-    """(uid, gid) of the unprivileged user `nobody` (no account is created or changed)."""
-    try:
-        pw = pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no user nobody on this machine")
-    return pw.pw_uid, pw.pw_gid
+def second_user():
+    """(uid, gid) of a second user made up for the test: a numeric uid and gid that no account
+    and no group of this machine has, so nothing of the machine belongs to it. Nothing is
+    written to /etc/passwd or /etc/group (tests never touch the machine's /etc): setpriv and
+    the kernel need only the numbers."""
+    taken_uids = {p.pw_uid for p in pwd.getpwall()}
+    taken_gids = {g.gr_gid for g in grp.getgrall()}
+    for uid in range(61000, 65000):
+        if uid not in taken_uids and uid not in taken_gids:
+            return uid, uid
+    pytest.skip("no free uid between 61000 and 65000 for a second user")
 
 
 def need_root_and_setpriv():

@@ -3,7 +3,8 @@ controls (an existing /var/tmp/azbdiag made by another user), and by default use
 private folder per run.
 
 Runs the real ansible-playbook with the local connection, azbdiag from this checkout
-(azbdiag_install=none), against a sample root; the other user is `nobody`."""
+(azbdiag_install=none), against a sample root; the other user is
+made up by the test (fixtures_fix.second_user)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from conftest import ROOT, SAMPLES
 
 from tests import fixtures_fix
-from tests.fixtures_fix import as_user, need_root_and_setpriv, nobody
+from tests.fixtures_fix import as_user, need_root_and_setpriv, second_user
 
 pytestmark = pytest.mark.integration
 sandbox = fixtures_fix.sandbox
@@ -48,7 +49,7 @@ def test_item3_a_report_folder_made_by_another_user_is_refused(sandbox):
     need_root_and_setpriv()
     if not shutil.which("ansible-playbook"):
         pytest.skip("ansible-playbook is not installed (apt-get install ansible-core)")
-    uid, gid = nobody()
+    uid, gid = second_user()
     base = pathlib.Path(sandbox)
     public = base / "var-tmp"                       # like /var/tmp: anyone can make a folder
     public.mkdir()

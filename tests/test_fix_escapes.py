@@ -1,8 +1,9 @@
 """Issue 11, escapes: a disk, a journal or another local user cannot turn azbdiag's fix, undo
 or --output against the machine it runs on.
 
-The tests with a second user run as root and use the unprivileged `nobody` through setpriv
-(no account is created); every file they touch is in a sandbox they create."""
+The tests with a second user run as root and make that user up: a uid and gid no account or
+group of the machine has (fixtures_fix.second_user), taken through setpriv, so nothing is
+written to the machine's /etc; every file they touch is in a sandbox they create."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.fixtures_fix import (
     as_user,
     make_root,
     need_root_and_setpriv,
-    nobody,
+    second_user,
     snapshot,
     tree,
 )
@@ -132,7 +133,7 @@ def test_item2_undo_does_not_follow_a_folder_swapped_for_a_symlink(sandbox, regi
     """After fix --scripts --root R, a user who owns R/etc/azure swaps R/etc/azure/scripts for
     a symlink to a root-only folder; root's undo must not chown or chmod what it points to."""
     need_root_and_setpriv()
-    uid, gid = nobody()
+    uid, gid = second_user()
     import pathlib
 
     base = pathlib.Path(sandbox)
@@ -177,7 +178,7 @@ def test_item3_output_lands_in_the_folder_it_opened(sandbox, monkeypatch):
     root-only folder while azbdiag writes: the report goes into the folder azbdiag opened, and
     nothing is written, renamed or followed in the symlink's target."""
     need_root_and_setpriv()
-    uid, gid = nobody()
+    uid, gid = second_user()
     import pathlib
 
     base = pathlib.Path(sandbox)
@@ -212,7 +213,7 @@ def test_item3_output_lands_in_the_folder_it_opened(sandbox, monkeypatch):
 
 def test_item3_a_symlink_or_a_file_at_the_output_name_is_replaced_not_followed(sandbox):
     need_root_and_setpriv()
-    uid, gid = nobody()
+    uid, gid = second_user()
     import pathlib
 
     base = pathlib.Path(sandbox)

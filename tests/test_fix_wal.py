@@ -24,7 +24,7 @@ from tests.fixtures_fix import (
     CONF,
     make_root,
     need_root_and_setpriv,
-    nobody,
+    second_user,
     tree,
 )
 
@@ -416,7 +416,7 @@ def test_commands_are_refused_for_an_offline_root(tmp_path, registered):
 
 def test_undo_list_as_another_user_says_the_journal_is_unreadable(sandbox):
     need_root_and_setpriv()
-    uid, gid = nobody()
+    uid, gid = second_user()
     import subprocess
     import sys
 
@@ -481,3 +481,31 @@ def test_item16_a_really_full_file_system(tmp_path, registered, monkeypatch):
         if subprocess.run(["umount", str(small)], check=False).returncode:
             subprocess.run(["umount", "-l", str(small)], check=False)
     assert open_here == []          # azbdiag left no descriptor open on the disk
+
+
+# ---- journals are kept on this machine, keyed by the root they were made for -----------------
+
+def test_journals_belong_to_their_root_also_when_it_is_mounted_elsewhere(tmp_path, registered):
+    """A run made for root A is listed and undone only for A: not for another root B, not for
+    the live system; A moved to another path (the same disk mounted elsewhere) is still A."""
+    a = make_root(tmp_path / "a")
+    b = make_root(tmp_path / "b")
+    assert invoke("fix", "--scripts", "--yes", "--root", a).exit_code == 0
+    (run,) = os.listdir(registered["state"] / "journal")
+    assert not (a / "var" / "lib" / "azbdiag").exists(), "nothing is journaled on the disk"
+
+    listed = invoke("undo", "--list", "--root", a)
+    assert listed.exit_code == 0 and run in listed.output, listed.output
+    other = invoke("undo", "--list", "--root", b)
+    assert other.exit_code == 0 and run not in other.output, other.output
+    assert run not in invoke("undo", "--list").output        # the live system's runs
+    refused = invoke("undo", run, "--yes", "--root", b)
+    assert refused.exit_code == 3 and len(refused.output.strip().splitlines()) == 1, refused.output
+    assert (b / "etc" / "fixertest.conf").read_bytes() == b"bad\n"
+
+    moved = tmp_path / "elsewhere"
+    os.rename(a, moved)                                      # same file system, same inode
+    assert run in invoke("undo", "--list", "--root", moved).output
+    done = invoke("undo", run, "--yes", "--root", moved)
+    assert done.exit_code == 0, done.output
+    assert (moved / "etc" / "fixertest.conf").read_bytes() == b"bad\n"

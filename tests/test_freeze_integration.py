@@ -148,15 +148,16 @@ def test_busy_mount_is_refused(tmp_path, state):
 
 
 def test_root_is_refused_with_alternatives(tmp_path, state):
-    """The planner refuses / before any action: a check result for / is handed to the real
-    fixer on the live host, and nothing is changed or journalled."""
+    """The planner refuses an xfs / before any action: a check result for / is handed to the
+    real fixer on the live host, and nothing is changed or journalled. (An ext4 / gets a check
+    at the next boot, planned on a test root only: tests/test_boot_check.py.)"""
 
     def fake_check(host, only=(), options=None):
         from azbdiag import engine
 
         ctx = engine.Context(host, options or {})
         res = Result(Status.FAIL, "not clean", id="freeze.fs_state", fix="freeze",
-                     data={"bad": [{"mount_point": "/", "device": "/dev/sda1", "fstype": "ext4",
+                     data={"bad": [{"mount_point": "/", "device": "/dev/sda1", "fstype": "xfs",
                                     "options": ["rw"], "super_options": [], "detail": "x"}]})
         return ctx, [res], None
 
@@ -166,6 +167,7 @@ def test_root_is_refused_with_alternatives(tmp_path, state):
     assert code == 3
     text = "\n".join(msgs)
     assert "/ cannot be unmounted" in text and "next boot" in text and "rescue VM" in text
+    assert "xfs cannot be repaired at boot" in text
     assert not (state / "journal").exists()      # the lock was taken, nothing journaled
 
 

@@ -431,3 +431,46 @@ def test_a_20mb_line_does_not_make_a_huge_report(tmp_path):
     doc = json.loads(res.stdout)
     lines = [e for r in doc["results"] for e in r["evidence"]] + [r["summary"] for r in doc["results"]]
     assert max(len(x) for x in lines) <= max(engine.MAX_EVIDENCE_LINE, engine.MAX_SUMMARY)
+
+
+# ---- the other hang inputs through the CLI (items 8 and 9) --------------------------------
+
+RUNAWAY = r"/var/lib/waagent/(a+)+"
+RUNAWAY_NAME = "/var/lib/waagent/" + "a" * 40 + "!"
+
+
+def _plant_long_os_release(root):
+    put(root, "etc/os-release", "PRETTY_NAME=\"" + "x" * (2 * 1024 * 1024) + "\"\n" + RHEL9)
+
+
+def _plant_runaway_file_contexts(root):
+    put(root, "etc/selinux/config", "SELINUX=enforcing\nSELINUXTYPE=targeted\n")
+    put(root, "etc/selinux/targeted/contexts/files/file_contexts",
+        "/var/lib/waagent(/.*)? system_u:object_r:var_lib_t:s0\n"
+        f"{RUNAWAY} system_u:object_r:var_lib_t:s0\n")
+    put(root, RUNAWAY_NAME.lstrip("/"))
+
+
+@pytest.mark.parametrize("plant", [_plant_long_os_release, _plant_runaway_file_contexts,
+                                   lambda r: (_plant_long_os_release(r),
+                                              _plant_runaway_file_contexts(r))],
+                         ids=["2mb-os-release", "runaway-regex", "both"])
+def test_check_with_the_other_hang_inputs_keeps_its_deadline(tmp_path, plant):
+    """Items 8 and 9, through the real CLI as the issue states it: `check --deadline 20` on a
+    root with a 2 MB os-release line and/or a file_contexts pattern that runs away on a file
+    name of the disk finishes within 25 s, and every rule runs (none is cut by the deadline)."""
+    root = str(tmp_path / "root")
+    shutil.copytree(os.path.join(SAMPLES, "healthy"), root, symlinks=True)
+    plant(root)
+    res, seconds = cli("check", "--root", root, "--deadline", "20", "--format", "json",
+                       timeout=60)
+    assert seconds < 25, f"took {seconds:.1f} s"
+    doc = json.loads(res.stdout)
+    assert len(doc["results"]) == len(engine.all_rules())
+    assert not [r["id"] for r in doc["results"] if "deadline" in r["summary"]
+                or "timed out" in r["summary"]]
+    if "long" in plant.__name__ or plant.__name__ == "<lambda>":
+        assert doc["host"]["distro"]["id"] == "rhel"
+    if "runaway" in plant.__name__ or plant.__name__ == "<lambda>":
+        labels = {r["id"]: r for r in doc["results"]}["selinux.labels"]
+        assert labels["status"] not in ("skipped", "error"), labels
