@@ -104,12 +104,12 @@ def _names(entry: dict) -> set:
 def covering_rules(entry: dict) -> list:
     """Registered rules whose error_codes name this entry (for an extension code: also the
     Azure error it surfaces as)."""
-    from azbdiag import engine
+    from azbdiag import rule_index
 
     names = _names(entry)
     if entry.get("surfaces_as"):
         names.add(_key(entry["surfaces_as"]))
-    return [r for r in engine.all_rules() if names & {_key(c) for c in r.error_codes}]
+    return [r for r in rule_index.rules() if names & {_key(c) for c in r.error_codes}]
 
 
 def behind(entry: dict) -> List[dict]:

@@ -11,8 +11,11 @@ result and the run goes on.
 Time: the run has one deadline, shared so that one hanging command cannot starve the rest.
 The first pass runs every rule with commands held back: a rule that only reads files finishes
 there, a rule that wants a command is put off to the second pass at its first command (nothing
-has run yet). Every rule gets a share of the time left (see _limit), and when it runs out its
-commands are killed with their process group.
+has run yet); the second pass runs those rules a few at a time (COMMAND_RULES_AT_ONCE), a
+fact two of them need being computed once while the other waits. A rule that measures over
+the run (a CPU sample) calls ``ctx.run_last()`` after its first reading and is run again after
+every other rule. Every rule gets a share of the time left (see _limit), and when it runs out
+its commands are killed with their process group.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ DEFAULT_DEADLINE = 180.0
 # Each rule still to run keeps at least this much (or its own timeout, if shorter) of the run's
 # deadline, unless the deadline is too short for that; then they share it equally.
 RESERVE_PER_RULE = 2.0
+# Rules that run commands run this many at a time: most of their time is spent waiting for
+# a child process, not on a CPU.
+COMMAND_RULES_AT_ONCE = 4
 # What one result may carry into a report: data from a hostile disk must not make it huge.
 MAX_SUMMARY = 1000
 MAX_EVIDENCE = 50
@@ -97,20 +103,38 @@ def matches(rule_id: str, patterns: Iterable[str]) -> bool:
     return False
 
 
+class RunLast(BaseException):
+    """Raised by Context.run_last(): run this rule again after every other rule. A
+    BaseException so that a rule's `except Exception` cannot swallow it."""
+
+
 class Context:
     """What a rule sees: the host, the run's options and a cache of facts."""
 
     def __init__(self, host, options: Optional[dict] = None):
         self.host = host
         self.options = dict(options or {})
+        self._put_last = False        # run_rules sets it until its last pass
         self._facts: Dict[Callable, object] = {}
         self._fact_errors: Dict[Callable, BaseException] = {}
         self._wants_commands: set = set()   # facts put off to the second pass
+        self._computing: Dict[Callable, threading.Lock] = {}   # one computation per fact
         self._lock = threading.RLock()
         self.results: Dict[str, Result] = {}
 
     def fact(self, fn: Callable):
-        """The value of fact `fn(host)`, computed once per run. Re-raises what it raised."""
+        """The value of fact `fn(host)`, computed once per run. Re-raises what it raised.
+        Rules running at the same time that ask for one fact wait for one computation."""
+        with self._lock:
+            if fn in self._facts:
+                return self._facts[fn]
+            if fn in self._fact_errors:
+                raise self._fact_errors[fn]
+            computing = self._computing.setdefault(fn, threading.Lock())
+        with computing:
+            return self._compute(fn)
+
+    def _compute(self, fn: Callable):
         with self._lock:
             if fn in self._facts:
                 return self._facts[fn]
@@ -134,6 +158,14 @@ class Context:
         with self._lock:
             self._facts[fn] = value
         return value
+
+    def run_last(self) -> None:
+        """For a rule that measures something over the run: the first time, while other rules
+        still wait, the engine stops the rule here and runs it again after all of them (its
+        facts stay cached, so a fact read before this call holds the first reading). Returns
+        at once in that last pass, or when the rule runs alone (run_one)."""
+        if self._put_last:
+            raise RunLast()
 
     @property
     def facts(self):
@@ -183,13 +215,17 @@ def _unreadable_result(exc: Unreadable, host) -> Result:
 
 def run_one(r: Rule, ctx: Context, timeout: Optional[float] = None) -> Result:
     res = _run_one(r, ctx, timeout if timeout is not None else r.timeout)
-    assert res is not None
+    assert isinstance(res, Result)
     return res
 
 
-def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False) -> Optional[Result]:
-    """The rule's result within `limit` seconds; None when it was put off because it wants a
-    command while `defer_commands` holds commands back."""
+_LATER = "commands"        # _run_one's answer for a rule put off to the commands' pass
+_LAST = "last"             # ... and for one put off to the last pass (ctx.run_last)
+
+
+def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False):
+    """The rule's result within `limit` seconds; _LATER when it was put off because it wants
+    a command while `defer_commands` holds commands back, _LAST when it asked to run last."""
     started = time.monotonic()
     pre = _applicability(r, ctx.host, ctx)
     if pre is not None:
@@ -202,7 +238,9 @@ def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False) 
         try:
             box["result"] = r.func(ctx)
         except CommandsDeferred:
-            box["deferred"] = True
+            box["deferred"] = _LATER
+        except RunLast:
+            box["deferred"] = _LAST
         except SkipRule as exc:
             box["result"] = skipped(exc.reason, exc.summary)
         except CheckError as exc:
@@ -226,7 +264,7 @@ def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False) 
         shown = f"{limit:.1f}".rstrip("0").rstrip(".")
         res = Result(Status.ERROR, f"could not check: timed out after {shown} s")
     elif box.get("deferred"):
-        return None
+        return box["deferred"]
     else:
         res = box.get("result")
         if not isinstance(res, Result):
@@ -265,26 +303,80 @@ def run_rules(ctx: Context, only: Sequence[str] = (), skip: Sequence[str] = (),
                                  f"could not check: run deadline of {deadline:g} s reached"),
                        time.monotonic())
 
-    later: List[Rule] = []
-    for i, r in enumerate(todo):
-        left = end - time.monotonic()
-        if left <= 0:
-            results[r.id] = out_of_time(r)
-            continue
-        res = _run_one(r, ctx, _limit(r, left, todo[i + 1:] + later), defer_commands=True)
-        if res is None:
-            later.append(r)
-        else:
-            results[r.id] = res
-    for i, r in enumerate(later):
-        left = end - time.monotonic()
-        if left <= 0:
-            results[r.id] = out_of_time(r)
-            continue
-        results[r.id] = _run_one(r, ctx, _limit(r, left, later[i + 1:]))
+    later: List[Rule] = []           # rules that want commands: the second pass
+    last: List[Rule] = []            # rules that measure over the run: the last pass
+    # Each directory is listed and each command run once while the rules run (Host.snapshot).
+    snapshot = getattr(ctx.host, "snapshot", lambda on: None)
+    snapshot(True)
+    try:
+        ctx._put_last = True
+        try:
+            for i, r in enumerate(todo):
+                left = end - time.monotonic()
+                if left <= 0:
+                    results[r.id] = out_of_time(r)
+                    continue
+                res = _run_one(r, ctx, _limit(r, left, todo[i + 1:] + later + last),
+                               defer_commands=True)
+                if res is _LATER:
+                    later.append(r)
+                elif res is _LAST:
+                    last.append(r)
+                else:
+                    results[r.id] = res
+            position = {r.id: i for i, r in enumerate(later)}
+
+            def second_pass(r: Rule):
+                left = end - time.monotonic()
+                if left <= 0:
+                    return out_of_time(r)
+                # The rules not started yet run COMMAND_RULES_AT_ONCE at a time: keep the
+                # reserve of one rule per such wave, and of the last pass.
+                waves = later[position[r.id] + 1::COMMAND_RULES_AT_ONCE]
+                return _run_one(r, ctx, _limit(r, left, waves + last))
+
+            done = _side_by_side(later, second_pass, COMMAND_RULES_AT_ONCE)
+            for r in later:
+                if done[r.id] is _LAST:
+                    last.append(r)
+                else:
+                    results[r.id] = done[r.id]
+        finally:
+            ctx._put_last = False
+        for i, r in enumerate(last):
+            left = end - time.monotonic()
+            if left <= 0:
+                results[r.id] = out_of_time(r)
+                continue
+            results[r.id] = _run_one(r, ctx, _limit(r, left, last[i + 1:]))
+    finally:
+        snapshot(False)
     ordered = [results[r.id] for r in selected]
     ctx.results.update((res.id, res) for res in ordered)
     return ordered
+
+
+def _side_by_side(rules: Sequence[Rule], run: Callable, width: int) -> Dict[str, object]:
+    """{rule id: run(rule)} with up to `width` rules running at once. Each run(rule) returns
+    within the rule's limit (_run_one gives up on a rule's thread at its limit)."""
+    out: Dict[str, object] = {}
+    slots = threading.Semaphore(width)
+    threads = []
+
+    def work(r: Rule):
+        try:
+            out[r.id] = run(r)
+        finally:
+            slots.release()
+
+    for r in rules:
+        slots.acquire()
+        t = threading.Thread(target=work, args=(r,), name=f"pass2:{r.id}", daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    return out
 
 
 def summarize(results: Sequence[Result]) -> Dict[str, int]:

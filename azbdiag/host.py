@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fnmatch
 import os
 import re
 import stat as stat_mod
@@ -43,6 +42,7 @@ from azbdiag.runner import (
     ShRunner,
     current_budget,
 )
+from azbdiag.snapshot import Snapshot, matching
 
 if TYPE_CHECKING:
     from azbdiag.host_facts import HostFacts
@@ -121,6 +121,12 @@ class Host:
         self._azure = azure
         self._facts: Optional[HostFacts] = None
         self._facts_lock = threading.Lock()
+        self._snapshot: Optional[Snapshot] = None
+
+    def snapshot(self, on: bool) -> None:
+        """While on (the engine runs the rules), each directory is listed and each check
+        command run once (azbdiag/snapshot.py); off drops what was kept."""
+        self._snapshot = Snapshot() if on else None
 
     # ---- the walk ----------------------------------------------------------------------
     def _walk(self, p: str, follow: bool):
@@ -330,6 +336,10 @@ class Host:
 
     def listdir(self, p: str) -> List[str]:
         """Sorted entry names; [] when `p` does not exist or is not a directory."""
+        kept = self._snapshot
+        return kept.listing(p, self._listdir) if kept is not None else self._listdir(p)
+
+    def _listdir(self, p: str) -> List[str]:
         try:
             with self._at(p) as (dfd, name, st, _real):
                 if not stat_mod.S_ISDIR(st.st_mode):
@@ -356,11 +366,7 @@ class Host:
 
     def glob(self, directory: str, pattern: str) -> List[str]:
         """Guest paths of the entries of `directory` whose name matches `pattern`."""
-        return [
-            os.path.join(directory, name)
-            for name in self.listdir(directory)
-            if fnmatch.fnmatchcase(name, pattern)
-        ]
+        return [os.path.join(directory, n) for n in matching(self.listdir(directory), pattern)]
 
     def getxattr(self, p: str, name: str) -> Optional[bytes]:
         """An extended attribute of `p` itself (symlinks not followed), or None when the file,
@@ -419,6 +425,11 @@ class Host:
         with self._at(p) as (_fd, _name, st, _real):
             return st
 
+    def statvfs(self, p: str) -> os.statvfs_result:
+        """statvfs(2) of the file system holding `p`. Only for a path the caller knows is on
+        a local file system: on a hung network or FUSE mount it blocks beyond any timeout."""
+        return os.statvfs(self.path(p))
+
     def lstat(self, p: str) -> os.stat_result:
         with self._at(p, follow=False) as (_fd, _name, st, _real):
             return st
@@ -442,6 +453,10 @@ class Host:
             if left <= 0:
                 return CommandResult(tuple(str(a) for a in argv), None, timed_out=True)
             timeout = min(timeout, left)
+        kept = self._snapshot
+        if kept is not None and budget is not None and input is None and env is None:
+            return kept.command(tuple(str(a) for a in argv),
+                                lambda: self.runner.run(argv, timeout=timeout))
         return self.runner.run(argv, timeout=timeout, input=input, env=env)
 
     # ---- host facts --------------------------------------------------------------------

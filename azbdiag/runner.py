@@ -7,6 +7,15 @@ Time: the engine gives each rule a Budget (its share of the run's deadline). A c
 under it never outlives it: its timeout is clipped to what the rule has left, and when the rule
 times out the engine cancels the budget, which kills the command's whole process group; the
 check commands still running when azbdiag stops (normal exit, SIGTERM, SIGHUP) are killed too.
+
+One exec per command: a check's command (one started under a Budget) is spawned directly in its
+own session, and a timer kills its process group at the timeout. So that it cannot outlive an
+azbdiag killed with SIGKILL (no handler runs then), every such group is also registered with the
+reaper: one small `sh` per azbdiag process, started with the first command, that reads "+pgid"
+and "-pgid" lines on a pipe only azbdiag holds and, at end of file (azbdiag is gone, however it
+died), kills every group still registered. A fix's commands (no Budget) keep GNU timeout around
+them: they are not killed when azbdiag dies (stopping e2fsck half-way is the fixer's call), and
+timeout still ends one that hangs.
 """
 
 from __future__ import annotations
@@ -123,6 +132,81 @@ def stop_children() -> None:
 atexit.register(stop_children)
 _handlers_installed = False
 
+# The reaper: reads "+PGID" (a command started) and "-PGID" (it ended) on its standard input;
+# at end of file, when azbdiag has exited or was killed, it kills the groups still registered.
+# Builtins only: nothing to exec, nothing that blocks but the read.
+_REAPER = r'''
+g=" "
+while IFS= read -r l; do
+  case $l in
+    +*) g="$g${l#+} " ;;
+    -*) p=${l#-}; case $g in *" $p "*) g="${g%% $p *} ${g#* $p }" ;; esac ;;
+  esac
+done
+for p in $g; do kill -s KILL -- "-$p" 2>/dev/null; done
+exit 0
+'''
+
+
+class _Reaper:
+    """The one reaper of this process (see the module docstring), started on first use."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._fd: Optional[int] = None
+        self._pid = 0            # the process that started it: a forked child starts its own
+        self._proc = None
+
+    def _start(self) -> bool:
+        shell = shutil.which("sh", path=_BASE_ENV["PATH"])
+        if shell is None:
+            return False
+        read_end, write_end = os.pipe()          # both close-on-exec: no command inherits them
+        try:
+            with os.fdopen(read_end, "rb", buffering=0, closefd=False) as stdin:
+                self._proc = sh.Command(shell)(
+                    "-c", _REAPER, "azbdiag-reaper", _in=stdin, _bg=True, _bg_exc=False,
+                    _new_session=True, _tty_in=False, _tty_out=False,
+                    _ok_code=list(range(256)), _env=dict(_BASE_ENV))
+        except Exception:  # noqa: BLE001 - no reaper: commands fall back to GNU timeout
+            os.close(write_end)
+            return False
+        finally:
+            os.close(read_end)
+        self._fd = write_end
+        return True
+
+    def _send(self, line: str) -> bool:
+        with self._lock:
+            if self._pid != os.getpid():     # first use, or a forked child: a reaper of its own
+                if self._fd is not None:
+                    os.close(self._fd)
+                self._fd, self._pid = None, os.getpid()
+                self._start()
+            if self._fd is None:
+                return False
+            try:
+                if line:
+                    os.write(self._fd, line.encode())
+                return True
+            except OSError:           # the reaper died (killed by someone): no more of it
+                os.close(self._fd)
+                self._fd = None
+                return False
+
+    def available(self) -> bool:
+        """Whether the reaper runs (starting it if needed)."""
+        return self._send("")
+
+    def register(self, pgid: int) -> bool:
+        return self._send(f"+{pgid}\n")
+
+    def unregister(self, pgid: int) -> None:
+        self._send(f"-{pgid}\n")
+
+
+_reaper = _Reaper()
+
 
 def _on_stop_signal(signum, frame):
     global _pending_stop
@@ -187,9 +271,11 @@ def _decode(data) -> str:
 class ShRunner:
     """Runs real commands with sh. Every call has a timeout; output is captured, never a TTY.
 
-    Each command starts in its own session (its pid is its process group), wrapped in GNU
-    timeout, which signals the whole group at the timeout and SIGKILLs it KILL_AFTER seconds
-    later, even if azbdiag itself was killed. Without GNU timeout a timer kills the group.
+    Each command starts in its own session (its pid is its process group). A check's command
+    is spawned as it is: a timer kills its group at the timeout and the reaper if azbdiag dies
+    (see the module docstring). Any other is wrapped in GNU timeout, which signals the whole
+    group at the timeout and SIGKILLs it KILL_AFTER seconds later, even if azbdiag itself was
+    killed; without GNU timeout the timer kills the group.
     """
 
     def __init__(self, env: Optional[Mapping[str, str]] = None):
@@ -229,8 +315,12 @@ class ShRunner:
         exe = shutil.which(argv[0], path=call_env.get("PATH"))
         if exe is None:
             return CommandResult(argv, None, not_found=True)
-        wrapped = argv
-        killer = shutil.which("timeout", path=call_env.get("PATH"))
+        # A check's command: spawned once, its group killed by our timer at the timeout, and
+        # by the reaper if azbdiag dies. Otherwise (a fix's command, or no reaper): GNU timeout
+        # around it, which ends it at the timeout whatever happens to azbdiag.
+        direct = budget is not None and _reaper.available()
+        wrapped = (exe,) + argv[1:]
+        killer = None if direct else shutil.which("timeout", path=call_env.get("PATH"))
         if killer:
             wrapped = (killer, f"--kill-after={KILL_AFTER}", f"{max(timeout, 0.01):.2f}",
                        exe) + argv[1:]
@@ -249,6 +339,8 @@ class ShRunner:
             if budget is not None:
                 with _children_lock:
                     _children.add(pid)
+                if direct:
+                    _reaper.register(pid)
                 budget.adopt(pid)
         finally:
             _local.spawning = False
@@ -276,6 +368,8 @@ class ShRunner:
                 budget.release(pid)
                 with _children_lock:
                     _children.discard(pid)
+                if direct:
+                    _reaper.unregister(pid)
         elapsed = int((time.monotonic() - started) * 1000)
         out_of_time = elapsed >= timeout * 1000 or (budget is not None and budget.cancelled)
         if out_of_time and (signalled or (killer and code in (124, 137))):

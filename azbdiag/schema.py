@@ -98,7 +98,27 @@ def _fast_types(schema):
 
 
 def compile_schema(schema) -> Check:
-    """Turn `schema` into a function: instance -> None when valid, else (path, message)."""
+    """Turn `schema` into a function: instance -> None when valid, else (path, message).
+
+    Two validators answer: one generated as Python source (azbdiag.schema_codegen) that only
+    says valid or not, fast enough for `summarize` over a fleet, and the checks below, run
+    only on an instance the first rejects, to word the error."""
+    slow = _compile(schema)
+    try:
+        from azbdiag.schema_codegen import generate
+
+        fast = generate(schema)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):  # too deep to generate
+        return slow
+
+    def check(x, fast=fast, slow=slow):
+        return None if fast(x) else slow(x)
+
+    return check
+
+
+def _compile(schema) -> Check:
+    """The checks of `schema` as closures: instance -> None or (path, message)."""
     if schema is True:
         return lambda x: None
     if schema is False:
@@ -202,7 +222,7 @@ def compile_schema(schema) -> Check:
     props = schema.get("properties", {})
     if not isinstance(props, dict):
         raise SchemaError("properties must be an object")
-    compiled_props = tuple((k, compile_schema(v), _fast_types(v)) for k, v in props.items())
+    compiled_props = tuple((k, _compile(v), _fast_types(v)) for k, v in props.items())
     if compiled_props:
         def check_properties(x, compiled_props=compiled_props):
             if isinstance(x, dict):
@@ -220,7 +240,7 @@ def compile_schema(schema) -> Check:
         checks.append(check_properties)
 
     if "additionalProperties" in schema:
-        extra = compile_schema(schema["additionalProperties"])
+        extra = _compile(schema["additionalProperties"])
         known = frozenset(props)
         forbid = schema["additionalProperties"] is False
 
@@ -240,7 +260,7 @@ def compile_schema(schema) -> Check:
         checks.append(check_additional)
 
     if "items" in schema:
-        item = compile_schema(schema["items"])
+        item = _compile(schema["items"])
         fast = _fast_types(schema["items"])
 
         def check_items(x, item=item, fast=fast):

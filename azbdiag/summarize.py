@@ -329,14 +329,30 @@ def load_all(files, jobs: int = 0):
 
             context = multiprocessing.get_context("fork")
             with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                outcomes = list(pool.map(_load_one, files,
-                                         chunksize=max(8, len(files) // (jobs * 8))))
+                outcomes = _collect(pool.map(_load_one, files,
+                                             chunksize=max(8, min(64, len(files) // (jobs * 8)))))
         except (OSError, ImportError, ValueError, RuntimeError):  # no /dev/shm, no fork, ...
             outcomes = None
     if outcomes is None:
-        outcomes = [_load_one(path) for path in files]
-    entries = [d for d, _r in outcomes if d is not None]
-    rejected = [r for _d, r in outcomes if r is not None]
+        outcomes = _collect(_load_one(path) for path in files)
+    return outcomes
+
+
+def _collect(outcomes):
+    """(digests, rejections) from an iterator of _load_one() answers, as they come. What
+    reports have in common (their findings, counts, dates and versions) is kept once and
+    shared, so that the memory held grows by a few pointers per report, not by its text."""
+    entries, rejected, shared = [], [], {}
+    for d, r in outcomes:
+        if r is not None:
+            rejected.append(r)
+            continue
+        d["findings"] = [shared.setdefault(f, f) for f in d["findings"]]
+        d["counts"] = shared.setdefault(tuple(d["counts"].items()), d["counts"])
+        for key in ("generated_at", "tool_version", "root"):
+            if isinstance(d[key], str):
+                d[key] = shared.setdefault(d[key], d[key])
+        entries.append(d)
     return entries, rejected
 
 

@@ -3,10 +3,14 @@ root, /var/lib/waagent and /var/log need free space and inodes."""
 
 from __future__ import annotations
 
+import os
+from typing import List, Optional, Tuple
+
 from azbdiag.engine import rule
 from azbdiag.facts import mounts, mounts_source
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers.df import parse_df
+from azbdiag.parsers.df import DfRow, parse_df, statvfs_rows
+from azbdiag.parsers.mounts import Mount, parse_mountinfo
 
 LIB = "/var/lib/waagent"
 CMD_TIMEOUT = 10.0
@@ -14,11 +18,22 @@ REMOTE_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "glusterfs", "ceph", "9p", 
              "gpfs", "beegfs", "davfs")
 
 
+# File systems on which statvfs(2) answers from memory or a local block device. On anything
+# else (NFS, CIFS, FUSE, or a type we do not know) it can block in the kernel beyond any
+# timeout, so df runs instead, as a child that can be killed.
+LOCAL_FS = frozenset(("ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "vfat", "f2fs", "jfs",
+                      "reiserfs", "overlay", "squashfs"))
+
+
 def _covering_mount(ctx, path: str):
     try:
         table = ctx.fact(mounts)
     except SkipRule:
         return None
+    return _covering(table, path)
+
+
+def _covering(table, path: str):
     best = None
     for m in table:
         mp = m.mount_point.rstrip("/") or "/"
@@ -45,6 +60,44 @@ def noexec(ctx):
 
 
 SPACE_WARN_KIB, SPACE_FAIL_KIB = 500 * 1024, 50 * 1024
+MOUNTINFO_LIMIT = 16 * 1024 * 1024
+
+
+def machine_mounts(host) -> List[Mount]:
+    """The mounts of the machine azbdiag runs on (offline: the rescue VM's, which hold the
+    root's directories), to tell whether a path is on a local file system; [] when unknown."""
+    if host.live:
+        return []            # the mounts fact is this table
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+            return parse_mountinfo(fh.read(MOUNTINFO_LIMIT))
+    except OSError:
+        return []
+
+
+def _usage(ctx, path: str) -> Optional[Tuple[DfRow, Optional[DfRow]]]:
+    """(space, inodes) of `path` from statvfs(2) when the machine mount holding its real
+    path is a local file system; None when it is not (or not known): then df runs."""
+    host = ctx.host
+    try:
+        real = os.path.realpath(host.path(path))
+    except OSError:
+        return None
+    if host.live:
+        try:
+            table = ctx.fact(mounts)
+        except SkipRule:
+            return None
+    else:
+        table = ctx.fact(machine_mounts)
+    m = _covering(table, real)
+    if m is None or m.fstype not in LOCAL_FS:
+        return None
+    try:
+        st = host.statvfs(path)
+    except (OSError, AttributeError):
+        return None
+    return statvfs_rows(st, m.source, m.mount_point)
 
 
 @rule("agent.disk_space", "The root, /var/lib/waagent and /var/log have free space and inodes",
@@ -52,8 +105,9 @@ SPACE_WARN_KIB, SPACE_FAIL_KIB = 500 * 1024, 50 * 1024
       remedy="Free space on the file systems of /, /var/lib/waagent and /var/log (old "
              "WALinuxAgent-*.zip and log archives are safe to remove).", timeout=45)
 def disk_space(ctx):
-    """`df -P` (run as a child with a timeout) on /, /var/lib/waagent and /var/log, each
-    file system once; remote file systems are never touched."""
+    """Free space and inodes of /, /var/lib/waagent and /var/log, each file system once:
+    statvfs(2) on a local file system, `df -P` (a child with a timeout) where the machine's
+    mount table does not say local; remote file systems of the root are never touched."""
     host = ctx.host
     findings, evidence, worst = [], [], ok
     checked = 0
@@ -65,17 +119,22 @@ def disk_space(ctx):
         if m is not None and (m.fstype in REMOTE_FS or m.fstype.startswith("fuse")):
             evidence.append(f"{path}: on {m.fstype} {m.mount_point}, not measured (remote)")
             continue
-        real = host.path(path)
-        space = host.run(["df", "-P", "-k", real], timeout=CMD_TIMEOUT)
-        inodes = host.run(["df", "-P", "-i", real], timeout=CMD_TIMEOUT)
-        if space.timed_out or inodes.timed_out:
-            findings.append(f"{path}: df did not answer within {CMD_TIMEOUT:g} s (hung mount?)")
-            worst = warn if worst is ok else worst
-            continue
-        row, irow = parse_df(space.stdout), parse_df(inodes.stdout)
-        if row is None:
-            evidence.append(f"{path}: cannot read df output ({space.describe()})")
-            continue
+        usage = _usage(ctx, path)
+        if usage is not None:
+            row, irow = usage
+        else:
+            real = host.path(path)
+            space = host.run(["df", "-P", "-k", real], timeout=CMD_TIMEOUT)
+            inodes = host.run(["df", "-P", "-i", real], timeout=CMD_TIMEOUT)
+            if space.timed_out or inodes.timed_out:
+                findings.append(f"{path}: df did not answer within {CMD_TIMEOUT:g} s "
+                                f"(hung mount?)")
+                worst = warn if worst is ok else worst
+                continue
+            row, irow = parse_df(space.stdout), parse_df(inodes.stdout)
+            if row is None:
+                evidence.append(f"{path}: cannot read df output ({space.describe()})")
+                continue
         checked += 1
         if (row.filesystem, row.mount_point) in measured:
             continue

@@ -8,14 +8,20 @@ import json
 import os
 import posixpath
 import re
-import time
 from typing import Dict, List, Optional, Tuple
 
 from azbdiag import netprobe
 from azbdiag.engine import rule
 from azbdiag.facts import agent_unit, asr_present, processes, waagent_conf, waagent_conf_path
+from azbdiag.host import Unreadable
 from azbdiag.model import SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers.proc import parse_cpu_line, parse_meminfo
+from azbdiag.parsers.proc import (
+    parse_cpu_count,
+    parse_cpu_line,
+    parse_loadavg,
+    parse_meminfo,
+    parse_pressure,
+)
 from azbdiag.parsers.proxy_env import proxy_settings
 
 NET_CODES = ("UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError",
@@ -183,8 +189,67 @@ def os_support(ctx):
 
 # ---- resources ---------------------------------------------------------------------------
 
-_sleep = time.sleep
 LIMIT_PERCENT = 90.0
+# A /proc/stat sample shorter than this many clock ticks (all CPUs together) is too coarse.
+MIN_SAMPLE_TICKS = 50
+
+
+def _own_ticks() -> float:
+    """CPU time azbdiag and the commands it waited for used so far, in /proc/stat's ticks."""
+    t = os.times()
+    return (t[0] + t[1] + t[2] + t[3]) * os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_reading(host) -> Optional[Tuple[int, int, float]]:
+    """(busy, total) ticks of /proc/stat's cpu line and azbdiag's own ticks, or None."""
+    stat = parse_cpu_line(host.try_read_text("/proc/stat", limit=64 * 1024))
+    return (stat[0], stat[1], _own_ticks()) if stat is not None else None
+
+
+def cpu_first_reading(host) -> Tuple[int, int, float]:
+    """The first reading of a CPU sample that spans the run: taken when platform.resources
+    first asks, early in the run; the rule reads the second after every other rule."""
+    reading = _cpu_reading(host)
+    if reading is None:
+        raise SkipRule(SkipReason.NO_INPUT, "cannot read /proc/stat")
+    return reading
+
+
+def _cpu_load(ctx) -> Tuple[Optional[str], str, float]:
+    """(evidence, summary phrase with {} for the percent, percent) of the CPU: pressure stall
+    information where the kernel has it, else a /proc/stat sample over this run without
+    azbdiag's own use, else the load average per CPU; (None, "", 0) when none can be read."""
+    host = ctx.host
+    try:
+        pressure = parse_pressure(host.try_read_text("/proc/pressure/cpu", limit=4096))
+    except Unreadable:        # PSI compiled in but switched off (psi=0) reads as EOPNOTSUPP
+        pressure = {}
+    some = pressure.get("some", {})
+    if "avg10" in some:
+        evidence = (f"CPU pressure: tasks waited for a CPU {some['avg10']:.0f} % of the last "
+                    f"10 s" + (f", {some['avg60']:.0f} % of the last minute"
+                               if "avg60" in some else "") + " (/proc/pressure/cpu)")
+        return evidence, "tasks waiting for a CPU {:.0f} % of the time", some["avg10"]
+    try:
+        first: Optional[Tuple[int, int, float]] = ctx.fact(cpu_first_reading)
+    except SkipRule:
+        first = None
+    if first is not None:
+        ctx.run_last()              # the engine comes back here after every other rule
+        second = _cpu_reading(host)
+        if second is not None and second[1] - first[1] >= MIN_SAMPLE_TICKS:
+            busy = max(0.0, (second[0] - first[0]) - (second[2] - first[2]))
+            percent = min(100.0, 100.0 * busy / (second[1] - first[1]))
+            return (f"CPU busy {percent:.0f} % while this check ran (/proc/stat, azbdiag's "
+                    f"own use left out)", "CPU {:.0f} % busy", percent)
+    stat_text = host.try_read_text("/proc/stat", limit=64 * 1024)
+    load, cpus = parse_loadavg(host.try_read_text("/proc/loadavg", limit=4096)), \
+        parse_cpu_count(stat_text)
+    if load is not None and cpus:
+        percent = 100.0 * load[0] / cpus
+        return (f"CPU load average {load[0]:.2f} over the last minute on {cpus} CPU(s): "
+                f"{percent:.0f} % (/proc/loadavg)", "CPU load {:.0f} %", percent)
+    return None, "", 0.0
 
 
 @rule("platform.resources", "CPU and memory are not exhausted",
@@ -193,21 +258,16 @@ LIMIT_PERCENT = 90.0
              "to a quieter time, or resize the VM. Above 90 % the snapshot task queues until "
              "it times out.")
 def resources(ctx):
-    """CPU over a short /proc/stat sample and memory from MemAvailable."""
+    """CPU from pressure stall information (/proc/pressure/cpu), else a /proc/stat sample
+    over the whole run, else the load average; memory from MemAvailable. No sleep."""
     host = ctx.host
     evidence, high = [], []
-    first = parse_cpu_line(host.try_read_text("/proc/stat", limit=64 * 1024))
     mem = parse_meminfo(host.try_read_text("/proc/meminfo", limit=64 * 1024))
-    if first is None and not mem:
-        raise SkipRule(SkipReason.NO_INPUT, "cannot read /proc/stat or /proc/meminfo")
-    if first is not None:
-        _sleep(float(ctx.options.get("cpu_sample_seconds", 1.0)))
-        second = parse_cpu_line(host.try_read_text("/proc/stat", limit=64 * 1024))
-        if second is not None and second[1] > first[1]:
-            busy = 100.0 * (second[0] - first[0]) / (second[1] - first[1])
-            evidence.append(f"CPU busy {busy:.0f} % over the sample")
-            if busy > LIMIT_PERCENT:
-                high.append(f"CPU {busy:.0f} %")
+    cpu_evidence, phrase, percent = _cpu_load(ctx)
+    if cpu_evidence:
+        evidence.append(cpu_evidence)
+        if percent > LIMIT_PERCENT:
+            high.append(phrase.format(percent))
     total = mem.get("MemTotal", 0)
     if total > 0:
         avail = mem.get("MemAvailable")
@@ -217,12 +277,13 @@ def resources(ctx):
         evidence.append(f"memory used {used:.0f} % ({avail // 1024} MiB available of "
                         f"{total // 1024} MiB)")
         if used > LIMIT_PERCENT:
-            high.append(f"memory {used:.0f} %")
+            high.append(f"memory {used:.0f} % used")
     if not evidence:
-        raise SkipRule(SkipReason.NO_INPUT, "no usable CPU or memory figures")
+        raise SkipRule(SkipReason.NO_INPUT, "cannot read /proc/stat, /proc/loadavg or "
+                                            "/proc/meminfo")
     if high:
-        return warn(f"{' and '.join(high)} in use: above 90 % the snapshot task is queued and "
-                    f"can time out", evidence)
+        return warn(f"{' and '.join(high)}: above 90 % the snapshot task is queued and can "
+                    f"time out", evidence)
     return ok("CPU and memory below 90 %", evidence)
 
 

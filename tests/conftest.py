@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import sys
@@ -81,8 +82,16 @@ def make_host(fs=None, files=None, commands=None, root="/", live=None, is_root=T
                 fs.create_file(real, contents=content, encoding="utf-8")
         if not os.path.isdir(root):
             fs.create_dir(root)
-    return Host(root=root, runner=FakeRunner(commands or {}), is_root=is_root, azure=azure,
+    host = Host(root=root, runner=FakeRunner(commands or {}), is_root=is_root, azure=azure,
                 live=live)
+    if fs is not None:
+        # pyfakefs does not fake statvfs(2): a fake host measures space with the fake df table.
+        host.statvfs = _no_statvfs
+    return host
+
+
+def _no_statvfs(path):
+    raise OSError(errno.ENOSYS, "statvfs is not faked", path)
 
 
 def run_rule(host, rule_id, **options):

@@ -493,6 +493,44 @@ def test_disk_space_inodes_warn(fs):
     assert status(res) == "warn"
 
 
+class FakeStatvfs:
+    """os.statvfs results by path, for the hosts of these tests (pyfakefs has none)."""
+
+    def __init__(self, **by_path):
+        self.by_path, self.calls = by_path, []
+
+    def __call__(self, path):
+        import collections
+        self.calls.append(path)
+        S = collections.namedtuple("S", "f_frsize f_blocks f_bfree f_bavail f_files f_ffree")
+        return S(*self.by_path[path])
+
+
+def test_disk_space_local_fs_uses_statvfs_not_df(fs):
+    h = space_host(fs, {})
+    # / : 4 KiB blocks, 30000000 KiB, 20000000 free; /var: 10 GB, 10000 KiB available
+    h.statvfs = FakeStatvfs(**{"/": (4096, 7_500_000, 5_000_000, 5_000_000, 200_000, 190_000),
+                               "/var/lib/waagent": (4096, 2_500_000, 2_500, 2_500, 200_000, 100),
+                               "/var/log": (4096, 2_500_000, 2_500, 2_500, 200_000, 100)})
+    res = run_rule(h, "agent.disk_space")
+    assert h.runner.calls == []
+    assert status(res) == "fail" and "/var/lib/waagent: almost no free space" in res.summary
+    assert res.evidence[0] == ("/: 19531 MiB free of 29296 MiB (34% used), 190000 inodes free "
+                               "(5% used)")
+    assert len(res.evidence) == 2      # /var/lib/waagent and /var/log share /var
+
+
+def test_disk_space_statvfs_only_on_local_types(fs):
+    mi = ("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+          "30 22 0:50 / /var rw - fuse.sshfs srv:/var rw\n")
+    h = host(fs, agent_files(**{"/var/log": None, "/proc/self/mountinfo": mi}), df(5_000_000, 50),
+             live=True)
+    h.statvfs = FakeStatvfs(**{"/": (4096, 7_500_000, 5_000_000, 5_000_000, 200_000, 190_000)})
+    res = run_rule(h, "agent.disk_space")
+    assert h.statvfs.calls == ["/"] and h.runner.calls == []
+    assert "not measured (remote)" in " ".join(res.evidence)
+
+
 def test_disk_space_remote_fs_not_touched(fs):
     mi = ("22 1 8:1 / / rw - nfs4 srv:/ rw\n30 22 0:50 / /var rw - nfs4 srv:/var rw\n")
     h = host(fs, agent_files(**{"/var/log": None, "/proc/self/mountinfo": mi}), {}, live=True)

@@ -196,6 +196,84 @@ def test_children_die_when_azbdiag_is_stopped(tmp_path):
                 pass
 
 
+def test_a_checks_commands_die_with_a_sigkilled_azbdiag(tmp_path):
+    """Issue 15: a check's command is spawned once (no GNU timeout around it) and the reaper
+    kills its whole process group within a second or two of azbdiag dying of SIGKILL (no
+    handler runs then), even with the command started from a rule's thread."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import uuid
+
+    from conftest import ROOT
+
+    mark = f"azbdiag-test-{uuid.uuid4().hex}"
+    parent = tmp_path / "parent"
+    command = []
+    code = ("import threading\n"
+            "from azbdiag.runner import Budget, ShRunner, set_budget\n"
+            "def rule():\n"
+            "    set_budget(Budget(60))\n"
+            f"    ShRunner().run(['sh', '-c', 'tr \"\\\\0\" \" \" </proc/$PPID/cmdline >{parent}; "
+            f"sleep 300 & sleep 300; : {mark}'], timeout=60)\n"
+            "t = threading.Thread(target=rule, daemon=True)\n"
+            "t.start()\n"
+            "t.join()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT),
+                            cwd=str(tmp_path))
+    try:
+        end = time.monotonic() + 20
+        while not [p for p in _marked(mark) if p != proc.pid] and time.monotonic() < end:
+            time.sleep(0.05)
+        command = [p for p in _marked(mark) if p != proc.pid]
+        assert command, "the command never started"
+        while len(_group(command[0])) < 3 and time.monotonic() < end:
+            time.sleep(0.05)
+        assert len(_group(command[0])) == 3, "the command's children never started"
+        # The command's parent is azbdiag's Python itself: one exec, no `timeout` in between.
+        assert parent.read_text().split()[:2] == [sys.executable, "-c"]
+        proc.kill()
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        end = time.monotonic() + 2.0
+        while _group(command[0]) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert not _group(command[0]), f"outlived a SIGKILLed azbdiag: {_group(command[0])}"
+    finally:
+        proc.kill()
+        for pid in _marked(mark) + (_group(command[0]) if command else []):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _group(pgid: int):
+    """pids of the live (not zombie) members of process group `pgid`."""
+    import os
+
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != b"Z" and int(fields[2]) == pgid:
+            found.append(int(pid))
+    return found
+
+
+def test_a_fixs_commands_keep_gnu_timeout():
+    """Outside a rule (a fix's command) GNU timeout still wraps the command: it ends a hung
+    command at its timeout even after azbdiag died, and azbdiag's death alone does not stop
+    it half-way."""
+    res = ShRunner().run(["sh", "-c", "tr '\\0' ' ' </proc/$PPID/cmdline"], timeout=5)
+    assert res.ok and "timeout" in res.stdout.split()[0], res
+
+
 def test_unreadable_input_is_skipped_as_non_root_or_an_error(fs):
     from azbdiag.host import Unreadable
 
@@ -359,3 +437,36 @@ def test_live_run_with_every_command_hanging_gives_every_rule_its_turn(tmp_path)
                 "platform.asr", "agent.installed"):
         assert by_id[rid].status is Status.OK, by_id[rid]
     assert _gone(mark), f"still running: {_marked(mark)}"
+
+
+def test_run_last_puts_a_rule_after_every_other(fs):
+    """ctx.run_last(): the rule stops there in its first run and runs again after all the
+    others (both passes), its facts still cached; alone (run_one) it returns at once."""
+    seen = []
+
+    def first_reading(host):
+        seen.append("fact")
+        return len(seen)
+
+    def measures(ctx):
+        reading = ctx.fact(first_reading)
+        ctx.run_last()
+        seen.append("measure")
+        return ok(f"first reading {reading}, then {seen}")
+
+    def reads(ctx):
+        seen.append("reads")
+        return ok("reads")
+
+    def runs(ctx):
+        ctx.host.run(["true"])
+        seen.append("runs")
+        return ok("runs")
+
+    ctx = engine.Context(make_host(fs, {}, {"true": ""}), {})
+    results = engine.run_rules(ctx, rules=[_rule(measures), _rule(reads), _rule(runs)])
+    assert [r.id for r in results] == ["test.measures", "test.reads", "test.runs"]
+    assert seen == ["fact", "reads", "runs", "measure"]
+    assert results[0].summary == "first reading 1, then ['fact', 'reads', 'runs', 'measure']"
+    alone = engine.run_one(_rule(measures), engine.Context(make_host(fs, {}), {}))
+    assert alone.status is Status.OK

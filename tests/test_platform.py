@@ -171,29 +171,76 @@ def test_support_table_has_its_source():
 # ---- platform.resources ----------------------------------------------------------------
 STAT = "cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 2 3 4\n"
 MEM = "MemTotal: 1000000 kB\nMemFree: 10000 kB\nMemAvailable: {avail} kB\n"
+PSI = ("some avg10={some:.2f} avg60=1.00 avg300=0.50 total=123\n"
+       "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
 
 
-def res_host(fs, monkeypatch, before, after, avail):
-    h = make_host(fs, {"/proc/stat": STAT.format(busy=before[0], idle=before[1]),
-                       "/proc/meminfo": MEM.format(avail=avail)}, live=True)
+def res_host(fs, before, avail, extra=None):
+    files = {"/proc/stat": STAT.format(busy=before[0], idle=before[1]),
+             "/proc/meminfo": MEM.format(avail=avail)}
+    files.update(extra or {})
+    return make_host(fs, files, live=True)
 
-    def tick(_seconds):
+
+def _run_with_load(h, monkeypatch, after, own=(0, 0)):
+    """platform.resources in a run where another rule, run meanwhile, sees the CPU move to
+    `after` and azbdiag itself use `own` ticks: the sample spans the run."""
+    from azbdiag import engine
+    from azbdiag.model import Rule, ok
+
+    ticks = iter(own)
+    monkeypatch.setattr(pf, "_own_ticks", lambda: next(ticks))
+
+    def meanwhile(ctx):
         with open("/proc/stat", "w") as fh:
             fh.write(STAT.format(busy=after[0], idle=after[1]))
+        return ok("meanwhile")
 
-    monkeypatch.setattr(pf, "_sleep", tick)
-    return h
+    rules = [engine.REGISTRY["platform.resources"],
+             Rule(id="test.meanwhile", title="meanwhile", func=meanwhile)]
+    ctx = engine.Context(h, {})
+    return engine.run_rules(ctx, rules=rules)[0]
 
 
-def test_resources_ok(fs, monkeypatch):
-    res = run_rule(res_host(fs, monkeypatch, (100, 1000), (200, 1900), 600000), "platform.resources")
+def test_resources_ok_from_pressure_stall_information(fs):
+    """Where the kernel has PSI it decides, at once: no sample, no waiting."""
+    h = res_host(fs, (100, 1000), 600000, {"/proc/pressure/cpu": PSI.format(some=3.5)})
+    res = run_rule(h, "platform.resources")
+    assert status(res) == "ok" and "waited for a CPU 4 % of the last 10 s" in res.evidence[0]
+
+
+def test_resources_cpu_pressure_and_memory_high(fs):
+    h = res_host(fs, (100, 1000), 20000, {"/proc/pressure/cpu": PSI.format(some=96.0)})
+    res = run_rule(h, "platform.resources")
+    assert status(res) == "warn" and "tasks waiting for a CPU 96 %" in res.summary
+    assert "memory 98 %" in res.summary
+
+
+def test_resources_ok_from_a_sample_over_the_run(fs, monkeypatch):
+    """Without PSI: /proc/stat read early in the run and again after every other rule."""
+    res = _run_with_load(res_host(fs, (100, 1000), 600000), monkeypatch, (200, 1900))
     assert status(res) == "ok" and "CPU busy 10 %" in res.evidence[0]
 
 
 def test_resources_cpu_and_memory_high(fs, monkeypatch):
-    res = run_rule(res_host(fs, monkeypatch, (100, 1000), (1100, 1050), 20000), "platform.resources")
+    res = _run_with_load(res_host(fs, (100, 1000), 20000), monkeypatch, (1100, 1050))
     assert status(res) == "warn" and "CPU 95 %" in res.summary and "memory 98 %" in res.summary
     assert "ExtensionFailedTimeoutVMNetworkUnresponsive" in res.error_codes
+
+
+def test_resources_leaves_azbdiags_own_cpu_out(fs, monkeypatch):
+    """A one-CPU VM is busy while azbdiag itself runs: that is not the VM's load."""
+    res = _run_with_load(res_host(fs, (100, 1000), 600000), monkeypatch, (1100, 1050),
+                         own=(500.0, 1400.0))
+    assert status(res) == "ok" and "CPU busy 10 %" in res.evidence[0]
+
+
+def test_resources_load_average_when_the_run_is_too_short(fs):
+    """Alone (run_one), the sample spans nothing: the load average per CPU decides."""
+    h = res_host(fs, (100, 1000), 600000, {"/proc/loadavg": "1.90 1.00 0.50 3/200 999\n"})
+    res = run_rule(h, "platform.resources")
+    assert status(res) == "warn" and "CPU load 190 %" in res.summary
+    assert "load average 1.90" in res.evidence[0] and "1 CPU(s)" in res.evidence[0]
 
 
 def test_resources_skipped_offline(fs):

@@ -14,6 +14,6 @@ def list_rules(
                              help="A table, or JSON for scripts."),
 ):
     """List every rule: id, title, error codes, needs-root, live-only."""
-    from azbdiag import engine, render
+    from azbdiag import render, rule_index
 
-    typer.echo(render.rule_list(engine.all_rules(), fmt), nl=False)
+    typer.echo(render.rule_list(rule_index.rules(), fmt), nl=False)

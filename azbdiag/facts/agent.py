@@ -8,7 +8,7 @@ import os
 import posixpath
 from typing import List, Optional, Tuple
 
-from azbdiag.facts.distro import expected_unit
+from azbdiag.facts.distro import expected_unit, family
 from azbdiag.model import SkipReason, SkipRule
 from azbdiag.parsers.agent_error import AgentError, parse_error_json
 from azbdiag.parsers.agent_manifest import parse_agent_manifest
@@ -46,7 +46,7 @@ def agent_packages(host) -> List[Package]:
     status = host.try_read_text("/var/lib/dpkg/status", limit=64 * 1024 * 1024)
     if status:
         found += [p for p in parse_dpkg_status(status, PACKAGES).values() if p.installed]
-    dbpath = rpm_dbpath(host)
+    dbpath = rpm_dbpath(host) if _rpm_system(host, bool(status)) else None
     if dbpath is not None:
         # Offline, the rescue VM's rpm would read its own %_dbpath (Debian's rpm: ~/.rpmdb)
         # under --root: name the root's database explicitly (agent Correction 5).
@@ -55,6 +55,17 @@ def agent_packages(host) -> List[Package]:
         if res.rc is not None and not res.timed_out:
             found += [p for p in parse_rpm_query(res.stdout).values() if p.installed]
     return found
+
+
+def _rpm_system(host, has_dpkg: bool) -> bool:
+    """Whether the root's packages are managed by rpm, from its distribution (os-release):
+    Debian and Ubuntu ship an rpm database directory too, which a query would only waste a
+    process on. A distribution azbdiag does not know is an rpm system when it has no dpkg
+    status file."""
+    fam = family(host)
+    if fam in ("rhel", "suse", "azurelinux"):
+        return True
+    return fam == "other" and not has_dpkg
 
 
 RPM_DB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")

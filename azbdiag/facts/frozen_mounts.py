@@ -124,6 +124,9 @@ def freeze_list(mounts: List[Mount], resource_points: Sequence[str] = (),
     files (loop devices once mounted)."""
     mounts = resolve_binds(mounts)
     table = last_per_mount_point(mounts)
+    skip = frozenset(skip)                 # membership tests: linear in the mounts
+    resource_points = frozenset(resource_points)
+    images = frozenset(images)
     rows = {r.get("MOUNTPOINT", ""): r for r in (lsblk or []) if r.get("MOUNTPOINT")}
     named = named_mount_points([m for m in mounts if m.fstype in FREEZABLE_TYPES])
     skipped: List[Tuple[Mount, str]] = []
@@ -160,13 +163,14 @@ def freeze_list(mounts: List[Mount], resource_points: Sequence[str] = (),
     if root is not None:
         frozen.append(root)
     by_device = {device_of(m): m for m in lsblk_named}
+    frozen_ids = {id(f) for f in frozen}
     covered: List[Tuple[Mount, Mount]] = []
     for m in others:
         through = by_device.get(device_of(m))
         if through is None:
             skipped.append((m, "lsblk does not list this mount point (the extension freezes "
                                "only the mount point lsblk names for a device)"))
-        elif any(through is f for f in frozen):
+        elif id(through) in frozen_ids:
             covered.append((m, through))
         else:
             skipped.append((m, f"the same file system as {through.mount_point}, which is "

@@ -1,5 +1,6 @@
 """Files under /proc: /proc/<pid>/cmdline and /proc/<pid>/stat, /proc/uptime, /proc/stat,
-/proc/meminfo and /proc/locks. Text in, data out; nothing here raises."""
+/proc/pressure/cpu, /proc/loadavg, /proc/meminfo and /proc/locks. Text in, data out; nothing
+here raises."""
 
 from __future__ import annotations
 
@@ -111,6 +112,67 @@ def parse_cpu_line(text) -> Optional[Tuple[int, int]]:
             total = sum(values[:8])      # guest time is already counted in user
             return total - idle, total
     return None
+
+
+def parse_cpu_count(text) -> int:
+    """The number of CPUs /proc/stat lists (its cpuN lines); 0 when it lists none.
+
+    >>> parse_cpu_count("cpu  4705 356 584 3699\\ncpu0 1393 32 572 1\\ncpu1 1 2 3 4\\nintr 1\\n")
+    2
+    """
+    if not isinstance(text, str):
+        return 0
+    return sum(1 for line in text.splitlines()
+               if line.startswith("cpu") and line[3:4].isdigit())
+
+
+# ---- /proc/pressure/cpu, /proc/loadavg ----------------------------------------------------
+def parse_pressure(text) -> Dict[str, Dict[str, float]]:
+    """Pressure stall information (/proc/pressure/cpu, memory, io): per line ("some", "full"),
+    the percentages of time tasks waited, averaged over 10, 60 and 300 s; {} when unreadable.
+
+    >>> parse_pressure("some avg10=1.53 avg60=0.87 avg300=0.35 total=23434\\n"
+    ...                "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\\n")["some"]
+    {'avg10': 1.53, 'avg60': 0.87, 'avg300': 0.35}
+    """
+    out: Dict[str, Dict[str, float]] = {}
+    if not isinstance(text, str):
+        return out
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind not in ("some", "full"):
+            continue
+        values: Dict[str, float] = {}
+        for field in rest.split():
+            key, sep, value = field.partition("=")
+            if sep and key in ("avg10", "avg60", "avg300"):
+                try:
+                    number = float(value)
+                except ValueError:
+                    continue
+                if 0.0 <= number <= 100.0:
+                    values[key] = number
+        if values:
+            out[kind] = values
+    return out
+
+
+def parse_loadavg(text) -> Optional[Tuple[float, float, float]]:
+    """The 1, 5 and 15 minute load averages of /proc/loadavg, or None.
+
+    >>> parse_loadavg("0.52 0.58 0.59 1/467 12345\\n")
+    (0.52, 0.58, 0.59)
+    """
+    if not isinstance(text, str):
+        return None
+    parts = text.split()[:3]
+    try:
+        values = tuple(float(x) for x in parts)
+    except ValueError:
+        return None
+    if len(values) != 3 or any(not 0.0 <= v < 1e9 for v in values):
+        return None
+    return values[0], values[1], values[2]
 
 
 # ---- /proc/meminfo -----------------------------------------------------------------------
