@@ -7,7 +7,7 @@ import sys
 import traceback
 
 from azbdiag.app import EXIT_CANNOT_RUN, app, guarded
-from azbdiag.commands import check, explain, fix, history, rules, summarize, undo
+from azbdiag.commands import check, collect, explain, fix, history, rules, summarize, undo
 
 
 def register(func, name=None):
@@ -25,6 +25,7 @@ register(fix.fix)
 register(undo.undo)
 register(summarize.summarize)
 register(history.history)
+register(collect.collect)
 
 
 def main():

@@ -7,24 +7,24 @@ The mounts checked are those freeze.mount_list names, or exactly the ones given 
 
 from __future__ import annotations
 
-import os
-from typing import List, Tuple
+from typing import Tuple
 
 from azbdiag.engine import rule
 from azbdiag.facts import (
     freeze_targets,
     kernel_name,
+    machine_kernel_log,
+    mount_holders,
+    mounted_fs_state,
     mounts,
     uses_grubby,
 )
 from azbdiag.fix import RefuseFix, RepairFilesystem, fix
 from azbdiag.fix.boot_check import plan_boot_check
+from azbdiag.fix.mounts import remount_options
 from azbdiag.model import CheckError, SkipReason, SkipRule, fail, ok, warn
-from azbdiag.parsers.btrfs_stats import btrfs_errors, parse_btrfs_stats
-from azbdiag.parsers.kernel_log import KernelLine, errors_since_mount, kernel_fs_lines
+from azbdiag.parsers.kernel_log import errors_since_mount
 from azbdiag.parsers.mounts import Mount, parse_fstab, parse_mountinfo
-from azbdiag.parsers.tune2fs import ext_state
-from azbdiag.parsers.xfs_repair import xfs_repair_verdict
 
 CODES = ("UserErrorFsFreezeFailed",)
 RESCUE = ("or repair it from a rescue VM (for example `az vm repair create`), where the disk is "
@@ -38,64 +38,24 @@ def device_of(host, m: Mount) -> str:
     return f"/dev/{name}" if name and host.live else m.source
 
 
-def kernel_log(host) -> List[KernelLine]:
-    """File system lines of this boot's kernel log (dmesg, else journalctl -k)."""
-    if not host.live:
-        raise SkipRule(SkipReason.OFFLINE_ROOT, "the kernel log belongs to the running system")
-    # The journal keeps the whole boot; the dmesg ring buffer may have lost its start.
-    res = host.run(["journalctl", "-k", "-b", "-q", "--no-pager", "-o", "short-monotonic"],
-                   timeout=20)
-    if not res.ok or not res.stdout.strip():
-        alt = host.run(["dmesg"], timeout=15)
-        res = alt if alt.ok or not res.ok else res
-    if not res.ok:
-        raise CheckError(f"cannot read the kernel log ({res.describe()})")
-    return kernel_fs_lines(res.stdout)
+# The kernel log of the machine azbdiag runs on (live, this VM's).
+kernel_log = machine_kernel_log
 
 
 # ---- freeze.fs_state and freeze.read_only ------------------------------------------------
 
 def _state(ctx, m: Mount, klog) -> Tuple[str, str]:
-    """('bad'|'ok'|'unknown', detail) for one mount."""
+    """('bad'|'ok'|'unknown'|'absent', detail) for one mount; absent: no device node here."""
     host = ctx.host
     dev = device_of(host, m)
-    current, _ = errors_since_mount(klog or [], kernel_name(host, m))
-    if m.fstype in ("ext2", "ext3", "ext4"):
-        res = host.run(["tune2fs", "-l", dev], timeout=15)
-        st = ext_state(res.stdout) if res.ok else None
-        if st is None:
-            if host.live and not host.exists(dev):
-                # A container sees the host's mounts but not its block devices (tune2fs then
-                # says "Couldn't find valid filesystem superblock"): nothing to read, not a fault.
-                return "absent", f"{dev} is not in /dev"
-            why = res.stderr.strip().splitlines()[-1:] or [res.describe()]
-            return "unknown", f"tune2fs -l {dev}: {why[0]}"
-        if st.needs_fsck(mounted=True):
-            return "bad", f"{dev}: {st.describe()}"
-        if current:
-            return "bad", f"{dev}: kernel reported errors since it was mounted: {current[0]}"
-        return "ok", f"{dev}: {st.state}"
-    if m.fstype == "xfs":
-        if current:
-            return "bad", f"{dev}: kernel reported errors since it was mounted: {current[0]}"
-        if "ro" in m.super_options:
-            res = host.run(["xfs_repair", "-n", dev], timeout=120)
-            verdict = xfs_repair_verdict(res.rc, res.stdout, res.stderr)
-            if verdict in ("corrupt", "dirty_log"):
-                return "bad", f"{dev}: xfs_repair -n says {verdict.replace('_', ' ')}"
-            if verdict == "clean":
-                return "ok", f"{dev}: xfs_repair -n found nothing"
-        if klog is None:
-            return "unknown", f"{dev}: XFS has no clean flag and the kernel log is unreadable"
-        return "ok", f"{dev}: no XFS errors in the kernel log since it was mounted"
-    if m.fstype == "btrfs":
-        res = host.run(["btrfs", "device", "stats", m.mount_point], timeout=15)
-        errs = btrfs_errors(parse_btrfs_stats(res.stdout)) if res.ok else []
-        if errs or current:
-            return "bad", f"{m.mount_point}: " + "; ".join(errs + current[:1])
-        return ("ok" if res.ok else "unknown"), f"{m.mount_point}: btrfs device stats " + (
-            "all zero" if res.ok else res.describe())
-    return "ok", f"{m.mount_point}: {m.fstype} is not frozen by the backup"
+    verdict, detail = mounted_fs_state(host, dev, kernel_name(host, m), m.fstype,
+                                       m.mount_point, m.super_options, klog)
+    if verdict == "unknown" and m.fstype in ("ext2", "ext3", "ext4") and host.live \
+            and not host.exists(dev):
+        # A container sees the host's mounts but not its block devices (tune2fs then says
+        # "Couldn't find valid filesystem superblock"): nothing to read, not a fault.
+        return "absent", f"{dev} is not in /dev"
+    return verdict, detail
 
 
 def _bad_entry(ctx, m: Mount, detail: str) -> dict:
@@ -172,41 +132,8 @@ def read_only(ctx):
 
 # ---- fix --freeze: repairs what freeze.fs_state and freeze.read_only find ---------------
 
-def holders(host, point: str) -> List[str]:
-    """Processes that keep `point` busy: open files, cwd, root or mapped files under it."""
-    prefix = point.rstrip("/") + "/"
-    me = str(os.getpid())
-    found = []
-
-    def under(path: str) -> bool:
-        path = path.replace(" (deleted)", "")
-        return path == point or path.startswith(prefix)
-
-    for pid in host.listdir("/proc"):
-        if not pid.isdigit() or pid == me:
-            continue
-        why = []
-        for what in ("cwd", "root"):
-            try:
-                if point != "/" and under(host.readlink(f"/proc/{pid}/{what}")):
-                    why.append(what)
-            except OSError:
-                pass
-        for fd in host.listdir(f"/proc/{pid}/fd"):
-            try:
-                if under(host.readlink(f"/proc/{pid}/fd/{fd}")):
-                    why.append("open file")
-                    break
-            except OSError:
-                continue
-        maps = host.try_read_text(f"/proc/{pid}/maps", 2 * 1024 * 1024) or ""
-        if any(under(line.split(None, 5)[5]) for line in maps.splitlines()
-               if len(line.split(None, 5)) == 6):
-            why.append("mapped file")
-        if why:
-            comm = (host.try_read_text(f"/proc/{pid}/comm", 256) or "?").strip()
-            found.append(f"{comm} (pid {pid}: {', '.join(why)})")
-    return found
+# Processes that keep a mount point busy (azbdiag.facts.process_table).
+holders = mount_holders
 
 
 def boot_check_advice(host, fstype: str, device: str) -> str:
@@ -225,20 +152,17 @@ def boot_check_advice(host, fstype: str, device: str) -> str:
     return f"schedule a forced check at the next boot by {how}"
 
 
-def remount_options(entry: dict) -> str:
-    opts = [o for o in entry.get("options") or [] if o]
-    for o in entry.get("super_options") or []:
-        if o not in ("rw", "ro", "seclabel") and o not in opts:
-            opts.append(o)
-    return ",".join(opts) or "defaults"
-
-
 @fix("freeze", title="Check and repair file systems the backup cannot freeze",
-     rules=("freeze.fs_state", "freeze.read_only"), order=90, live_only=True)
+     rules=("freeze.fs_state", "freeze.read_only", "freeze.rescue_fs_state",
+            "freeze.disk_fs_state"), order=90)
 def plan_freeze(ctx, findings):
     """For each file system that is not clean: unmount, check and repair, mount again
     (azbdiag/fix/mounts.py runs the steps and mounts it back if one fails)."""
     host = ctx.host
+    if not host.live or ctx.options.get("disks"):      # a rescue VM: rules/fs_rescue.py
+        from azbdiag.fix.offline_fs import plan_offline
+
+        return plan_offline(ctx, findings)
     seen, entries = set(), []
     for res in findings:
         for entry in res.data.get("bad", []):

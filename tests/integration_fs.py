@@ -4,10 +4,12 @@ tmp dir, mounted there, always torn down. Nothing here touches a mount it did no
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
 import subprocess
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -165,3 +167,195 @@ def source_of(point: str) -> str:
             if len(fields) > 4 and fields[4] == point and "-" in fields:
                 return fields[fields.index("-") + 2]
     return ""
+
+
+# ---- a partitioned OS disk, as a rescue VM sees it ------------------------------------------
+#
+# The fixtures below build an "OS disk" image with a GPT partition table (/ on ext4, /var on
+# xfs by default), attach it with `losetup -P`, and mount it under a fake /rescue in the test's
+# tmp dir the way `az vm repair create` does, with the guest's own /etc/fstab naming the file
+# systems by UUID= and LABEL=. They are meant to be reused by the repair tests (`fix --freeze
+# --root/--disk`): `GuestDisk.sums` holds the checksums of the data written, which a repair
+# must leave unchanged; the XFS corruption is confined to one victim file outside those sums.
+
+GUEST_LAYOUT = (("/", "ext4", 200), ("/var", "xfs", 400))
+PART_TOOLS = ("sfdisk", "partx", "blkid", "debugfs", "xfs_db", "mknod")
+
+
+@dataclasses.dataclass
+class Partition:
+    device: str             # /dev/loop5p1
+    fstype: str
+    guest_point: str        # where the guest mounts it
+    uuid: str = ""
+    label: str = ""
+    made_node: bool = False  # we created /dev/loopNpM ourselves (no udev, no devtmpfs)
+
+
+@dataclasses.dataclass
+class GuestDisk:
+    image: str
+    device: str                                   # /dev/loop5
+    partitions: List[Partition]
+    sums: Dict[str, Dict[str, str]] = dataclasses.field(default_factory=dict)  # point -> sums
+    victim: str = ""                              # guest path of the XFS victim file
+
+    def part(self, guest_point: str) -> Partition:
+        return next(p for p in self.partitions if p.guest_point == guest_point)
+
+    def fstab(self) -> str:
+        """The guest's fstab: / by UUID (upper case, as some images write it), the rest by
+        LABEL, plus entries a rescue VM must leave alone."""
+        lines = ["# /etc/fstab of the test's guest OS disk"]
+        for p in self.partitions:
+            source = f"UUID={p.uuid.upper()}" if p.guest_point == "/" else f"LABEL={p.label}"
+            lines.append(f"{source} {p.guest_point} {p.fstype} defaults 0 "
+                         f"{1 if p.guest_point == '/' else 2}")
+        lines.append("//files.example.test/share /mnt/share cifs noauto,credentials=/root/c 0 0")
+        return "\n".join(lines) + "\n"
+
+
+def require_partitions() -> None:
+    require("ext4")
+    require("xfs")
+    missing = [t for t in PART_TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"missing tools: {', '.join(missing)} (see tools/deps/rescue.apt)")
+
+
+def _partition_nodes(dev: str, count: int) -> List[Tuple[str, bool]]:
+    """/dev/loopNp1.. for a loop device attached with -P: ask the kernel to scan with partx
+    when it did not, and make the device nodes when nothing (udev, devtmpfs) did."""
+    base = os.path.basename(dev)
+    sysdir = f"/sys/block/{base}"
+    names = [f"{base}p{i}" for i in range(1, count + 1)]
+    if not all(os.path.isdir(os.path.join(sysdir, n)) for n in names):
+        sh("partx", "-a", dev, check=False)
+    out = []
+    for n in names:
+        path = f"/dev/{n}"
+        with open(os.path.join(sysdir, n, "dev"), encoding="ascii") as fh:
+            major, minor = fh.read().strip().split(":")
+        made = False
+        if not os.path.exists(path):
+            sh("mknod", path, "b", major, minor)
+            made = True
+        out.append((path, made))
+    return out
+
+
+def blkid_value(dev: str, tag: str) -> str:
+    return sh("blkid", "-p", "-s", tag, "-o", "value", dev, check=False).stdout.strip()
+
+
+@contextlib.contextmanager
+def partitioned_disk(base, layout=GUEST_LAYOUT, name: str = "osdisk"):
+    """An image with a GPT partition table and a file system per partition (`layout`: guest
+    mount point, type, size in MB), attached to a loop device. Yields a GuestDisk; always
+    unmounts its partitions, removes the nodes it made and detaches the loop device."""
+    require_partitions()
+    image = os.path.join(str(base), f"{name}.img")
+    with open(image, "wb") as fh:
+        fh.truncate((sum(size for _, _, size in layout) + 8) * 1024 * 1024)
+    script = "label: gpt\n" + "".join(f",{size}M,L\n" for _, _, size in layout)
+    sh("sfdisk", "-q", image, input=script)
+    dev = sh("losetup", "-f", "--show", "-P", image).stdout.strip()
+    parts: List[Partition] = []
+    try:
+        for (point, fstype, _), (path, made) in zip(layout, _partition_nodes(dev, len(layout))):
+            label = "guest" + (point.strip("/").replace("/", "-") or "root")
+            parts.append(Partition(path, fstype, point, label=label[:12], made_node=made))
+            sh(f"mkfs.{fstype}", "-q", "-f" if fstype == "xfs" else "-F", "-L", label[:12], path)
+            parts[-1].uuid = blkid_value(path, "UUID")
+        yield GuestDisk(image, dev, parts)
+    finally:
+        for p in reversed(parts):
+            for point in list_mounts_of(p.device):
+                if sh("umount", point, check=False).returncode != 0:
+                    sh("umount", "-l", point, check=False)
+        sh("losetup", "-d", dev, check=False)
+        for p in parts:
+            if p.made_node and os.path.exists(p.device):
+                os.unlink(p.device)
+
+
+def mount_guest(disk: GuestDisk, rescue: str) -> List[str]:
+    """Mount the guest's file systems under `rescue` at their guest points, / first (as
+    `az vm repair create` does under /rescue). Returns the mount points, outermost first."""
+    points = []
+    for p in sorted(disk.partitions, key=lambda p: len(p.guest_point)):
+        point = os.path.join(rescue, p.guest_point.lstrip("/"))
+        os.makedirs(point, exist_ok=True)
+        sh("mount", "-t", p.fstype, p.device, point)
+        points.append(point)
+    return points
+
+
+def unmount_all(points: List[str]) -> None:
+    for point in reversed(points):
+        if mounted_at(point) and sh("umount", point, check=False).returncode != 0:
+            sh("umount", "-l", point, check=False)
+
+
+@contextlib.contextmanager
+def rescue_mounts(disk: GuestDisk, rescue: str):
+    """`disk` mounted under `rescue` for the duration; always unmounted, innermost first."""
+    points: List[str] = []
+    try:
+        points = mount_guest(disk, rescue)
+        yield points
+    finally:
+        unmount_all(points)
+
+
+def populate_guest(disk: GuestDisk, rescue: str) -> None:
+    """Write the guest's /etc/fstab, data files on every file system (checksums kept in
+    disk.sums) and, on XFS /var, the victim file `corrupt_xfs_victim` damages."""
+    with rescue_mounts(disk, rescue):
+        os.makedirs(os.path.join(rescue, "etc"), exist_ok=True)
+        with open(os.path.join(rescue, "etc", "fstab"), "w", encoding="utf-8") as fh:
+            fh.write(disk.fstab())
+        for p in disk.partitions:
+            point = os.path.join(rescue, p.guest_point.lstrip("/"))
+            disk.sums[p.guest_point] = fill(point, count=8)
+            if p.fstype == "xfs" and not disk.victim:
+                os.makedirs(os.path.join(point, "victim"), exist_ok=True)
+                with open(os.path.join(point, "victim", "file"), "w", encoding="ascii") as fh:
+                    fh.write("this inode gets an invalid file type\n")
+                disk.victim = os.path.join(p.guest_point, "victim", "file")
+        os.sync()
+
+
+def mark_ext4_not_clean(dev: str) -> None:
+    """On an unmounted ext4: the superblock says 'not clean with errors', 3 errors recorded
+    (what the kernel writes after an EXT4-fs error). e2fsck -f -y clears it."""
+    sh("debugfs", "-w", "-R", "ssv state 2", dev)
+    sh("debugfs", "-w", "-R", "ssv error_count 3", dev)
+
+
+def corrupt_xfs_victim(disk: GuestDisk, rescue_tmp: str) -> int:
+    """On the unmounted XFS holding disk.victim: give the victim's inode an invalid file type
+    (mode 0170644) with xfs_db -x. The kernel's inode verifier rejects that inode when it is
+    read ("Metadata corruption detected at xfs_dinode_verify ... Unmount and run xfs_repair",
+    the lookup fails with EUCLEAN); `xfs_repair -n` reports it (exit 1); `xfs_repair` clears
+    that one inode and its directory entry, and nothing else. Returns the inode number."""
+    part = max((p for p in disk.partitions if disk.victim.startswith(
+        p.guest_point.rstrip("/") + "/")), key=lambda p: len(p.guest_point))
+    point = os.path.join(rescue_tmp, "victim-lookup")
+    os.makedirs(point, exist_ok=True)
+    sh("mount", "-t", "xfs", "-o", "ro", part.device, point)
+    try:
+        ino = os.stat(os.path.join(point, os.path.relpath(disk.victim, part.guest_point))).st_ino
+    finally:
+        sh("umount", point)
+    sh("xfs_db", "-x", "-c", f"inode {ino}", "-c", "write core.mode 0170644", part.device)
+    return ino
+
+
+def read_victim(disk: GuestDisk, rescue: str) -> None:
+    """Look the victim up under the mounted guest, as anyone browsing the disk would: the kernel
+    logs the corruption for the device."""
+    try:
+        os.stat(os.path.join(rescue, disk.victim.lstrip("/")))
+    except OSError:
+        pass

@@ -36,6 +36,7 @@ def read(rel):
 
 REGISTERED = set(registered_fixes())
 FIX_OPTIONS_NOT_FIXES = {"--all", "--dry-run", "--yes", "-y", "--root", "--mount", "--deadline",
+                         "--disk",
                          "--help", "-h"}
 
 

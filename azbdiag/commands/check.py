@@ -3,7 +3,9 @@ check could not run)."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import os
 from typing import List, Optional, Sequence
 
 import typer
@@ -55,6 +57,10 @@ def check(
     mount: Optional[List[str]] = typer.Option(
         None, "--mount", metavar="PATH",
         help="Limit the per-mount freeze checks and --freeze-test to this mount point (repeatable)."),
+    disk: Optional[List[str]] = typer.Option(
+        None, "--disk", metavar="DEVICE",
+        help="Rescue VM: also check, read-only, the file systems of this attached disk that are "
+             "not mounted (repeatable; root)."),
 ):
     """Check this machine (or --root) for causes of Azure VM backup failures.
 
@@ -79,10 +85,14 @@ def check(
     host = make_host(root)
     options = {"debug": debug_enabled(), "deadline": deadline, "freeze_test": freeze_test,
                "mounts": list(mount or [])}
-    _ctx, results, doc = report.run_check(host, only or (), skip or (), options)
-    # Keep the last report and a log line (live, root); never fatal.
+    with contextlib.ExitStack() as stack:
+        if disk:
+            only = _with_disks(ctx, stack, host, disk, options, only)
+        _ctx, results, doc = report.run_check(host, only or (), skip or (), options)
+    # Keep the last report and a log line (live, root); never fatal. A --disk run reports on
+    # another machine's disk, not on this one.
     report_json = render.report(doc, "json")
-    problem = state.record_check(host, doc, report_json)
+    problem = None if disk else state.record_check(host, doc, report_json)
     if problem:
         err(f"note: could not record this run: {problem}")
     if fmt == "json":
@@ -126,3 +136,28 @@ def unknown_rule_ids(patterns: Sequence[str], ids: Sequence[str]) -> Optional[st
                 else "`azbdiag rules` lists the rule ids")
         return f"no rule id is or starts with {pattern!r}; {hint}"
     return None
+
+
+# An offline read-only check reads every metadata block: far longer than the default deadline.
+DISK_DEADLINE = 3600.0
+
+
+def _with_disks(ctx, stack, host, disk, options, only):
+    """--disk: the attached disks prepared (or refused: one line, exit 2) for
+    freeze.disk_fs_state for as long as the check runs; returns the rule selection."""
+    from azbdiag import disks
+
+    if os.geteuid() != 0:
+        usage_error("--disk needs root (it reads block devices): re-run with sudo")
+    try:
+        options["disks"] = stack.enter_context(disks.attached(host, disk, err))
+    except disks.DiskRefused as exc:
+        usage_error(str(exc))
+    except disks.DiskUnavailable as exc:
+        raise Fatal(f"--disk: {exc}") from None
+    if not given_on_command_line(ctx, "deadline"):
+        options["deadline"] = max(options["deadline"], DISK_DEADLINE)
+    # Without --root this machine is the rescue VM: its own rules would describe it, not the disk.
+    if only or not host.live:
+        return only
+    return ["freeze.disk_fs_state"]

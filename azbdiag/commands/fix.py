@@ -8,12 +8,23 @@ but something still fails, 2 usage error, 3 could not run or refused for safety,
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import List, Optional
 
 import typer
 
-from azbdiag.app import confirm, debug_enabled, err, make_host, seconds
+from azbdiag.app import (
+    Fatal,
+    confirm,
+    debug_enabled,
+    err,
+    given_on_command_line,
+    make_host,
+    seconds,
+    usage_error,
+)
 
 FLAG_PREFIX = "fix_"
 
@@ -38,6 +49,10 @@ def fix(
         None, "--mount", metavar="PATH", help="Limit --freeze to this mount point (repeatable)."),
     deadline: float = typer.Option(180.0, "--deadline", metavar="SECONDS", callback=seconds,
                                    help="Seconds each check run may take."),
+    disk: Optional[List[str]] = typer.Option(
+        None, "--disk", metavar="DEVICE",
+        help="Rescue VM: with --freeze, repair the file systems of this attached disk that are "
+             "not mounted (repeatable; root)."),
 ):
     """Repair what `azbdiag check` found: print a plan, confirm, back up, apply, re-check."""
     flags = fix_flags(ctx.command)
@@ -56,9 +71,35 @@ def fix(
     host = make_host(root)
     options = {"debug": debug_enabled(), "deadline": deadline, "mounts": list(mount or []),
                "fixing": True}
-    code = run_fix(host, ids, check=run_check, options=options, dry_run=dry_run, yes=yes,
-                   confirm=confirm, argv=list(sys.argv), out=typer.echo, err=err)
+    with contextlib.ExitStack() as stack:
+        if disk:
+            _with_disks(ctx, stack, host, ids, disk, options)
+        code = run_fix(host, ids, check=run_check, options=options, dry_run=dry_run, yes=yes,
+                       confirm=confirm, argv=list(sys.argv), out=typer.echo, err=err)
     raise typer.Exit(code)
+
+
+def _with_disks(ctx, stack, host, ids, disk, options) -> None:
+    """--disk: the attached disks prepared as for `check --disk` (or refused: one line, exit
+    2) for the whole run; only the rescue rules are checked, never this machine's own."""
+    from azbdiag import disks
+    from azbdiag.commands.check import DISK_DEADLINE
+    from azbdiag.fix.offline_fs import OFFLINE_RULES
+
+    if ids != ["freeze"]:
+        usage_error("--disk goes with --freeze only (the other fixes would change this "
+                    "machine)", "--disk")
+    if os.geteuid() != 0:
+        usage_error("--disk needs root (it repairs block devices): re-run with sudo")
+    try:
+        options["disks"] = stack.enter_context(disks.attached(host, disk, err))
+    except disks.DiskRefused as exc:
+        usage_error(str(exc))
+    except disks.DiskUnavailable as exc:
+        raise Fatal(f"--disk: {exc}") from None
+    options["only_rules"] = list(OFFLINE_RULES)
+    if not given_on_command_line(ctx, "deadline"):
+        options["deadline"] = max(options["deadline"], DISK_DEADLINE)
 
 
 def fix_flags(command) -> List[tuple]:

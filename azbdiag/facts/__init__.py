@@ -21,7 +21,10 @@ re-raises the same exception.
 
 The modules: mount_table (mounts), frozen_mounts (what the backup extension freezes),
 extension (the extension's directories, the Python its handle.sh runs),
-process_table (processes, a backup running now), agent (the agent's install, waagent.conf and
+process_table (processes, a backup running now), block_devices (the running machine's mounts,
+block devices and kernel log, which a rescue VM reads for the disk under --root), guest_fs (the
+OS disk's file systems on a rescue VM and their guest mount points), fs_checks (whether a file
+system is clean, mounted or not), agent (the agent's install, waagent.conf and
 unit), vmbackup (vmbackup.conf), site_recovery, network (the primary NIC's configuration in
 every network stack, the routing table), distro (distribution knowledge). Everything public is
 importable from azbdiag.facts itself.
@@ -64,6 +67,17 @@ from azbdiag.facts.backup_history import (
     recent_history,
     with_last_backup,
 )
+from azbdiag.facts.block_devices import (
+    BlockDevice,
+    Topology,
+    active_swaps,
+    block_devices,
+    machine,
+    machine_kernel_log,
+    machine_mounts,
+    real_root,
+    resolve_source,
+)
 from azbdiag.facts.distro import expected_package, expected_unit, family, update_argvs, uses_grubby
 from azbdiag.facts.extension import (
     BREAKS,
@@ -96,6 +110,8 @@ from azbdiag.facts.frozen_mounts import (
     skip_entries,
     stacked,
 )
+from azbdiag.facts.fs_checks import mounted_fs_state, unmounted_fs_state
+from azbdiag.facts.guest_fs import DiskSet, GuestFs, disk_filesystems, rescue_filesystems
 from azbdiag.facts.mount_table import kernel_name, mounts, mounts_source
 from azbdiag.facts.network import (
     MANAGERS,
@@ -115,6 +131,7 @@ from azbdiag.facts.process_table import (
     SAFEFREEZE_LOCK,
     Process,
     backup_in_progress,
+    mount_holders,
     processes,
     runs_in_extension_dir,
 )
@@ -122,7 +139,10 @@ from azbdiag.facts.site_recovery import ASR_MARKERS, asr_present
 from azbdiag.facts.vmbackup import VMBACKUP_CONF, vmbackup_conf, vmbackup_conf_exists
 
 __all__ = [
-    "ASR_MARKERS", "AgentDir", "AgentUnit", "BREAKS", "CLI_DIRS", "CMD_TIMEOUT", "CONF",
+    "ASR_MARKERS", "AgentDir", "AgentUnit", "BREAKS", "BlockDevice", "DiskSet", "GuestFs",
+    "Topology", "active_swaps", "block_devices", "disk_filesystems", "machine",
+    "machine_kernel_log", "machine_mounts", "mounted_fs_state", "real_root", "rescue_filesystems",
+    "resolve_source", "unmounted_fs_state", "CLI_DIRS", "CMD_TIMEOUT", "CONF",
     "CONF_PATHS", "ExtDir", "FREEZABLE_TYPES", "FreezeList", "HANDLE_SH_NAMES", "Interpreter",
     "MANAGERS", "NETWORK_TYPES", "Nic", "NicConfig", "NicConfigs", "PACKAGES", "Process",
     "PythonBreak", "SAFEFREEZE_LOCK", "TAKES_EFFECT", "UNIT_DIRS", "VMBACKUP_CONF", "WHY_DHCP",
@@ -140,3 +160,4 @@ __all__ = [
 ]
 __all__ += ["FreezeLimits", "History", "freeze_limits", "read_history", "recent_history",
             "with_last_backup"]
+__all__ += ["mount_holders"]

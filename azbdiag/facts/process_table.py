@@ -87,3 +87,40 @@ def backup_in_progress(host, table=None) -> List[str]:
                                                         st.st_ino):
                 found.append(f"{SAFEFREEZE_LOCK} is locked by pid {lock.pid}")
     return found
+
+
+def mount_holders(host, point: str) -> List[str]:
+    """Processes that keep `point` busy: open files, cwd, root or mapped files under it."""
+    prefix = point.rstrip("/") + "/"
+    me = str(os.getpid())
+    found = []
+
+    def under(path: str) -> bool:
+        path = path.replace(" (deleted)", "")
+        return path == point or path.startswith(prefix)
+
+    for pid in host.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        why = []
+        for what in ("cwd", "root"):
+            try:
+                if point != "/" and under(host.readlink(f"/proc/{pid}/{what}")):
+                    why.append(what)
+            except OSError:
+                pass
+        for fd in host.listdir(f"/proc/{pid}/fd"):
+            try:
+                if under(host.readlink(f"/proc/{pid}/fd/{fd}")):
+                    why.append("open file")
+                    break
+            except OSError:
+                continue
+        maps = host.try_read_text(f"/proc/{pid}/maps", 2 * 1024 * 1024) or ""
+        if any(under(line.split(None, 5)[5]) for line in maps.splitlines()
+               if len(line.split(None, 5)) == 6):
+            why.append("mapped file")
+        if why:
+            comm = (host.try_read_text(f"/proc/{pid}/comm", 256) or "?").strip()
+            found.append(f"{comm} (pid {pid}: {', '.join(why)})")
+    return found

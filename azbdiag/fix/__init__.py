@@ -10,6 +10,7 @@ raises RefuseFix). The rest of the package does the work, the same way for every
 - records.py  what a journal record may hold, checked before use; descriptions rebuilt from it
 - steps.py    apply, settle (after an interruption) and undo one file or command step
 - mounts.py   a file system repair: unmount, check, mount again, and mount back on failure
+- offline_fs.py a rescue VM's repair of an OS disk (--root/--disk): the plan, nested mounts' order
 - recover.py  find interrupted runs and finish them; the findings `check` reports
 - run.py      `azbdiag fix`: lock, plan, confirm, journal each step before it acts, re-check
 - undo.py     `azbdiag undo`: revert a run's steps, newest first, each only if still as the
@@ -148,6 +149,13 @@ class RepairFilesystem:
     options: str
     fstab: bool = False
     why: str = ""
+    # A rescue VM's repair of an attached OS disk (--root/--disk, fix/offline_fs.py): the
+    # commands act on this machine's block devices, which is the point; `roles` then says which
+    # steps the group has (records.ROLES; () is the live default), `was_mounted` False means the
+    # file system was not mounted before (--disk: checked and repaired only, never mounted).
+    offline: bool = False
+    roles: Tuple[str, ...] = ()
+    was_mounted: bool = True
     kind = "fsrepair"
     reversible = False
 

@@ -467,3 +467,24 @@ def restore_at(dirfd: int, name: str, state: dict, backup_dirfd: Optional[int]) 
             chmod_at(dirfd, name, state["mode"])
     else:
         raise OSError(errno.EINVAL, f"cannot restore a {kind}", name)
+
+
+def create_exclusive(real: str, content: bytes, mode: int = 0o600) -> None:
+    """Create the new file `real` with `content` and `mode` (a support bundle): opened with
+    O_CREAT|O_EXCL|O_NOFOLLOW, so that an existing file or symlink of that name is never written
+    through or replaced (FileExistsError); removed again if the write fails."""
+    fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(fd, mode)          # whatever the umask
+        _write_all(fd, content)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(real)
+        raise
+    os.close(fd)
+    dirfd = os.open(os.path.dirname(real) or ".", _DIR_FLAGS)
+    try:
+        fsync_dir(dirfd)
+    finally:
+        os.close(dirfd)

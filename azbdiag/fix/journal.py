@@ -38,6 +38,7 @@ from azbdiag.exit_codes import EXIT_CANNOT_RUN, EXIT_NOT_CONFIRMED
 from azbdiag.fix import files as F
 from azbdiag.fix import records
 from azbdiag.fix.files import make_private_dir, open_existing, open_local_dir
+from azbdiag.fix.offline_fs import left_unmounted_at as _offline
 
 LIVE_LOCK = "/run/azbdiag/fix.lock"
 FORMAT = 2
@@ -426,8 +427,8 @@ class Journal:
                 raise exc from None
             F.write_at(self.dirfd, "journal.json", text, 0o600)
 
-    def belongs_to(self, host) -> bool:
-        return same_root(self.data.get("root"), root_identity(host))
+    def belongs_to(self, host) -> bool:     # or a killed rescue repair's (offline_fs.py)
+        return same_root(self.data.get("root"), root_identity(host)) or _offline(self.data, host)
 
 
 def _read_all(fd: int, limit: int) -> bytes:

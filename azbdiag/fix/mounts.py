@@ -48,6 +48,27 @@ def _loop_info(host, device: str) -> Tuple[Optional[str], bool]:
     return (backing or None), autoclear
 
 
+def here(host):
+    """The host whose commands and mount table a repair uses: `host` itself when it is live,
+    else a live Host on / sharing its runner (a rescue VM repairing an OS disk under --root:
+    the mount points in the records are this machine's)."""
+    if host.live:
+        return host
+    from azbdiag.facts.block_devices import machine
+
+    return machine(host)
+
+
+def remount_options(entry: dict) -> str:
+    """The options to mount a file system again with: its mount options, then the super
+    options mountinfo shows (`entry`: options and super_options lists)."""
+    opts = [o for o in entry.get("options") or [] if o]
+    for o in entry.get("super_options") or []:
+        if o not in ("rw", "ro", "seclabel") and o not in opts:
+            opts.append(o)
+    return ",".join(opts) or "defaults"
+
+
 def _options(raw: str) -> List[str]:
     opts = [o for o in (raw or "").split(",") if o and o != "defaults"]
     if not opts or not records.MOUNT_OPTIONS.fullmatch(",".join(opts)):
@@ -57,6 +78,7 @@ def _options(raw: str) -> List[str]:
 
 def expand(host, action, group: int, fix_id: str, first_n: int) -> Tuple[dict, List[dict]]:
     """The mount record and the planned step records of one RepairFilesystem."""
+    host = here(host)
     point, fstype = str(action.point), str(action.fstype)
     if not clean_rel(point) or point == "/":
         raise RefuseFix(f"{point!r} is not a mount point azbdiag can unmount")
@@ -88,6 +110,9 @@ def expand(host, action, group: int, fix_id: str, first_n: int) -> Tuple[dict, L
              "fstab": bool(action.fstab),
              "repair_target": backing if (autoclear and backing) else device,
              "state": "mounted", "note": None}
+    offline = bool(getattr(action, "offline", False))
+    if offline:
+        mount.update(offline=True, was_mounted=bool(action.was_mounted))
     why = {"umount": str(action.why) or f"{point} is not clean",
            "replay-mount": "mount once so that XFS replays its log",
            "replay-umount": "unmount again for the repair",
@@ -96,6 +121,12 @@ def expand(host, action, group: int, fix_id: str, first_n: int) -> Tuple[dict, L
                     + ("its /etc/fstab options" if action.fstab else mount["options"])}
     roles = (["umount", "replay-mount", "replay-umount", "repair", "mount"] if fstype == "xfs"
              else ["umount", "repair", "mount"])
+    if offline and action.roles:
+        roles = [r for r in action.roles if r in records.ROLES]
+        why["mount"] = f"mount {point} again with {mount['options']}"
+        if not action.was_mounted:
+            why["repair"] = (f"{why['umount']}: repair it (not mounted)" if fstype in EXT
+                             else f"{why['umount']}: repair the XFS file system (not mounted)")
     steps = []
     for i, role in enumerate(roles):
         kind = "fsck" if role == "repair" else ("umount" if role.endswith("umount") else "mount")
@@ -118,7 +149,9 @@ def mount_argv(m: dict, read_only: bool = False, extra: Tuple[str, ...] = (),
     if m["fstab"] and not read_only and not extra and not from_backing:
         return ["mount", m["point"]]
     opts = [o for o in m["options"].split(",") if o not in ("rw", "ro", "defaults", "loop")]
-    opts = (["ro"] if read_only else ["rw"]) + opts
+    # offline, a file system the rescue VM had mounted read-only goes back read-only
+    kept_ro = bool(m.get("offline")) and "ro" in m["options"].split(",")
+    opts = (["ro"] if read_only or kept_ro else ["rw"]) + opts
     loop = from_backing or (m["autoclear"] and m["backing_file"])
     src = m["backing_file"] if loop else m["source"]
     if loop:
@@ -159,6 +192,21 @@ def mounted(host, point: str) -> Optional[dict]:
         if m.mount_point == point:
             found = {"read_only": "ro" in m.options, "source": m.source}
     return found
+
+
+def mounted_device(host, device: str) -> List[str]:
+    """Where `device` (a block device) is mounted on this machine now, by its device number."""
+    from azbdiag.parsers.mounts import parse_mountinfo
+
+    try:
+        st = os.stat(device)
+    except OSError:
+        return []
+    if not st.st_rdev:
+        return []
+    number = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    text = host.try_read_text("/proc/self/mountinfo") or ""
+    return [m.mount_point for m in parse_mountinfo(text) if m.major_minor == number]
 
 
 def holders(host, paths: List[str]) -> List[str]:
@@ -242,6 +290,7 @@ def _save(journal) -> None:
 def run_step(host, journal, rec: dict, hook, out: Callable[[str], None]) -> None:
     """Run one step of a repair group, with the live state checked first (an unmount of
     something not mounted, or a mount of something mounted, is done already)."""
+    host = here(host)
     m = journal.data["mounts"][rec["group"]]
     role = rec["role"]
     rec["outcome"] = "pending"
@@ -260,6 +309,12 @@ def run_step(host, journal, rec: dict, hook, out: Callable[[str], None]) -> None
     else:
         if not (wait_free(host, m, out) and wait_detached(host, m)):
             rec.update(outcome="failed", error="the device is still in use by another process")
+            _save(journal)
+            return
+        elsewhere = mounted_device(host, m["device"]) if m.get("offline") else []
+        if elsewhere:
+            rec.update(outcome="failed", error=f"{m['device']} is mounted at "
+                                               f"{', '.join(elsewhere[:3])} now; not repaired")
             _save(journal)
             return
         res = host.run(step_argv(rec, m), timeout=REPAIR_TIMEOUT)
@@ -302,14 +357,20 @@ def is_open(journal, g: int) -> bool:
 def mount_back(host, journal, g: int, reason: str, out: Callable[[str], None],
                err: Callable[[str], None]) -> None:
     """Mount group `g` again after `reason` stopped its repair: read-write if the repair
-    completed, else read-only; from the backing file when the loop device is gone."""
+    completed, else read-only; from the backing file when the loop device is gone. A file
+    system that was not mounted before (--disk) is left unmounted."""
+    host = here(host)
     m = journal.data["mounts"][g]
+    if m.get("was_mounted") is False:
+        return
     if mounted(host, m["point"]) is not None:
         if m["state"] == "unmounted":
             m["state"] = "mounted-again"
         _save_quietly(journal, err)
         return
-    read_only = not repaired(journal, g)
+    # a file system only unmounted to let an outer one go (offline) has nothing to repair
+    read_only = not repaired(journal, g) and any(
+        r["role"] == "repair" for r in group_steps(journal, g))
     tries = []
     if not read_only:
         tries.append((mount_argv(m), False))
@@ -355,6 +416,7 @@ def finish(host, journal, g: int, hook, out: Callable[[str], None],
     """Carry an interrupted group through: run its steps that are not ok, in order (each
     checks the live state first); on a failure mount back. True when it ended mounted
     read-write after a completed repair."""
+    host = here(host)
     m = journal.data["mounts"][g]
     for rec in group_steps(journal, g):
         if rec["outcome"] == "ok":
@@ -366,4 +428,4 @@ def finish(host, journal, g: int, hook, out: Callable[[str], None],
             mount_back(host, journal, g, f"step {rec['n']} failed ({rec.get('error', '')})",
                        out, err)
             return False
-    return m["state"] == "mounted-again"
+    return m["state"] == "mounted-again" or (m.get("was_mounted") is False and repaired(journal, g))

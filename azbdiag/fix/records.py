@@ -92,6 +92,8 @@ def check_mount(m, i: int) -> None:
           f"{what}: options")
     _need(m.get("state") in MOUNT_STATES, f"{what}: state")
     _need(m.get("note") is None or _text(m["note"]), f"{what}: note")
+    for key in ("offline", "was_mounted"):     # a rescue VM's repair (azbdiag/fix/offline_fs.py)
+        _need(m.get(key) is None or isinstance(m[key], bool), f"{what}: {key}")
 
 
 def check_undo_spec(spec) -> None:

@@ -32,9 +32,9 @@ def _remount_lost(host, journal: Journal, out, err) -> bool:
     """Try again to mount what a run could not mount back."""
     clean = True
     for g, m in enumerate(journal.data["mounts"]):
-        if m["state"] != "lost" or not host.live:
+        if m["state"] != "lost" or not (host.live or m.get("offline")):
             continue
-        if mounts.mounted(host, m["point"]) is not None:
+        if mounts.mounted(mounts.here(host), m["point"]) is not None:
             m["state"] = "mounted-again"
             journal.save()
             continue
@@ -68,13 +68,21 @@ def recover_run(host, journal: Journal, out: Callable[[str], None],
             what = steps.settle(host, rec)
             out(f"  {rec['n']}. {records.describe(rec, data['mounts'])}: {what}")
             journal.save()
+    groups = []
     for g in range(len(data["mounts"])):
         if mounts.is_open(journal, g):
-            if not host.live:
+            if not (host.live or data["mounts"][g].get("offline")):
                 err(f"run {journal.run_id} repaired a file system of the live system; "
                     f"run fix or undo on that system")
                 clean = False
                 continue
+            groups.append(g)
+    if any(data["mounts"][g].get("offline") for g in groups):
+        from azbdiag.fix.offline_fs import finish_groups
+
+        clean = finish_groups(host, journal, groups, hook, out, err) and clean
+    else:
+        for g in groups:
             clean = mounts.finish(host, journal, g, hook, out, err) and clean
     for rec in data["actions"]:
         if rec["outcome"] in ("planned", "pending"):
@@ -128,9 +136,9 @@ def findings(host) -> List[Tuple[str, str]]:
             found.append(("warn", f"azbdiag undo run {run_id} was interrupted: `sudo azbdiag "
                                   f"undo {run_id}` continues it"))
         for m in data["mounts"]:
-            if not host.live:
+            if not (host.live or m.get("offline")) or m.get("was_mounted") is False:
                 continue
-            now = mounts.mounted(host, m["point"])
+            now = mounts.mounted(mounts.here(host), m["point"])
             if now is None and (m["state"] in ("unmounted", "lost")
                                 or (m["state"] == "mounted" and data["status"] in OPEN_STATUSES)):
                 by_hand = records.shell_words(mounts.mount_argv(m, read_only=True))

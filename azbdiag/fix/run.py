@@ -158,7 +158,12 @@ def _prepare(host, spec: FixSpec, actions: list, first_n: int, mounts: List[dict
     new_mounts: List[dict] = []
     try:
         for action in actions:
-            if isinstance(action, (RunCommand, RepairFilesystem)) and not host.live:
+            # Offline, commands would run on this (rescue) machine, not on the disk under
+            # --root; a repair the rescue planner checked (fix/offline_fs.py) acts on the OS
+            # disk's own block devices attached here, which is its point.
+            checked = isinstance(action, RepairFilesystem) and action.offline
+            if isinstance(action, (RunCommand, RepairFilesystem)) and not host.live \
+                    and not checked:
                 raise RefuseFix("it runs commands, and they would run on this machine, not on "
                                 "the disk under --root")
             if isinstance(action, RepairFilesystem):
@@ -181,6 +186,10 @@ def _prepare(host, spec: FixSpec, actions: list, first_n: int, mounts: List[dict
         refused.append(f"--{spec.id}: cannot plan it safely ({redact(what)[:300]}); nothing "
                        f"was changed")
         return None
+    if any(m.get("offline") for m in new_mounts):
+        from azbdiag.fix.offline_fs import order_steps
+
+        planned.steps = order_steps(planned.steps, new_mounts, group_base, first_n)
     mounts.extend(new_mounts)
     planned.mounts = new_mounts
     return planned
@@ -243,7 +252,7 @@ class _Run:
         return bool(running)
 
     def _make_plan(self) -> None:
-        rule_ids = sorted({r for spec in self.specs for r in spec.rules})
+        rule_ids = self._rule_ids()
         ctx, self.before, _doc = (self.check(self.host, only=rule_ids, options=self.options)
                                   if rule_ids else (None, [], None))
         by_id = {r.id: r for r in self.before}
@@ -263,6 +272,14 @@ class _Run:
             self.err(f"refused {line}")
         for _status, line in self.notes:
             self.out(line)
+
+    def _rule_ids(self, plans=None) -> List[str]:
+        """The rules of the fixes (of `plans` when given); `options["only_rules"]` keeps some
+        (fix --disk on a rescue VM: the disk's rules, never this machine's own)."""
+        specs = [p.spec for p in plans] if plans is not None else self.specs
+        ids = sorted({r for spec in specs for r in spec.rules})
+        only = self.options.get("only_rules")
+        return [r for r in ids if r in only] if only else ids
 
     def _nothing_planned_code(self) -> int:
         if self.refused:
@@ -351,8 +368,10 @@ class _Run:
                 for step in todo:
                     rec = step.rec
                     group = rec.get("group")
-                    if stop.signum is not None and not (group is not None
-                                                        and M.is_open(journal, group)):
+                    # a started repair is carried through; offline, an inner file system
+                    # stays open until the outer one is mounted back (offline_fs.py)
+                    if stop.signum is not None and not any(
+                            M.is_open(journal, g) for g in range(len(self.mounts))):
                         break
                     try:
                         if rec["kind"] in records.MOUNT_KINDS:
@@ -376,6 +395,8 @@ class _Run:
                         M.mount_back(self.host, journal, group,
                                      f"step {rec['n']} failed ({rec.get('error', '')})",
                                      self.out, self.err)
+                        # a nested offline repair has its inner file systems unmounted too
+                        self._mount_back_open(journal, f"step {rec['n']} failed")
                     break
         except BaseException:
             # Not a failed step but azbdiag itself failing (a bug, KeyboardInterrupt raised
@@ -401,7 +422,9 @@ class _Run:
         return self._recheck(journal, failed)
 
     def _mount_back_open(self, journal: Journal, reason: str) -> None:
-        for g in range(len(journal.data["mounts"])):
+        # outer mount points first: /rescue before /rescue/var
+        for g in sorted(range(len(journal.data["mounts"])),
+                        key=lambda g: journal.data["mounts"][g]["point"].count("/")):
             if M.is_open(journal, g) and journal.data["mounts"][g]["state"] == "unmounted":
                 M.mount_back(self.host, journal, g, reason, self.out, self.err)
 
@@ -415,7 +438,7 @@ class _Run:
             return False
 
     def _recheck(self, journal: Journal, failed: bool) -> int:
-        fixed_rules = sorted({r for p in self.plans for r in p.spec.rules})
+        fixed_rules = self._rule_ids(self.plans)
         _ctx, after, _doc = self.check(self.host, only=fixed_rules, options=self.options)
         before_by = {r.id: r for r in self.before}
         after_by = {r.id: r for r in after}

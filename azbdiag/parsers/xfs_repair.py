@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 
 def xfs_repair_verdict(rc: Optional[int], stdout: str, stderr: str) -> str:
@@ -24,3 +24,24 @@ def xfs_repair_verdict(rc: Optional[int], stdout: str, stderr: str) -> str:
     if rc == 1:
         return "corrupt"
     return "unknown"
+
+
+def xfs_repair_findings(stdout: str, stderr: str, limit: int = 20) -> List[str]:
+    """What `xfs_repair -n` would change: its "would ..." lines and the problems they follow.
+
+    >>> for line in xfs_repair_findings("", "Phase 3 - for each AG...\\n        - agno = 0\\n"
+    ...         "imap claims a free inode 132 is in use, would correct imap and clear inode\\n"
+    ...         "No modify flag set, skipping phase 5\\n"
+    ...         "would have junked entry \\"f\\" in directory inode 131\\n"):
+    ...     print(line)
+    imap claims a free inode 132 is in use, would correct imap and clear inode
+    would have junked entry "f" in directory inode 131
+    """
+    out: List[str] = []
+    for line in f"{stdout or ''}\n{stderr or ''}".splitlines():
+        line = line.strip()
+        if "would" in line and not line.startswith(("No modify flag", "- ")):
+            out.append(line[:300])
+            if len(out) >= limit:
+                break
+    return out
