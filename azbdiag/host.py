@@ -34,6 +34,7 @@ import stat as stat_mod
 import threading
 from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple
 
+from azbdiag.bounded_read import read_fd
 from azbdiag.runner import (
     DEFAULT_TIMEOUT,
     Cancelled,
@@ -399,14 +400,7 @@ class Host:
                     raise Unreadable(p, "changed while azbdiag opened it")
                 if tail and now.st_size > limit:
                     os.lseek(fd, now.st_size - limit, os.SEEK_SET)
-                chunks, total = [], 0
-                while total < limit:
-                    chunk = os.read(fd, min(1 << 20, limit - total))
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    total += len(chunk)
-                return b"".join(chunks)
+                return read_fd(fd, limit)
             finally:
                 os.close(fd)
 

@@ -96,6 +96,8 @@ def read_regular(path: str, limit: int) -> bytes:
     import os
     import stat
 
+    from azbdiag.bounded_read import read_fd
+
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
         raise NotRegular(f"{_kind(st.st_mode)}, not a regular file: not read")
@@ -104,14 +106,7 @@ def read_regular(path: str, limit: int) -> bytes:
         now = os.fstat(fd)
         if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             raise NotRegular("changed while azbdiag opened it: not read")
-        chunks, total = [], 0
-        while total < limit:
-            chunk = os.read(fd, min(1 << 20, limit - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        return b"".join(chunks)
+        return read_fd(fd, limit)
     finally:
         os.close(fd)
 

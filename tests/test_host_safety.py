@@ -474,3 +474,20 @@ def test_check_with_the_other_hang_inputs_keeps_its_deadline(tmp_path, plant):
     if "runaway" in plant.__name__ or plant.__name__ == "<lambda>":
         labels = {r["id"]: r for r in doc["results"]}["selinux.labels"]
         assert labels["status"] not in ("skipped", "error"), labels
+
+
+def test_bounded_read_examples_and_limit(tmp_path):
+    """The one bounded read loop: its docstring example, and never more than the limit from a
+    file bigger than one chunk."""
+    import doctest
+
+    from azbdiag import bounded_read
+
+    assert doctest.testmod(bounded_read, report=False).failed == 0
+    big = put(tmp_path, "big", b"x" * (bounded_read.CHUNK + 10))
+    fd = os.open(big, os.O_RDONLY)
+    try:
+        assert len(bounded_read.read_fd(fd, bounded_read.CHUNK + 3)) == bounded_read.CHUNK + 3
+        assert bounded_read.read_fd(fd, 100) == b"x" * 7
+    finally:
+        os.close(fd)

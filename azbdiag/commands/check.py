@@ -142,13 +142,14 @@ def unknown_rule_ids(patterns: Sequence[str], ids: Sequence[str]) -> Optional[st
 DISK_DEADLINE = 3600.0
 
 
-def _with_disks(ctx, stack, host, disk, options, only):
-    """--disk: the attached disks prepared (or refused: one line, exit 2) for
-    freeze.disk_fs_state for as long as the check runs; returns the rule selection."""
+def attach_disks(ctx, stack, host, disk, options, needs_root_for: str) -> None:
+    """--disk of check and fix: the attached disks prepared for the whole run (released by
+    `stack`), or refused in one line (exit 2; exit 3 when the disk cannot be used), and a
+    deadline long enough for a full read unless --deadline was given."""
     from azbdiag import disks
 
     if os.geteuid() != 0:
-        usage_error("--disk needs root (it reads block devices): re-run with sudo")
+        usage_error(f"--disk needs root (it {needs_root_for} block devices): re-run with sudo")
     try:
         options["disks"] = stack.enter_context(disks.attached(host, disk, err))
     except disks.DiskRefused as exc:
@@ -157,6 +158,12 @@ def _with_disks(ctx, stack, host, disk, options, only):
         raise Fatal(f"--disk: {exc}") from None
     if not given_on_command_line(ctx, "deadline"):
         options["deadline"] = max(options["deadline"], DISK_DEADLINE)
+
+
+def _with_disks(ctx, stack, host, disk, options, only):
+    """--disk: the attached disks prepared for freeze.disk_fs_state for as long as the
+    check runs; returns the rule selection."""
+    attach_disks(ctx, stack, host, disk, options, "reads")
     # Without --root this machine is the rescue VM: its own rules would describe it, not the disk.
     if only or not host.live:
         return only

@@ -9,18 +9,15 @@ but something still fails, 2 usage error, 3 could not run or refused for safety,
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from typing import List, Optional
 
 import typer
 
 from azbdiag.app import (
-    Fatal,
     confirm,
     debug_enabled,
     err,
-    given_on_command_line,
     make_host,
     seconds,
     usage_error,
@@ -82,24 +79,14 @@ def fix(
 def _with_disks(ctx, stack, host, ids, disk, options) -> None:
     """--disk: the attached disks prepared as for `check --disk` (or refused: one line, exit
     2) for the whole run; only the rescue rules are checked, never this machine's own."""
-    from azbdiag import disks
-    from azbdiag.commands.check import DISK_DEADLINE
+    from azbdiag.commands.check import attach_disks
     from azbdiag.fix.offline_fs import OFFLINE_RULES
 
     if ids != ["freeze"]:
         usage_error("--disk goes with --freeze only (the other fixes would change this "
                     "machine)", "--disk")
-    if os.geteuid() != 0:
-        usage_error("--disk needs root (it repairs block devices): re-run with sudo")
-    try:
-        options["disks"] = stack.enter_context(disks.attached(host, disk, err))
-    except disks.DiskRefused as exc:
-        usage_error(str(exc))
-    except disks.DiskUnavailable as exc:
-        raise Fatal(f"--disk: {exc}") from None
+    attach_disks(ctx, stack, host, disk, options, "repairs")
     options["only_rules"] = list(OFFLINE_RULES)
-    if not given_on_command_line(ctx, "deadline"):
-        options["deadline"] = max(options["deadline"], DISK_DEADLINE)
 
 
 def fix_flags(command) -> List[tuple]:

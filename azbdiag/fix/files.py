@@ -30,6 +30,8 @@ import secrets
 import stat as stat_mod
 from typing import Callable, Iterator, List, Optional, Tuple
 
+from azbdiag.bounded_read import read_fd
+
 SELINUX_XATTR = "security.selinux"
 TMP_PREFIX = ".azbdiag-"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -275,14 +277,7 @@ def read_at(root: str, rel: str, limit: int = 8 * 1024 * 1024) -> Optional[bytes
     try:
         with open_parent(root, rel) as (dfd, name):
             with open_existing(dfd, name, kinds=("file",)) as (fd, _st):
-                chunks, total = [], 0
-                while total < limit:
-                    chunk = os.read(fd, min(1 << 20, limit - total))
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    total += len(chunk)
-                return b"".join(chunks)
+                return read_fd(fd, limit)
     except OSError:
         return None
 

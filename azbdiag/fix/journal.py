@@ -34,6 +34,7 @@ import sys
 from typing import Callable, List, Optional, Tuple
 
 from azbdiag import state
+from azbdiag.bounded_read import read_fd
 from azbdiag.exit_codes import EXIT_CANNOT_RUN, EXIT_NOT_CONFIRMED
 from azbdiag.fix import files as F
 from azbdiag.fix import records
@@ -399,7 +400,7 @@ class Journal:
                         raise JournalError(f"{run_id}: journal.json is not trusted: {why}")
                     if st.st_size > MAX_JOURNAL_BYTES:
                         raise JournalError(f"{run_id}: journal.json is larger than 4 MiB")
-                    raw = _read_all(fd, MAX_JOURNAL_BYTES + 1)
+                    raw = read_fd(fd, MAX_JOURNAL_BYTES + 1)
             except FileNotFoundError:
                 raise JournalError(f"{run_id}: no journal.json") from None
             except OSError as exc:
@@ -429,17 +430,6 @@ class Journal:
 
     def belongs_to(self, host) -> bool:     # or a killed rescue repair's (offline_fs.py)
         return same_root(self.data.get("root"), root_identity(host)) or _offline(self.data, host)
-
-
-def _read_all(fd: int, limit: int) -> bytes:
-    chunks, total = [], 0
-    while total < limit:
-        chunk = os.read(fd, min(1 << 20, limit - total))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
 
 
 def _reserve(dirfd: int) -> None:
