@@ -45,10 +45,17 @@ kernel_log = machine_kernel_log
 # ---- freeze.fs_state and freeze.read_only ------------------------------------------------
 
 def _state(ctx, m: Mount, klog) -> Tuple[str, str]:
-    """('bad'|'ok'|'unknown', detail) for one mount."""
+    """('bad'|'ok'|'unknown'|'absent', detail) for one mount; absent: no device node here."""
     host = ctx.host
-    return mounted_fs_state(host, device_of(host, m), kernel_name(host, m), m.fstype,
-                            m.mount_point, m.super_options, klog)
+    dev = device_of(host, m)
+    verdict, detail = mounted_fs_state(host, dev, kernel_name(host, m), m.fstype,
+                                       m.mount_point, m.super_options, klog)
+    if verdict == "unknown" and m.fstype in ("ext2", "ext3", "ext4") and host.live \
+            and not host.exists(dev):
+        # A container sees the host's mounts but not its block devices (tune2fs then says
+        # "Couldn't find valid filesystem superblock"): nothing to read, not a fault.
+        return "absent", f"{dev} is not in /dev"
+    return verdict, detail
 
 
 def _bad_entry(ctx, m: Mount, detail: str) -> dict:
@@ -73,13 +80,18 @@ def fs_state(ctx):
         klog = ctx.fact(kernel_log)
     except (CheckError, SkipRule):
         klog = None
-    bad, good, unknown = [], [], []
+    bad, good, unknown, absent = [], [], [], []
     for m in targets:
         verdict, detail = _state(ctx, m, klog)
-        {"bad": bad, "ok": good, "unknown": unknown}[verdict].append((m, detail))
+        {"bad": bad, "ok": good, "unknown": unknown, "absent": absent}[verdict].append((m, detail))
+    if absent and not (bad or good or unknown):
+        raise SkipRule(SkipReason.NO_INPUT, "no device node to read: " + "; ".join(
+            f"{m.mount_point}: {d}" for m, d in absent) + " (in a container the host's block "
+            "devices are not visible: run azbdiag on the VM itself)")
     evidence = [f"NOT CLEAN {m.mount_point}: {d}" for m, d in bad]
     evidence += [f"unknown {m.mount_point}: {d}" for m, d in unknown]
-    evidence += [f"clean {m.mount_point}: {d}" for m, d in good] + notes
+    evidence += [f"clean {m.mount_point}: {d}" for m, d in good]
+    evidence += [f"not checked {m.mount_point}: {d}" for m, d in absent] + notes
     if bad:
         return fail(f"{len(bad)} file system(s) are not clean; the backup's freeze can fail on "
                     f"them", evidence, bad=[_bad_entry(ctx, m, d) for m, d in bad])

@@ -425,7 +425,18 @@ def test_undo_list_as_another_user_says_the_journal_is_unreadable(sandbox):
     state = os.path.join(sandbox, "state")
     os.makedirs(os.path.join(state, "journal", "20250101T000000Z"), mode=0o700)
     os.chmod(state, 0o700)
-    env = dict(os.environ, AZBDIAG_STATE_DIR=state, PYTHONPATH=ROOT)
+    # The second user runs a copy of the code: the checkout may be in a folder only root can enter
+    # (/root, or the package build's tree under a 0700 cache folder).
+    import shutil
+    src = os.path.join(sandbox, "src")
+    for package in ("azbdiag", "rules"):
+        shutil.copytree(os.path.join(ROOT, package), os.path.join(src, package),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for folder, _, files in os.walk(src):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    env = dict(os.environ, AZBDIAG_STATE_DIR=state, PYTHONPATH=src, PYTHONDONTWRITEBYTECODE="1")
     res = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
                           sys.executable, "-m", "azbdiag", "undo", "--list"], cwd="/",
                          env=env, capture_output=True, text=True, timeout=60)

@@ -131,12 +131,29 @@ def test_fs_state_limited_by_mount_option(fs):
 
 
 def test_fs_state_cannot_read_is_error(fs):
-    h = host(fs, commands={"tune2fs -l /dev/sda1": (1, "", "Operation not permitted\n"),
-                           "tune2fs -l /dev/sdb1": (1, "", "Operation not permitted\n")},
+    h = host(fs, {f"/dev/sd{x}1": "" for x in "abc"},
+             commands={"tune2fs -l /dev/sda1": (1, "", "Operation not permitted\n"),
+                       "tune2fs -l /dev/sdb1": (1, "", "Operation not permitted\n")},
              mountinfo=MI.replace("xfs", "ext4"))
     h.runner.table["tune2fs -l /dev/sdc1"] = (1, "", "Operation not permitted\n")
     res = run_rule(h, "freeze.fs_state")
     assert res.status == Status.ERROR and "Operation not permitted" in res.summary
+
+
+def test_fs_state_without_device_nodes_skips(fs):
+    """A container (systemd-nspawn, LXC) sees the host's mounts but has no node for their
+    devices: nothing to read is a skip with the reason, not an error; a device that is there
+    but unreadable stays an error (above)."""
+    gone = (1, "", "tune2fs: Couldn't find valid filesystem superblock.\n")
+    h = host(fs, commands={f"tune2fs -l /dev/sd{x}1": gone for x in "ab"},
+             mountinfo=MI.replace("xfs", "ext4"))
+    h.runner.table["tune2fs -l /dev/sdc1"] = gone
+    res = run_rule(h, "freeze.fs_state")
+    assert res.status == Status.SKIPPED and res.skip_reason == "input missing", res
+    assert "/dev/sda1 is not in /dev" in res.summary and "container" in res.summary
+    fs.create_file("/dev/sdb1")
+    res = run_rule(h, "freeze.fs_state")
+    assert res.status == Status.ERROR and "tune2fs -l /dev/sdb1" in res.summary
 
 
 def test_fs_state_skipped_offline_and_not_root(fs):

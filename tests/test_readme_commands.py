@@ -3,9 +3,11 @@ README order, in ONE disposable Debian 12 root per test session, each with its e
 asserted (the annotation's rc=, else readme_blocks.default_rc) and with what it must show.
 
 The root, "the VM" (a debootstrap chroot, tests/chroots.py):
-- bookworm with systemd, rpm, waagent, cloud-init and Debian's own typer/click/sh/distro, and
-  the .deb that the README's build commands made from this tree (tests/builds.py, once per
-  tree) installed;
+- bookworm with systemd, rpm, waagent, cloud-init, Debian's own typer/click/sh/distro,
+  prometheus-node-exporter and prometheus (for promtool; both services masked when the VM
+  boots), and the .deb that the README's build commands made from this tree (tests/builds.py,
+  once per tree) installed; the VM has no network, so the README's `apt-get install` of these
+  finds them installed;
 - /work, where every command runs (`cd /work`): a copy of this tree with the built
   azbdiag_<v>_all.deb, azbdiag-<v>-1.noarch.rpm and azbdiag.pyz beside it, so `./azbdiag_...deb`,
   `tests/samples/healthy`, `./tools/install` and `contrib/...` are where the README says;
@@ -48,7 +50,7 @@ import subprocess
 import builds
 import pytest
 import readme_blocks
-from chroots import booted, chroot_run, cleanup_chroot, debian_chroot, mounts_under
+from chroots import BOOT_MASKS, booted, chroot_run, cleanup_chroot, debian_chroot, mounts_under
 from conftest import SAMPLES
 from integration_fs import loop_fs, make_ext4_dirty
 
@@ -59,7 +61,10 @@ pytestmark = pytest.mark.integration
 ROOT = readme_blocks.ROOT
 BLOCKS = readme_blocks.blocks("vm")
 PACKAGES = ("systemd", "rpm", "waagent", "cloud-init",
-            "python3-typer", "python3-click", "python3-sh", "python3-distro")  # the .deb's Recommends
+            "python3-typer", "python3-click", "python3-sh", "python3-distro",   # the .deb's Recommends
+            "prometheus-node-exporter", "prometheus")   # the Monitoring block: node_exporter, promtool
+# Not started in the booted VM: nothing scrapes them, and the Prometheus server would only cost time.
+MASKS = ("prometheus.service", "prometheus-node-exporter.service")
 WORK = "/work"
 DISKS = ("mnt/osdisk", "mnt/rescue", "rescue")
 STUBS = os.path.join(ROOT, "tests", "readme_stubs")
@@ -141,7 +146,7 @@ class VM:
     @contextlib.contextmanager
     def booted(self):
         try:
-            boot = booted(self.root)
+            boot = booted(self.root, masks=BOOT_MASKS + MASKS)
             run = boot.__enter__()
         except RuntimeError as exc:         # this machine cannot boot a container
             pytest.skip(f"cannot boot the VM under systemd here: {exc}")
@@ -357,6 +362,22 @@ def _shows(pattern, what):
     return check
 
 
+def check_textfile(vm, cmd, cp, calls):
+    """promtool passes an empty input too: the file must hold this version's metrics, and be
+    world-readable (0644) as the README says, for node_exporter's own user."""
+    rel = re.search(r"< (\S+\.prom)", cmd.text).group(1)
+    try:
+        mode = stat.S_IMODE(os.stat(vm.path(rel)).st_mode)
+        with open(vm.path(rel), encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        return [f"no {rel}: {exc}"]
+    out = [] if mode == 0o644 else [f"{rel} has mode {mode:04o}; the README says 0644"]
+    if not re.search(rf'^azbdiag_info{{version="{re.escape(__version__)}"}} 1$', text, re.M):
+        out.append(f"{rel} holds no azbdiag_info of version {__version__}: {text[:300]!r}")
+    return out
+
+
 def check_report_file(vm, cmd, cp, calls):
     try:
         doc = json.loads(cp.stdout)
@@ -383,6 +404,11 @@ CHECKS = [
     (r"^journalctl -u azbdiag-check", _shows(rf"azbdiag {re.escape(__version__)} check: \d+ fail",
                                              "summary line")),
     (r"cat /var/log/azbdiag/report\.json", check_report_file),
+    (r"^promtool check metrics < \S+\.prom", check_textfile),
+    (r"^journalctl -o verbose MESSAGE_ID=277c8b13adbd48a7b6c891784609ce94",
+     _shows(rf"^\s+AZBDIAG_VERSION={re.escape(__version__)}$", "run entry of this version")),
+    (r"^journalctl MESSAGE_ID=26192388b9c3486daa4b7d91f7e6e152 AZBDIAG_STATUS=fail",
+     _shows(r" azbdiag(\[\d+\])?: ", "fail entry, though the VM's check has fails")),
     (r"^python3 bench/", _shows(r"\bmedian\b", "median")),
 ]
 
@@ -401,8 +427,8 @@ def run_command(vm, cmd, expect):
     both = cp.stdout + cp.stderr
     if "Traceback (most recent call last)" in both or "internal error" in both:
         problems.append("a traceback or an internal error")
-    if cmd.output:
-        mismatch = readme_blocks.output_mismatch(cmd.output, cp.stdout)
+    if cmd.output:      # a console transcript shows the terminal: standard output, then errors
+        mismatch = readme_blocks.output_mismatch(cmd.output, cp.stdout + cp.stderr)
         if mismatch:
             problems.append(mismatch)
     problems += [f"a stand-in refused: {c['refused']}" for c in calls if c.get("refused")]
