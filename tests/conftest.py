@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
 import sys
 
@@ -107,3 +108,10 @@ def host_factory(fs):
         return make_host(fs, files, commands, **kw)
 
     return factory
+
+
+def sigint_as_at_a_terminal() -> None:
+    """preexec_fn for a child that a test interrupts with SIGINT: a shell's background job
+    (tools/test-all runs two test sets side by side) starts with SIGINT ignored, and Python
+    then never raises KeyboardInterrupt; a terminal's Ctrl-C finds the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

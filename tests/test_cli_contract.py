@@ -19,7 +19,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, sigint_as_at_a_terminal
 from typer.testing import CliRunner
 
 from azbdiag import exit_codes, render
@@ -625,7 +625,8 @@ def test_a_real_sigint_exits_130_with_one_line(tmp_path):
             "main()\n")
     env = dict(os.environ, PYTHONPATH=ROOT, AZBDIAG_NO_RECORD="1")
     proc = subprocess.Popen([sys.executable, "-c", code, HEALTHY], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_at_a_terminal)
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(0.1)

@@ -22,6 +22,7 @@ import sys
 import time
 
 import pytest
+from conftest import sigint_as_at_a_terminal
 
 from tests.fixtures_fix import tree
 from tests.integration_fs import (
@@ -85,7 +86,7 @@ def killed_during(state, args, name, sig=signal.SIGKILL):
         pytest.skip("this kernel has no /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN)")
     proc = subprocess.Popen([sys.executable, "-m", "azbdiag", *map(str, args)], cwd=ROOT,
                             env=env_for(state), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=sigint_as_at_a_terminal)
     child = None
     end = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < end:
