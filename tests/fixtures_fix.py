@@ -43,6 +43,7 @@ def registered(monkeypatch, tmp_path):
     box = {"actions": lambda ctx, findings: [WriteFile(CONF, b"good\n", why="make it good")]}
 
     def planner(ctx, findings):
+        assert findings and findings[0].id == "fixertest.conf"
         return box["actions"](ctx, findings)
 
     monkeypatch.setitem(FIXES, "scripts",

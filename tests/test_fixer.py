@@ -22,7 +22,6 @@ from azbdiag.fix import (
     Chmod,
     Chown,
     DeleteFile,
-    FixSpec,
     RefuseFix,
     RunCommand,
     Symlink,
@@ -34,41 +33,15 @@ from azbdiag.fix.journal import Lock, list_runs, lock_path
 from azbdiag.fix.run import run_fix
 from azbdiag.fix.undo import run_undo
 from azbdiag.host import Host
-from azbdiag.model import CheckError, Rule, fail, ok
+from azbdiag.model import Rule
 from azbdiag.parsers.proc import parse_proc_locks
 from azbdiag.report import run_check
 from azbdiag.runner import CommandResult, FakeRunner
-from azbdiag.state import STATE_ENV
+from tests import fixtures_fix
+from tests.fixtures_fix import CONF
 
-CONF = "/etc/fixertest.conf"
-
-
-def _conf_rule(ctx):
-    text = ctx.host.try_read_text(CONF)
-    if text == "good\n":
-        return ok("good")
-    if text == "error\n":
-        raise CheckError("cannot tell")
-    return fail("not good", [repr(text)], text=text)
-
-
-@pytest.fixture
-def registered(monkeypatch, tmp_path):
-    """Register the test rule and a planner; `plan` lets a test choose the actions."""
-    monkeypatch.setitem(engine.REGISTRY, "fixertest.conf",
-                        Rule(id="fixertest.conf", title="test conf is good", func=_conf_rule,
-                             fix="scripts"))
-    box = {"actions": lambda ctx, findings: [
-        WriteFile(CONF, b"good\n", why="make it good")]}
-
-    def planner(ctx, findings):
-        assert findings and findings[0].id == "fixertest.conf"
-        return box["actions"](ctx, findings)
-
-    monkeypatch.setitem(FIXES, "scripts",
-                        FixSpec("scripts", "Test fix", ("fixertest.conf",), 10, False, planner))
-    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
-    return box
+# the test rule `fixertest.conf` and its planner, shared with the other fixer tests
+registered = fixtures_fix.registered
 
 
 def journal_dir(tmp_path, run_id):
