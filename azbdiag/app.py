@@ -17,7 +17,6 @@ import inspect
 import math
 import os
 import stat
-import traceback
 from typing import NoReturn, Optional
 
 import typer
@@ -144,6 +143,8 @@ def guarded(func):
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:  # the promise: no traceback without --debug
             if _options["debug"]:
+                import traceback
+
                 traceback.print_exc()
             err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
             raise typer.Exit(EXIT_CANNOT_RUN) from None

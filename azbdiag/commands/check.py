@@ -4,7 +4,6 @@ check could not run)."""
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 from typing import List, Optional, Sequence
 
@@ -131,6 +130,8 @@ def unknown_rule_ids(patterns: Sequence[str], ids: Sequence[str]) -> Optional[st
         if wanted and any(matches(i, [wanted]) for i in ids):
             continue
         names = sorted(set(ids) | {i.rsplit(".", 1)[0] for i in ids})
+        import difflib
+
         close = difflib.get_close_matches(wanted, names, n=4, cutoff=0.6)
         hint = (f"did you mean {', '.join(close)}?" if close
                 else "`azbdiag rules` lists the rule ids")
