@@ -55,7 +55,7 @@ def start_watchdog(host, point: str, seconds: float) -> Optional[int]:
     res = host.run(["setsid", "-f", "sh", "-c", _WATCHDOG, "azbdiag-watchdog", point,
                     f"{seconds:g}"], timeout=10)
     first = res.stdout.strip().splitlines()[:1] if res.ok else []
-    return int(first[0]) if first and first[0].isdigit() else None
+    return int(first[0]) if first and first[0].isascii() and first[0].isdigit() else None
 
 
 def cancel_watchdog(host, pid: int) -> None:

@@ -107,7 +107,7 @@ def heartbeat(ctx):
         return fail(f"the last heartbeat is {_age(age)} older than {what}: the extension "
                     f"handler has stopped working", evidence)
     errors = counters.get("UpdateGSErrors", "0")
-    if errors.isdigit() and int(errors) > 0:
+    if errors.isascii() and errors.isdigit() and int(errors) > 0:
         return warn(f"heartbeat is recent, but the agent counts {errors} goal state update "
                     f"error(s)", evidence)
     return ok(f"last heartbeat {_age(max(age, datetime.timedelta(0)))} before {what}", evidence)

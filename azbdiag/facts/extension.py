@@ -183,7 +183,7 @@ def interpreter_version(host, path: str) -> Optional[Tuple[int, int]]:
 def _agent_python_live(table) -> Optional[str]:
     """`ps -ef | grep waagent | grep python | head -n1 | awk '{print $8}'`: the first word of
     the command of the lowest-numbered process whose command line holds both words."""
-    for p in sorted(table, key=lambda p: int(p.pid) if p.pid.isdigit() else 0):
+    for p in sorted(table, key=lambda p: int(p.pid) if p.pid.isascii() and p.pid.isdigit() else 0):
         line = p.cmdline
         if "waagent" in line and "python" in line and p.argv:
             return p.argv[0]

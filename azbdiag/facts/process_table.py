@@ -100,7 +100,7 @@ def mount_holders(host, point: str) -> List[str]:
         return path == point or path.startswith(prefix)
 
     for pid in host.listdir("/proc"):
-        if not pid.isdigit() or pid == me:
+        if not (pid.isascii() and pid.isdigit()) or pid == me:
             continue
         why = []
         for what in ("cwd", "root"):

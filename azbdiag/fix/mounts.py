@@ -215,7 +215,7 @@ def holders(host, paths: List[str]) -> List[str]:
     found = []
     me = str(os.getpid())
     for pid in host.listdir("/proc"):
-        if not pid.isdigit() or pid == me:
+        if not (pid.isascii() and pid.isdigit()) or pid == me:
             continue
         try:
             fds = host.listdir(f"/proc/{pid}/fd")

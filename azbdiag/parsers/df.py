@@ -38,7 +38,7 @@ def parse_df(text) -> Optional[DfRow]:
         except ValueError:
             continue
         pct = fields[-2].rstrip("%")
-        percent = int(pct) if pct.isdigit() else None
+        percent = int(pct) if pct.isascii() and pct.isdigit() else None
         row = DfRow(" ".join(fields[:-5]), total, used, free, percent, fields[-1])
     return row
 

@@ -50,7 +50,7 @@ def parse_ip_route(text: str) -> List[Route]:
                 i += 1
         metric = fields.get("metric", "0")
         out.append(Route(words[0], fields.get("dev"), fields.get("proto"), fields.get("via"),
-                         int(metric) if metric.isdigit() else 0, line.strip()))
+                         int(metric) if metric.isascii() and metric.isdigit() else 0, line.strip()))
     return out
 
 
@@ -70,7 +70,7 @@ def parse_proc_net_route(text: str) -> List[Route]:
         if len(parts) < 8:
             continue
         dest = "default" if parts[1] == "00000000" else parts[1]
-        metric = parts[6] if parts[6].isdigit() else "0"
+        metric = parts[6] if parts[6].isascii() and parts[6].isdigit() else "0"
         out.append(Route(dest, parts[0], None, None, int(metric), line.strip()))
     return out
 

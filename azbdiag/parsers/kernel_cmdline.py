@@ -20,7 +20,7 @@ class Cmdline:
 
 def _flag(value: str) -> Optional[bool]:
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():   # isdigit alone takes '²', which int() refuses
         return int(value) != 0
     return None
 

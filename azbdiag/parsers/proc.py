@@ -190,7 +190,7 @@ def parse_meminfo(text) -> Dict[str, int]:
     for line in text.splitlines():
         name, sep, rest = line.partition(":")
         words = rest.split()
-        if sep and words and words[0].isdigit():
+        if sep and words and words[0].isascii() and words[0].isdigit():  # not '²'
             out[name.strip()] = int(words[0])
     return out
 
