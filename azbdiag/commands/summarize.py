@@ -40,6 +40,7 @@ def summarize(
     Exit 0: no host has a fail; 1: a host has one; 5: a host has an error; 3: no valid report.
     """
     from azbdiag import render
+    from azbdiag.render.summary_parts import chunks
     from azbdiag.summarize import summarize_paths
 
     try:
@@ -58,7 +59,13 @@ def summarize(
     for line in rejected:
         err(f"skipped {line}")
     try:
-        render.write_output(render.summary(summary, fmt), output)
+        if output in (None, "-"):   # written as it is rendered: never held whole
+            import sys
+
+            for chunk in chunks(summary, fmt):
+                sys.stdout.write(chunk)
+        else:
+            render.write_output("".join(chunks(summary, fmt)), output)
     except render.OutputError as exc:
         raise Fatal(str(exc), exc.code) from None
     totals = summary["totals"]
