@@ -276,6 +276,32 @@ class HostTable(Sequence):
     def __iter__(self):
         return map(self._row, self._order)
 
+    def json_lines(self):
+        """Each host's dict as json.dumps() writes it, without making the dict: what hosts
+        of a group share is encoded once."""
+        import json
+        from json.encoder import encode_basestring_ascii as text
+
+        tails = [json.dumps(dict(zip(self.KEYS[8:], g[:5] + tuple(map(list, g[5:])))))[1:]
+                 for g in self._groups]
+        shared = {}
+        for i in self._order:
+            path, hostname, generated_at, tool_version, live, root, is_root, group = \
+                self._hosts[i]
+            if not (type(path) is type(hostname) is str and type(live) is type(is_root) is bool):
+                yield json.dumps(self._row(i))
+                continue
+            common = shared.get((generated_at, tool_version, root, live, is_root))
+            if common is None:
+                if len(shared) > 256:   # reports made at different times share little
+                    shared.clear()
+                common = shared[generated_at, tool_version, root, live, is_root] = (
+                    f', "generated_at": {text(generated_at)}, "tool_version": '
+                    f'{text(tool_version)}, "live": {"true" if live else "false"}, "root": '
+                    f'{text(root)}, "is_root": {"true" if is_root else "false"}, ')
+            yield (f'{{"host": {text(self._labels[i])}, "file": {text(path)}, "hostname": '
+                   f'{text(hostname)}{common}{tails[group]}')
+
     def __eq__(self, other):
         if isinstance(other, (HostTable, list)):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other))
@@ -402,10 +428,13 @@ def _load_one(path: str):
 PARALLEL_FROM = 200  # files; below this, worker processes cost more than they save
 
 
-def load_all(files, jobs: int = 0):
+def load_all(files, jobs: int = 1):
     """(Fleet of the valid reports, [(path, reason)] of the others) of `files`, in order, using
     `jobs` worker processes (0: one per CPU, at most 8). Falls back to this process when
-    workers cannot be started."""
+    workers cannot be started. One process is the default: at 20,000 reports, two workers
+    took 1.4 times the CPU of one process and were no faster on the 2-CPU machine measured
+    (bench/run, issue 15).
+    """
     import gc
     import os
 
@@ -446,7 +475,7 @@ def _collect(outcomes):
     return fleet, rejected
 
 
-def summarize_paths(paths, on_reject=None, jobs: int = 0):
+def summarize_paths(paths, on_reject=None, jobs: int = 1):
     """Read every report under `paths`; returns the summary document."""
     files, rejected = find_reports(paths)
     fleet, bad = load_all(files, jobs)

@@ -32,8 +32,9 @@ def summarize(
                              help="The table as text, JSON, Markdown, CSV or one HTML page."),
     output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
                                          help="Write the summary to FILE."),
-    jobs: int = typer.Option(0, "--jobs", "-j", min=0, max=MAX_JOBS, metavar="N",
-                             help="Worker processes reading reports (0: one per CPU, at most 8)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=0, max=MAX_JOBS, metavar="N",
+                             help="Worker processes reading reports (default 1, which costs "
+                                  "the least CPU; 0: one per CPU, at most 8)."),
 ):
     """Summarize many hosts' JSON reports: failing rules by error code.
 

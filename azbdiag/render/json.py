@@ -28,10 +28,11 @@ def summary_chunks(s: dict):
             if not len(value):
                 yield head + "[]"
                 continue
-            items = iter(value)
+            fast = getattr(value, "json_lines", None)   # summarize.HostTable
+            items = fast() if fast is not None else map(dumps, value)
             sep = "[\n    "
             while True:
-                batch = [dumps(v) for v in islice(items, 500)]
+                batch = list(islice(items, 500))
                 if not batch:
                     break
                 yield head + sep + ",\n    ".join(batch)
