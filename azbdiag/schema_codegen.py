@@ -62,7 +62,13 @@ def _gen(src: _Source, schema, v: str, depth: int) -> None:
         names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         src.emit(depth, f"if not ({_type_test(names, v)}): return False")
     if "const" in schema:
-        src.emit(depth, f"if not _equal({v}, {src.const(schema['const'])}): return False")
+        const = schema["const"]
+        if type(const) in (str, int):   # the same type and equal is JSON-equal: no call
+            c = src.const(const)
+            src.emit(depth, f"if not (type({v}) is type({c}) and {v} == {c} or "
+                            f"_equal({v}, {c})): return False")
+        else:
+            src.emit(depth, f"if not _equal({v}, {src.const(const)}): return False")
     if "enum" in schema:
         values = schema["enum"]
         if all(isinstance(x, str) for x in values):

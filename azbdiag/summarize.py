@@ -108,7 +108,15 @@ def read_regular(path: str, limit: int) -> bytes:
         now = os.fstat(fd)
         if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             raise NotRegular("changed while azbdiag opened it: not read")
-        return read_fd(fd, limit)
+        if not 0 < now.st_size < limit:
+            return read_fd(fd, limit)
+        # The size it has now in one read (read_fd's first read would ask for 1 MiB), then
+        # as read_fd does: on to an empty read, or to the limit if it grew meanwhile.
+        data = os.read(fd, now.st_size)
+        more = os.read(fd, 1) if data else b""
+        if not more:
+            return data
+        return data + more + read_fd(fd, limit - len(data) - 1)
     finally:
         os.close(fd)
 
@@ -127,7 +135,7 @@ def load_report(path: str, check):
         return None, f"cannot read: {exc.strerror or exc}"
     if len(raw) > MAX_REPORT_BYTES:
         return None, "larger than 64 MiB, not a report"
-    if not raw.strip():
+    if not raw or raw.isspace():   # raw.strip() without copying it
         return None, "empty file"
     if b"\0" in raw:
         return None, "binary file, not a JSON report"
@@ -409,14 +417,24 @@ def build_summary(fleet: Fleet, rejected) -> dict:
 _CHECK = []  # the compiled report schema, once per process
 
 
+def _report_check():
+    """The report schema compiled (azbdiag.report.SCHEMA_PATH, read here without importing
+    azbdiag.report, which imports the engine: 20 ms that summarize does not need)."""
+    import json
+    import os
+
+    from azbdiag.schema import compile_schema
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "report.schema.json")
+    with open(path, encoding="utf-8") as fh:
+        return compile_schema(json.load(fh))
+
+
 def _load_one(path: str):
     """(digest, None) or (None, (path, reason)); never raises."""
     try:
         if not _CHECK:
-            from azbdiag.report import load_schema
-            from azbdiag.schema import compile_schema
-
-            _CHECK.append(compile_schema(load_schema()))
+            _CHECK.append(_report_check())
         doc, reason = load_report(path, _CHECK[0])
         if doc is None:
             return None, (path, reason)

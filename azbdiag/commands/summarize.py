@@ -44,10 +44,11 @@ def summarize(
     from azbdiag.render.summary_parts import chunks
     from azbdiag.summarize import summarize_paths
 
-    try:
-        render.check_output(output)
-    except render.OutputError as exc:
-        raise Fatal(str(exc), exc.code) from None
+    if output not in (None, "-"):   # (check_output imports the fixer's file layer)
+        try:
+            render.check_output(output)
+        except render.OutputError as exc:
+            raise Fatal(str(exc), exc.code) from None
     rejected: List[str] = []
     summary = summarize_paths(
         reports, on_reject=lambda p, r: rejected.append(f"{render.one_line(p)}: {r}"), jobs=jobs)
@@ -61,10 +62,7 @@ def summarize(
         err(f"skipped {line}")
     try:
         if output in (None, "-"):   # written as it is rendered: never held whole
-            import sys
-
-            for chunk in chunks(summary, fmt):
-                sys.stdout.write(chunk)
+            _print(chunks(summary, fmt))
         else:
             render.write_output("".join(chunks(summary, fmt)), output)
     except render.OutputError as exc:
@@ -73,3 +71,19 @@ def summarize(
     if totals["hosts_error"]:
         raise typer.Exit(EXIT_INCOMPLETE)
     raise typer.Exit(EXIT_FINDINGS if totals["hosts_fail"] else EXIT_OK)
+
+
+def _print(pieces) -> None:
+    """Write `pieces` to stdout; when the reader has gone (`azbdiag summarize DIR | head`),
+    stop writing and go on to the exit status."""
+    import os
+    import sys
+
+    try:
+        for piece in pieces:
+            sys.stdout.write(piece)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so that the flush at exit cannot fail
+        os.close(devnull)
