@@ -6,6 +6,8 @@ them often, and the import of typer (and of every rule) costs several times a ba
 start. They print exactly what the full command line prints; anything else (help, another
 option, an unknown code, any failure) goes to the full command line, which also reports
 errors as every command does.
+
+`azbdiag check` in its everyday forms runs without typer too (azbdiag/fast_check.py).
 """
 
 import sys
@@ -64,6 +66,12 @@ def _light(argv):
 
 def main():
     argv = sys.argv[1:]
+    if argv[:1] == ["check"]:
+        from azbdiag import fast_check
+
+        code = fast_check.run(argv)
+        if code is not None:
+            return code
     try:
         text = _light(argv)
     except Exception:  # noqa: BLE001 - the full command line reports it as every command does

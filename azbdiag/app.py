@@ -11,19 +11,16 @@ style: Debian 12's typer 0.7 silently ignores `Annotated` options, and Ubuntu 22
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import inspect
 import math
-import os
-import stat
-import traceback
 from typing import NoReturn, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from azbdiag import __version__
+from azbdiag.cli_core import Fatal, make_host, root_problem  # noqa: F401  (re-exported)
 from azbdiag.exit_codes import (  # noqa: F401  (re-exported: the commands' exit codes)
     EXIT_CANNOT_RUN,
     EXIT_FINDINGS,
@@ -107,14 +104,6 @@ app = typer.Typer(**_typer_settings())
 _options = {"debug": False}
 
 
-class Fatal(Exception):
-    """azbdiag cannot go on: print one line and exit with `code`."""
-
-    def __init__(self, message: str, code: int = EXIT_CANNOT_RUN):
-        super().__init__(message)
-        self.code = code
-
-
 def err(message: str) -> None:
     """One line on standard error, secrets removed."""
     from azbdiag.redact import redact
@@ -144,6 +133,8 @@ def guarded(func):
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:  # the promise: no traceback without --debug
             if _options["debug"]:
+                import traceback
+
                 traceback.print_exc()
             err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
             raise typer.Exit(EXIT_CANNOT_RUN) from None
@@ -164,43 +155,6 @@ def main_callback(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of internal errors."),
 ):
     _options["debug"] = debug
-
-
-def root_problem(root: str):
-    """Why `root` cannot be inspected, in a few words, or None: missing, not a directory, or a
-    directory this user cannot read (a user error, exit 3, rather than rules that all fail)."""
-    if not root:
-        return "--root must not be empty"
-    try:
-        st = os.stat(root)
-        if not stat.S_ISDIR(st.st_mode):
-            return f"--root {root!r}: not a directory"
-        with os.scandir(root):
-            pass
-        if not os.access(root, os.R_OK | os.X_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-    except FileNotFoundError:
-        return f"--root {root!r}: no such directory"
-    except NotADirectoryError:
-        return f"--root {root!r}: not a directory"
-    except PermissionError as exc:
-        return f"--root {root!r}: cannot read it: {exc.strerror} (run as root?)"
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        return f"--root {root!r}: cannot use it: {getattr(exc, 'strerror', None) or exc}"
-    return None
-
-
-def make_host(root: str, runner=None):
-    """The host to inspect: the live system for "/", else the OS disk mounted at `root`."""
-    from azbdiag.host import Host, HostError
-
-    problem = root_problem(root)
-    if problem:
-        raise Fatal(problem)
-    try:
-        return Host(root=root, runner=runner)
-    except HostError as exc:
-        raise Fatal(str(exc)) from None
 
 
 def bad_value(message: str, option: Optional[str] = None, of_option: bool = True):

@@ -4,7 +4,6 @@ each behind the error guard, and the console entry point."""
 from __future__ import annotations
 
 import sys
-import traceback
 
 from azbdiag.app import EXIT_CANNOT_RUN, app, guarded
 from azbdiag.commands import check, collect, explain, fix, history, rules, summarize, undo
@@ -36,6 +35,8 @@ def main():
         raise
     except Exception as exc:  # last resort outside any command (for example a broken install)
         if "--debug" in sys.argv:
+            import traceback
+
             traceback.print_exc()
         print(f"azbdiag: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(EXIT_CANNOT_RUN)

@@ -24,7 +24,6 @@ import importlib
 import pkgutil
 import threading
 import time
-import traceback
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from azbdiag.host import Unreadable
@@ -248,11 +247,13 @@ def _run_one(r: Rule, ctx: Context, limit: float, defer_commands: bool = False):
         except Unreadable as exc:
             box["result"] = _unreadable_result(exc, ctx.host)
         except BaseException as exc:  # a broken rule must not stop the others
+            evidence = []
+            if ctx.options.get("debug"):
+                import traceback
+
+                evidence = traceback.format_exc().splitlines()[-3:]
             box["result"] = Result(
-                Status.ERROR, f"could not check: {type(exc).__name__}: {exc}",
-                [line for line in traceback.format_exc().splitlines()[-3:]]
-                if ctx.options.get("debug") else [],
-            )
+                Status.ERROR, f"could not check: {type(exc).__name__}: {exc}", evidence)
         finally:
             set_budget(None)
 

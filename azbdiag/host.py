@@ -29,11 +29,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import stat as stat_mod
 import threading
 from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple
 
+from azbdiag import lazyre
 from azbdiag.bounded_read import read_fd
 from azbdiag.runner import (
     DEFAULT_TIMEOUT,
@@ -65,7 +65,7 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_C
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
 _DENIED = (errno.EACCES, errno.EPERM)
 _NO_XATTR = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.E2BIG, errno.ERANGE)
-_LIVE_PROC_PID = re.compile(r"^/+proc/+\d+(/|$)")
+_LIVE_PROC_PID = lazyre.compile(r"^/+proc/+\d+(/|$)")
 
 
 class HostError(Exception):

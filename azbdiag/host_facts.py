@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shlex
 import shutil
-import socket
-import tempfile
 from typing import Optional, Tuple
 
+from azbdiag import lazyre
 from azbdiag.host import MAX_READ, Host, Unreadable
 
 
@@ -76,9 +74,9 @@ _FIELD_MAX = 256
 _OS_RELEASE_MAX = 64 * 1024
 _OS_RELEASE_LINE_MAX = 4096
 # distro's own pattern for distribution release files in /etc (redhat-release, SuSE-release...)
-_RELEASE_FILE = re.compile(r"^(\w+)[-_](release|version)$")
+_RELEASE_FILE = lazyre.compile(r"^(\w+)[-_](release|version)$")
 _MAX_RELEASE_FILES = 32
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = lazyre.compile(r"[\x00-\x1f\x7f]")
 
 
 def _clean(value: str, limit: int = _FIELD_MAX) -> str:
@@ -153,6 +151,8 @@ def _distro_info(host: Host):
 
     files = _distro_files(host)
     try:
+        import tempfile
+
         tmp = tempfile.mkdtemp(prefix="azbdiag-distro-")
     except OSError:
         did, version, name, like = _os_release_fields(files.get("os-release", ""))
@@ -188,6 +188,8 @@ def _kernel(host: Host) -> str:
 
 def _hostname(host: Host) -> str:
     if host.live:
+        import socket
+
         return socket.gethostname()
     text = _read_small(host, "/etc/hostname", 4096) or ""
     text = text.replace("\0", "")

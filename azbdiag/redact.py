@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 
-_URL_QUERY = re.compile(r"(?i)\b((?:https?|ftp)://[^\s?#\"'<>]+)\?[^\s\"'<>]+")
+from azbdiag import lazyre
+
+_URL_QUERY = lazyre.compile(r"(?i)\b((?:https?|ftp)://[^\s?#\"'<>]+)\?[^\s\"'<>]+")
 # A bare SAS query string without the URL in front of it.
-_SAS_PARAMS = re.compile(r"(?i)(?<![\w])((?:sv|sig|se|st|sp|spr|sr|ss|srt|skoid|sktid)=)[^&\s\"'<>]+")
+_SAS_PARAMS = lazyre.compile(r"(?i)(?<![\w])((?:sv|sig|se|st|sp|spr|sr|ss|srt|skoid|sktid)=)[^&\s\"'<>]+")
 REDACTED = "<redacted>"
 # The signature when the URL is JSON-escaped (\u003f, \u0026sig=) or URL-encoded (sig%3D),
 # which the two patterns above do not see; any escape after "sig" counts, so that text whose
 # digits were masked (sig%ND) is caught too.
-_SIG_ENCODED = re.compile(
+_SIG_ENCODED = lazyre.compile(
     r"(?i)(sig(?:=|%[0-9a-z]{2}|\\u[0-9a-z]{4}))(?:(?!%26|%NN|\\u0026|\\uNNNN)[^&\s\"'<>\\])+")
 
 
@@ -51,11 +53,11 @@ RULES = {
 _PROTECTED_KEYS = {"protectedsettings": "protected_settings",
                    "protectedsettingscertthumbprint": "protected_settings_thumbprint"}
 # "protectedSettings": "..." in JSON, also inside XML (&quot;) or an escaped JSON string (\").
-_PROTECTED_TEXT = re.compile(
+_PROTECTED_TEXT = lazyre.compile(
     r'(?i)((?:\\?"|&quot;)(protectedSettings(?:CertThumbprint)?)(?:\\?"|&quot;)\s*:\s*'
     r'(?:\\?"|&quot;))((?:(?!\\?"|&quot;).)*)')
-_CREDSTRING = re.compile(r"(?im)^([ \t]*credstring[ \t]*[=:][ \t]*)(\S.*)$")
-_CONFIG_SECRET = re.compile(
+_CREDSTRING = lazyre.compile(r"(?im)^([ \t]*credstring[ \t]*[=:][ \t]*)(\S.*)$")
+_CONFIG_SECRET = lazyre.compile(
     r"(?im)^([ \t]*(?:[\w.-]*[-_.])?(?:password|passwd|psk|secret|token)[ \t]*[=:][ \t]*)"
     r"(\S.*)$")
 

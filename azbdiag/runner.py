@@ -29,9 +29,14 @@ import threading
 import time
 from typing import Callable, Dict, Mapping, Optional, Sequence, Set, Tuple, Union
 
-import sh
 
-_SH2 = int(sh.__version__.split(".")[0]) >= 2
+def _sh():
+    """The sh module, imported at the first command: an offline check that runs none does not
+    pay for its import (a sixth of such a check)."""
+    import sh
+
+    return sh
+
 
 DEFAULT_TIMEOUT = 10.0
 # GNU timeout sends SIGKILL this long after its SIGTERM.
@@ -164,7 +169,7 @@ class _Reaper:
         read_end, write_end = os.pipe()          # both close-on-exec: no command inherits them
         try:
             with os.fdopen(read_end, "rb", buffering=0, closefd=False) as stdin:
-                self._proc = sh.Command(shell)(
+                self._proc = _sh().Command(shell)(
                     "-c", _REAPER, "azbdiag-reaper", _in=stdin, _bg=True, _bg_exc=False,
                     _new_session=True, _tty_in=False, _tty_out=False,
                     _ok_code=list(range(256)), _env=dict(_BASE_ENV))
@@ -324,6 +329,7 @@ class ShRunner:
         if killer:
             wrapped = (killer, f"--kill-after={KILL_AFTER}", f"{max(timeout, 0.01):.2f}",
                        exe) + argv[1:]
+        sh = _sh()
         global _spawning
         with _children_lock:
             _spawning += 1

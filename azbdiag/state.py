@@ -28,9 +28,6 @@ import os
 import stat
 from typing import Optional
 
-from azbdiag import journald, textfile
-from azbdiag.fix.files import make_private_dir, write_local
-
 STATE_ENV = "AZBDIAG_STATE_DIR"   # the state directory, fix journal included
 LOG_ENV = "AZBDIAG_LOG_DIR"
 NO_RECORD_ENV = "AZBDIAG_NO_RECORD"
@@ -75,6 +72,8 @@ def ensure_dir(path: str) -> None:
     mode; a symlink or a file there is refused (OSError)."""
     if os.path.isdir(path) and not os.path.islink(path):
         return
+    from azbdiag.fix.files import make_private_dir
+
     make_private_dir(path)
 
 
@@ -112,6 +111,8 @@ def _trim(path: str, max_bytes: Optional[int] = None) -> None:
     finally:
         os.close(fd)
     cut = tail.find(b"\n")
+    from azbdiag.fix.files import write_local
+
     write_local(path, tail[cut + 1:] if cut >= 0 else b"", 0o600)
 
 
@@ -151,6 +152,10 @@ def record_check(host, doc: dict, report_json: str) -> Optional[str]:
     try:
         if not should_record(host):
             return None
+        # Imported here: a check that records nothing (offline, not root) does not pay for them.
+        from azbdiag import journald, textfile
+        from azbdiag.fix.files import write_local
+
         problems = []
         try:
             ensure_dir(state_dir(host))

@@ -21,6 +21,7 @@ def test_bench_quick_produces_every_figure(tmp_path):
     rows = {r["what"]: r for r in json.loads(out.read_text())["rows"]}
     for what in ("python3 -c pass", "azbdiag --version", "azbdiag rules", "azbdiag explain 121",
                  "bash completion of check --only ag<TAB>", "offline check, realistic root",
+                 "... its unavoidable imports alone",
                  "offline check, 1 mounts", "offline check, 50 mounts",
                  "offline check, 1,000 entries in /var/lib/waagent",
                  "offline check, 10 MiB logs (sparse)", "summarize 50 reports (CPU)"):

@@ -114,7 +114,7 @@ def test_the_graph_sees_imports():
     graph = {m: _imports(m, p) for m, p in MODULES.items()}
     assert "azbdiag.app" in graph["azbdiag.commands.check"]
     assert "azbdiag.fix" in graph["azbdiag.rules.fs_errors"]
-    assert "azbdiag.fix.files" in graph["azbdiag.state"]
+    assert "azbdiag.fix.files" in graph["azbdiag.fix.mounts"]
     # Imports inside functions are not import-time edges.
     assert "azbdiag.engine" not in graph["azbdiag.commands.check"]
 

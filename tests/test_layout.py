@@ -92,8 +92,10 @@ def test_parsers_and_facts_do_not_import_rules():
             continue
         assert not [m for m in imports if m.startswith("azbdiag.rules")], name
         if name.startswith("azbdiag.parsers"):
+            # azbdiag.lazyre: re.compile deferred to first use, a leaf with no I/O
             assert not [m for m in imports if m.startswith("azbdiag.") and
-                        not m.startswith("azbdiag.parsers")], f"{name} is not a pure parser"
+                        not m.startswith("azbdiag.parsers") and m != "azbdiag.lazyre"], \
+                f"{name} is not a pure parser"
 
 
 def find_cycle(graph):

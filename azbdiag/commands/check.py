@@ -4,16 +4,12 @@ check could not run)."""
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 from typing import List, Optional, Sequence
 
 import typer
 
 from azbdiag.app import (
-    EXIT_FINDINGS,
-    EXIT_INCOMPLETE,
-    EXIT_OK,
     Fatal,
     choice_option,
     debug_enabled,
@@ -23,6 +19,7 @@ from azbdiag.app import (
     seconds,
     usage_error,
 )
+from azbdiag.cli_core import CHECK_DEADLINE, finish_check
 
 # The report formats (azbdiag.render.REPORT_FORMATS, which the command line does not import at
 # start-up; tests/test_cli_contract.py checks they agree).
@@ -47,7 +44,7 @@ def check(
     brief: bool = typer.Option(False, "--brief",
                                help="Same as --format brief: one line per finding, under 4 KB "
                                     "(Run Command)."),
-    deadline: float = typer.Option(180.0, "--deadline", metavar="SECONDS", callback=seconds,
+    deadline: float = typer.Option(CHECK_DEADLINE, "--deadline", metavar="SECONDS", callback=seconds,
                                    help="Seconds the whole run may take."),
     all_rules: bool = typer.Option(False, "--all",
                                    help="Text: list every rule, not only the findings."),
@@ -66,7 +63,7 @@ def check(
 
     Exit 0: nothing reached --fail-on; 1: something did; 5: a check could not run (error).
     """
-    from azbdiag import engine, render, report, state
+    from azbdiag import engine, render, report
 
     if brief:
         if fmt != "brief" and given_on_command_line(ctx, "fmt"):
@@ -89,36 +86,9 @@ def check(
         if disk:
             only = _with_disks(ctx, stack, host, disk, options, only)
         _ctx, results, doc = report.run_check(host, only or (), skip or (), options)
-    # Keep the last report and a log line (live, root); never fatal. A --disk run reports on
-    # another machine's disk, not on this one.
-    report_json = render.report(doc, "json")
-    problem = None if disk else state.record_check(host, doc, report_json)
-    if problem:
-        err(f"note: could not record this run: {problem}")
-    if fmt == "json":
-        text = report_json
-    else:
-        from azbdiag.render.text import use_colour
-
-        text = render.report(doc, fmt, colour=fmt == "text" and not output and use_colour(),
-                             full=all_rules)
-    try:
-        render.write_output(text, output)
-    except render.OutputError as exc:
-        raise Fatal(str(exc), exc.code) from None
-    raise typer.Exit(exit_code(results, fail_on))
-
-
-def exit_code(results, fail_on: str) -> int:
-    """5 when a check could not run (the report is incomplete, whatever --fail-on says: the
-    timer, Ansible and Run Command must not read it as healthy), else 1 when a result reached
-    `fail_on`, else 0."""
-    from azbdiag import report
-    from azbdiag.model import Status
-
-    if any(r.status == Status.ERROR for r in results):
-        return EXIT_INCOMPLETE
-    return EXIT_FINDINGS if report.worst_reaches(results, fail_on) else EXIT_OK
+    # A --disk run reports on another machine's disk, not on this one: nothing recorded.
+    raise typer.Exit(finish_check(host, doc, results, fmt=fmt, output=output, full=all_rules,
+                                  fail_on=fail_on, record=not disk, err=err))
 
 
 def unknown_rule_ids(patterns: Sequence[str], ids: Sequence[str]) -> Optional[str]:
@@ -131,6 +101,8 @@ def unknown_rule_ids(patterns: Sequence[str], ids: Sequence[str]) -> Optional[st
         if wanted and any(matches(i, [wanted]) for i in ids):
             continue
         names = sorted(set(ids) | {i.rsplit(".", 1)[0] for i in ids})
+        import difflib
+
         close = difflib.get_close_matches(wanted, names, n=4, cutoff=0.6)
         hint = (f"did you mean {', '.join(close)}?" if close
                 else "`azbdiag rules` lists the rule ids")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Optional
 
 import typer
@@ -44,6 +43,8 @@ def _close_codes(code: str) -> str:
     names = {}
     for row in catalogue.list_rows():
         names.setdefault(row["code"].lower(), row["code"])
+    import difflib
+
     close = difflib.get_close_matches(code.strip().lower(), list(names), n=3, cutoff=0.6)
     if close:
         return "did you mean " + ", ".join(names[c] for c in close) + "?"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-import re
 from typing import List, Optional, Tuple
 
+from azbdiag import lazyre
 from azbdiag.facts.agent import agent_interpreter
 from azbdiag.facts.process_table import processes
 from azbdiag.model import SkipReason, SkipRule
@@ -150,7 +150,7 @@ HANDLE_SH_NAMES = ("python3.8", "python3.7", "python3.6", "python3.5", "python3.
                    "python3", "python2.7", "python2.6", "python2", "python")
 # The PATH systemd gives the agent, and so the extension: where `which python` looks.
 SERVICE_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-_PY_NAME = re.compile(r"(?:platform-)?python(\d)(?:\.(\d+))?")
+_PY_NAME = lazyre.compile(r"(?:platform-)?python(\d)(?:\.(\d+))?")
 
 
 @dataclasses.dataclass

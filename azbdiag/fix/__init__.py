@@ -23,10 +23,11 @@ ids come from this registry: `azbdiag fix --<id>` is the planner registered here
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
-_FIX_ID = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+from azbdiag import lazyre
+
+_FIX_ID = lazyre.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
 class RefuseFix(Exception):

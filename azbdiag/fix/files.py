@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
-import secrets
 import stat as stat_mod
 from typing import Callable, Iterator, List, Optional, Tuple
 
@@ -105,6 +103,8 @@ def write_local(path: str, content: bytes, mode: int = 0o600) -> None:
 # ---- the write primitive -----------------------------------------------------------------
 
 def new_tmp_name() -> str:
+    import secrets  # here: it costs an import on every check that never writes
+
     return TMP_PREFIX + secrets.token_hex(8)
 
 
@@ -295,6 +295,8 @@ def remove_empty_dirs(root: str, rels: List[str]) -> None:
 # ---- reading and capturing ---------------------------------------------------------------
 
 def sha256(data: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 
@@ -339,6 +341,8 @@ def _kind(mode: int) -> str:
 
 
 def _hash_copy(fd: int, out_fd: Optional[int], limit: int) -> Tuple[str, int]:
+    import hashlib
+
     h = hashlib.sha256()
     total = 0
     while True:

@@ -29,11 +29,10 @@ import errno
 import fcntl
 import json
 import os
-import re
 import sys
 from typing import Callable, List, Optional, Tuple
 
-from azbdiag import state
+from azbdiag import lazyre, state
 from azbdiag.bounded_read import read_fd
 from azbdiag.exit_codes import EXIT_CANNOT_RUN, EXIT_NOT_CONFIRMED
 from azbdiag.fix import files as F
@@ -47,7 +46,7 @@ MAX_JOURNAL_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 32
 MAX_RUNS = 1000                 # the newest runs considered in a journal folder
 RESERVE_BYTES = 1024 * 1024
-RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z(-[0-9]{1,3})?")
+RUN_ID = lazyre.compile(r"[0-9]{8}T[0-9]{6}Z(-[0-9]{1,3})?")
 STATUSES = ("applying", "applied", "failed", "interrupted", "undoing", "undone", "undo-failed",
             "undo-interrupted")
 OPEN_STATUSES = ("applying", "undoing")     # with no fixer holding the lock: interrupted

@@ -22,11 +22,10 @@ finishes it (azbdiag/fix/recover.py), waiting first for a check the killed run l
 from __future__ import annotations
 
 import os
-import re
 import time
 from typing import Callable, List, Optional, Tuple
 
-from azbdiag import state
+from azbdiag import lazyre, state
 from azbdiag.fix import RefuseFix, records
 from azbdiag.fix.files import clean_rel
 
@@ -34,7 +33,7 @@ UMOUNT_TIMEOUT = 120.0
 MOUNT_TIMEOUT = 120.0
 REPAIR_TIMEOUT = 3600.0
 EXT = ("ext2", "ext3", "ext4")
-_LOOP = re.compile(r"/dev/(loop[0-9]+)")
+_LOOP = lazyre.compile(r"/dev/(loop[0-9]+)")
 
 
 def _loop_info(host, device: str) -> Tuple[Optional[str], bool]:

@@ -9,9 +9,9 @@ system repair from its mount record (azbdiag/fix/mounts.py).
 
 from __future__ import annotations
 
-import re
 from typing import List, Optional, Sequence
 
+from azbdiag import lazyre
 from azbdiag.fix.files import clean_rel
 
 FILE_KINDS = ("write", "delete", "chmod", "chown", "symlink")
@@ -30,13 +30,13 @@ ROLES = ("umount", "replay-mount", "replay-umount", "repair", "mount")
 # repair did not complete); lost: azbdiag could not mount it again.
 MOUNT_STATES = ("mounted", "unmounted", "mounted-again", "mounted-ro", "lost")
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX = re.compile(r"(?:[0-9a-f]{2}){1,2048}")
-_BACKUP = re.compile(r"[0-9]{3,6}")
-_TMP = re.compile(r"\.azbdiag-[0-9a-f]{16}")
-_UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:\\-]{0,255}")
-_CONTEXT = re.compile(r"[A-Za-z0-9_.]+:[A-Za-z0-9_.]+:[A-Za-z0-9_.]+(:[A-Za-z0-9_.,:]+)?")
-MOUNT_OPTIONS = re.compile(r"[A-Za-z0-9_,=.:+@/-]{1,1024}")
+_HEX64 = lazyre.compile(r"[0-9a-f]{64}")
+_HEX = lazyre.compile(r"(?:[0-9a-f]{2}){1,2048}")
+_BACKUP = lazyre.compile(r"[0-9]{3,6}")
+_TMP = lazyre.compile(r"\.azbdiag-[0-9a-f]{16}")
+_UNIT = lazyre.compile(r"[A-Za-z0-9][A-Za-z0-9@._:\\-]{0,255}")
+_CONTEXT = lazyre.compile(r"[A-Za-z0-9_.]+:[A-Za-z0-9_.]+:[A-Za-z0-9_.]+(:[A-Za-z0-9_.,:]+)?")
+MOUNT_OPTIONS = lazyre.compile(r"[A-Za-z0-9_,=.:+@/-]{1,1024}")
 SYSTEMCTL_UNDO = {"unmask": "mask", "enable": "disable", "start": "stop",
                   "mask": "unmask", "disable": "enable", "stop": "start"}
 

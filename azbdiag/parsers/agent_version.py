@@ -9,10 +9,12 @@ import dataclasses
 import re
 from typing import Optional, Tuple
 
+from azbdiag import lazyre
+
 MINIMUM_VERSION = "2.2.53.1"
 
 _PRE_RANK = {"alpha": 0, "beta": 1, "rc": 2}
-_VERSION_RE = re.compile(r"(\d+(?:\.\d+)*)(?:[.-]?(alpha|beta|rc)\.?(\d*))?", re.IGNORECASE)
+_VERSION_RE = lazyre.compile(r"(\d+(?:\.\d+)*)(?:[.-]?(alpha|beta|rc)\.?(\d*))?", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,8 +4,9 @@ type=1400` lines and `ausearch -i` output. Text in, data out; nothing here raise
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Dict, List, Optional
+
+from azbdiag import lazyre
 
 
 @dataclasses.dataclass
@@ -39,9 +40,9 @@ class Avc:
         return None if value is None else value.strip() == "1"
 
 
-_AVC_RE = re.compile(r"avc:\s+(?P<verdict>denied|granted)\s+\{(?P<perms>[^}]*)\}\s+for\s+(?P<rest>.*)$")
-_STAMP_RE = re.compile(r"audit\((?P<stamp>[^)]*?):(?P<serial>\d+)\)")
-_FIELD_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|\S+)")
+_AVC_RE = lazyre.compile(r"avc:\s+(?P<verdict>denied|granted)\s+\{(?P<perms>[^}]*)\}\s+for\s+(?P<rest>.*)$")
+_STAMP_RE = lazyre.compile(r"audit\((?P<stamp>[^)]*?):(?P<serial>\d+)\)")
+_FIELD_RE = lazyre.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|\S+)")
 
 
 def _stamp(raw: str) -> Optional[float]:

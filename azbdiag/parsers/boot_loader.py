@@ -10,6 +10,7 @@ import dataclasses
 import re
 from typing import List, Optional, Sequence, Tuple
 
+from azbdiag import lazyre
 from azbdiag.parsers.selinux_config import config_value
 
 # systemd-fsck and initramfs-tools' init both read these (fsck.mode=force: check even a clean
@@ -18,8 +19,8 @@ FSCK_FORCE = ("fsck.mode=force", "fsck.repair=yes")
 # Either one makes initramfs-tools and systemd-fsck skip the check, whatever else is there.
 FSCK_SKIP = ("fsck.mode=skip", "fastboot")
 
-_KERNEL_CMD = re.compile(r"[ \t]*(linux|linuxefi|linux16)[ \t]+(\S+)(.*)")
-_DEVICE_PREFIX = re.compile(r"^\([^)/]{0,200}\)")
+_KERNEL_CMD = lazyre.compile(r"[ \t]*(linux|linuxefi|linux16)[ \t]+(\S+)(.*)")
+_DEVICE_PREFIX = lazyre.compile(r"^\([^)/]{0,200}\)")
 
 
 @dataclasses.dataclass

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Dict, List
 
-_BTRFS_STAT = re.compile(r"^\[(?P<dev>[^\]]+)\]\.(?P<key>\w+)\s+(?P<n>-?\d+)\s*$")
+from azbdiag import lazyre
+
+_BTRFS_STAT = lazyre.compile(r"^\[(?P<dev>[^\]]+)\]\.(?P<key>\w+)\s+(?P<n>-?\d+)\s*$")
 
 
 def parse_btrfs_stats(text: str) -> Dict[str, Dict[str, int]]:

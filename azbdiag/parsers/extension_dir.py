@@ -4,13 +4,14 @@ raises."""
 
 from __future__ import annotations
 
-import re
 from typing import Optional, Tuple
+
+from azbdiag import lazyre
 
 HANDLER = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
 HANDLER_STATES = ("NotInstalled", "Installed", "Enabled", "FailedUpgrade")
 
-_VERSION_RE = re.compile(r"^\d+(?:\.\d+){0,5}$")
+_VERSION_RE = lazyre.compile(r"^\d+(?:\.\d+){0,5}$")
 
 
 def version_tuple(text: str) -> Optional[Tuple[int, ...]]:

@@ -26,30 +26,31 @@ import datetime
 import re
 from typing import Dict, List, Optional, Tuple
 
+from azbdiag import lazyre
 from azbdiag.parsers.status_file import parse_status
 
-_TIME = re.compile(r"(\d{4})[-/](\d{2})[-/](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?")
-_LOOKS_TIMED = re.compile(r"\d{4}[-/]\d")
-_BUFFERED = re.compile(r"  ([A-Za-z]{1,12})  ")          # "  Info  " after a buffered time
-_PREFIX = re.compile(r" ?\[[^\]\n]{0,200}\]")            # "[<handler>-1.0]"
-_BINARY_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} ")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_DURATION = re.compile(r"(?:(\d{1,6}) days?, )?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?")
-_STEP = re.compile(r"\*{6} ([1-9])\. (.{0,80})")
-_TIMING = re.compile(r"(freezeTimeTaken|snapshotTimeTaken)=([^,]{0,40})")
-_TIMEOUT = re.compile(r"T:S freeze, timeout value (-?\d{1,9})")
-_STATUS_LINE = re.compile(r"Enable,(\w{1,20}),(-?\d{1,6}),")
-_ARG = re.compile(r"arg : \[(.{0,8000})\]")
-_QUOTED = re.compile(r"'([^']{0,4096})'")
+_TIME = lazyre.compile(r"(\d{4})[-/](\d{2})[-/](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?")
+_LOOKS_TIMED = lazyre.compile(r"\d{4}[-/]\d")
+_BUFFERED = lazyre.compile(r"  ([A-Za-z]{1,12})  ")          # "  Info  " after a buffered time
+_PREFIX = lazyre.compile(r" ?\[[^\]\n]{0,200}\]")            # "[<handler>-1.0]"
+_BINARY_TIME = lazyre.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} ")
+_CONTROL = lazyre.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_DURATION = lazyre.compile(r"(?:(\d{1,6}) days?, )?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?")
+_STEP = lazyre.compile(r"\*{6} ([1-9])\. (.{0,80})")
+_TIMING = lazyre.compile(r"(freezeTimeTaken|snapshotTimeTaken)=([^,]{0,40})")
+_TIMEOUT = lazyre.compile(r"T:S freeze, timeout value (-?\d{1,9})")
+_STATUS_LINE = lazyre.compile(r"Enable,(\w{1,20}),(-?\d{1,6}),")
+_ARG = lazyre.compile(r"arg : \[(.{0,8000})\]")
+_QUOTED = lazyre.compile(r"'([^']{0,4096})'")
 _MP = r"(\S{1,4096})(?: with error(?: message)?\s*:?\s*(.{0,300}))?"
-_FREEZING = re.compile(r"Freezing: (\S{1,4096})")
-_THAWING = re.compile(r"Thawing: (\S{1,4096})")
-_FREEZE_FAIL = re.compile(r"Failed to FIFREEZE: " + _MP)
-_THAW_FAIL = re.compile(r"Failed to FITHAW: " + _MP)
-_OPEN_FAIL = re.compile(r"Failed to open: (\S{1,4096})(?:.{0,80}?error message\s*:?\s*(.{0,300}))?")
-_TASK = re.compile(r"taskId: (\S{1,100})")
+_FREEZING = lazyre.compile(r"Freezing: (\S{1,4096})")
+_THAWING = lazyre.compile(r"Thawing: (\S{1,4096})")
+_FREEZE_FAIL = lazyre.compile(r"Failed to FIFREEZE: " + _MP)
+_THAW_FAIL = lazyre.compile(r"Failed to FITHAW: " + _MP)
+_OPEN_FAIL = lazyre.compile(r"Failed to open: (\S{1,4096})(?:.{0,80}?error message\s*:?\s*(.{0,300}))?")
+_TASK = lazyre.compile(r"taskId: (\S{1,100})")
 # Every message _absorb acts on contains one of these: the others (most of a log) cost one search.
-_INTERESTING = re.compile(r"\*{6} |Failed to |Freezing: |Thawing: |TimeTaken=|timeout value|"
+_INTERESTING = lazyre.compile(r"\*{6} |Failed to |Freezing: |Thawing: |TimeTaken=|timeout value|"
                           r"arg : \[|skip freeze|timedout :|taskId: |^Enable,|^\[\{|"
                           r"freeze timed-out|file open failed|already freezed|freeze failed|"
                           r"Thaw from parent|SLEEP failure|execute sleep|result inconsistent|"

@@ -6,15 +6,16 @@ raises."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import List, Optional, Tuple
 
-_FREEZE_FAIL = re.compile(r"Failed to FIFREEZE:\s*(?P<mp>\S+)(?:\s+with error message\s*:?\s*"
+from azbdiag import lazyre
+
+_FREEZE_FAIL = lazyre.compile(r"Failed to FIFREEZE:\s*(?P<mp>\S+)(?:\s+with error message\s*:?\s*"
                           r"(?P<err>.*))?")
-_THAW_FAIL = re.compile(r"Failed to FITHAW:\s*(?P<mp>\S+)(?:\s+with error message\s*:?\s*"
+_THAW_FAIL = lazyre.compile(r"Failed to FITHAW:\s*(?P<mp>\S+)(?:\s+with error message\s*:?\s*"
                         r"(?P<err>.*))?")
-_OPEN_FAIL = re.compile(r"Failed to open:\s*(?P<mp>\S+)(?:.*error message\s*:?\s*(?P<err>.*))?")
-_RUN_START = re.compile(r"1\. Starting Freeze Binary|arg : \[")
+_OPEN_FAIL = lazyre.compile(r"Failed to open:\s*(?P<mp>\S+)(?:.*error message\s*:?\s*(?P<err>.*))?")
+_RUN_START = lazyre.compile(r"1\. Starting Freeze Binary|arg : \[")
 
 
 @dataclasses.dataclass

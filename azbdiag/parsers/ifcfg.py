@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional, Tuple
 
+from azbdiag import lazyre
 from azbdiag.parsers.ipv4 import ipv4_addresses
 
-_VAR_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_VAR_RE = lazyre.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
 def _shell_value(raw: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import List
 
-_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}(/\d{1,2})?$")
+from azbdiag import lazyre
+
+_ADDRESS = lazyre.compile(r"^\d{1,3}(\.\d{1,3}){3}(/\d{1,2})?$")
 
 
 def ipv4_addresses(values) -> List[str]:

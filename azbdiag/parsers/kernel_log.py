@@ -4,24 +4,25 @@ device. Text in, data out; nothing here raises."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import List, Tuple
 
-_TS = re.compile(r"^\s*(\[[^\]]*\]\s*)?")
+from azbdiag import lazyre
+
+_TS = lazyre.compile(r"^\s*(\[[^\]]*\]\s*)?")
 _DEV_PATTERNS = (
-    re.compile(r"EXT[234]-fs (?:error|warning)? ?\(device (?P<dev>[^)\s]+)\)"),
-    re.compile(r"EXT[234]-fs \((?P<dev>[^)\s]+)\)"),
-    re.compile(r"XFS \((?P<dev>[^)\s]+)\)"),
-    re.compile(r"BTRFS \w+ \(device (?P<dev>[^)\s]+)"),
-    re.compile(r"Aborting journal on device (?P<dev>[^\s]+?)(?:-\d+)?\.?$"),
-    re.compile(r"(?:Buffer I/O error on dev|I/O error, dev) (?P<dev>[^\s,]+)"),
+    lazyre.compile(r"EXT[234]-fs (?:error|warning)? ?\(device (?P<dev>[^)\s]+)\)"),
+    lazyre.compile(r"EXT[234]-fs \((?P<dev>[^)\s]+)\)"),
+    lazyre.compile(r"XFS \((?P<dev>[^)\s]+)\)"),
+    lazyre.compile(r"BTRFS \w+ \(device (?P<dev>[^)\s]+)"),
+    lazyre.compile(r"Aborting journal on device (?P<dev>[^\s]+?)(?:-\d+)?\.?$"),
+    lazyre.compile(r"(?:Buffer I/O error on dev|I/O error, dev) (?P<dev>[^\s,]+)"),
 )
-_ERROR_RE = re.compile(
+_ERROR_RE = lazyre.compile(
     r"EXT[234]-fs error|Remounting filesystem read-only|Aborting journal|"
     r"mounting fs with errors|error count since last fsck|"
     r"XFS \([^)]+\):.*(?:[Cc]orruption|Shutting down|shutdown|xfs_repair|rectify|metadata I/O error)|"
     r"BTRFS.*(?:error|errs:)|Filesystem freeze failed|Buffer I/O error on dev|I/O error, dev")
-_MOUNT_RE = re.compile(r"EXT[234]-fs \([^)]+\): mounted filesystem|XFS \([^)]+\): Mounting|"
+_MOUNT_RE = lazyre.compile(r"EXT[234]-fs \([^)]+\): mounted filesystem|XFS \([^)]+\): Mounting|"
                        r"XFS \([^)]+\): Ending clean mount|BTRFS info \(device [^)]+\): "
                        r"(?:disk space caching|use \w+ compression|first mount)")
 

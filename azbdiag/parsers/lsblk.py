@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from typing import Dict, List
 
-_PAIR = re.compile(r'([A-Z:-]+)="((?:[^"\\]|\\.)*)"')
+from azbdiag import lazyre
+
+_PAIR = lazyre.compile(r'([A-Z:-]+)="((?:[^"\\]|\\.)*)"')
 
 
 def _unhex(value: str) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
+from azbdiag import lazyre
 
-_NETWORKCTL_DHCP = re.compile(r"\((?:DHCP4|DHCPv4)\s+via\s+[^)]*\)")
+_NETWORKCTL_DHCP = lazyre.compile(r"\((?:DHCP4|DHCPv4)\s+via\s+[^)]*\)")
 
 
 def networkctl_dhcp4(text: str) -> bool:

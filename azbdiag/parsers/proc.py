@@ -8,7 +8,9 @@ import dataclasses
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-_STAT_HEAD = re.compile(r"\d+ \((?P<comm>.*)\) (?P<state>\S)", re.S)
+from azbdiag import lazyre
+
+_STAT_HEAD = lazyre.compile(r"\d+ \((?P<comm>.*)\) (?P<state>\S)", re.S)
 
 
 def _text(data: Any) -> Optional[str]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from typing import Dict
 
-_PROXY_RE = re.compile(r"\b(https?_proxy|all_proxy|no_proxy)\s*=\s*['\"]?([^'\"\s]*)",
+from azbdiag import lazyre
+
+_PROXY_RE = lazyre.compile(r"\b(https?_proxy|all_proxy|no_proxy)\s*=\s*['\"]?([^'\"\s]*)",
                        re.IGNORECASE)
 
 

@@ -4,9 +4,9 @@ data out; nothing here raises."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import List, Optional
 
+from azbdiag import lazyre
 from azbdiag.parsers.selinux_context import context_type
 
 
@@ -28,12 +28,12 @@ class Relabel:
 
 _RELABEL_RES = (
     # libselinux >= 2.x: "Would relabel P from OLD to NEW" / "Relabeled P from OLD to NEW"
-    re.compile(r"^(?:Would relabel|Relabeled)\s+(?P<path>/.*?)\s+from\s+(?P<old>\S+)\s+to\s+"
+    lazyre.compile(r"^(?:Would relabel|Relabeled)\s+(?P<path>/.*?)\s+from\s+(?P<old>\S+)\s+to\s+"
                r"(?P<new>\S+)\s*$"),
     # RHEL 7: "restorecon reset P context OLD->NEW"
-    re.compile(r"^restorecon reset\s+(?P<path>/.*?)\s+context\s+(?P<old>\S+?)->(?P<new>\S+)\s*$"),
+    lazyre.compile(r"^restorecon reset\s+(?P<path>/.*?)\s+context\s+(?P<old>\S+?)->(?P<new>\S+)\s*$"),
     # matchpathcon -V: "P has context OLD, should be NEW"
-    re.compile(r"^(?P<path>/.*?)\s+has context\s+(?P<old>\S+?),\s+should be\s+(?P<new>\S+)\s*$"),
+    lazyre.compile(r"^(?P<path>/.*?)\s+has context\s+(?P<old>\S+?),\s+should be\s+(?P<new>\S+)\s*$"),
 )
 
 

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Optional
 
+from azbdiag import lazyre
+
 # user:role:type[:level] as printed by ls -Z, stat -c %C, getfattr, matchpathcon, restorecon.
-CONTEXT_RE = re.compile(r"(?<![\w.-])([A-Za-z0-9_.-]+_u):([A-Za-z0-9_.-]+_r):([A-Za-z0-9_.-]+_t)"
+CONTEXT_RE = lazyre.compile(r"(?<![\w.-])([A-Za-z0-9_.-]+_u):([A-Za-z0-9_.-]+_r):([A-Za-z0-9_.-]+_t)"
                          r"(?::([^\s,\"'>]+))?")
 
 

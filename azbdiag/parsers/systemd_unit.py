@@ -7,8 +7,10 @@ import dataclasses
 import re
 from typing import List
 
-_WANTED_BY = re.compile(r"^\s*WantedBy\s*=\s*(.+)$", re.MULTILINE)
-_EXEC_START = re.compile(r"^\s*ExecStart\s*=\s*(.+)$", re.MULTILINE)
+from azbdiag import lazyre
+
+_WANTED_BY = lazyre.compile(r"^\s*WantedBy\s*=\s*(.+)$", re.MULTILINE)
+_EXEC_START = lazyre.compile(r"^\s*ExecStart\s*=\s*(.+)$", re.MULTILINE)
 
 
 @dataclasses.dataclass

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
-import re
 from typing import Dict, List, Optional, Tuple
+
+from azbdiag import lazyre
 
 SECTION = "SnapshotThread"
 KNOWN_SECTIONS = ("SnapshotThread", "Monitor", "lsblkUser")
@@ -108,8 +109,8 @@ class VmbackupConf:
         return v if v not in (None, "") else None
 
 
-SECTION_RE = re.compile(r"\[(?P<header>.+)\]")
-OPTION_RE = re.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")
+SECTION_RE = lazyre.compile(r"\[(?P<header>.+)\]")
+OPTION_RE = lazyre.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")
 
 
 def _decode(raw: bytes) -> Tuple[str, Optional[str]]:

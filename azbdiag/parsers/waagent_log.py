@@ -9,6 +9,8 @@ import datetime
 import re
 from typing import Dict, List, Optional
 
+from azbdiag import lazyre
+
 
 @dataclasses.dataclass
 class LogLine:
@@ -20,10 +22,10 @@ class LogLine:
     raw: str
 
 
-_ISO_RE = re.compile(
+_ISO_RE = lazyre.compile(
     r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z\s+"
     r"(VERBOSE|INFO|WARNING|WARN|ERROR)\s+(?:([A-Za-z][\w-]*)\s+)?(.*)$")
-_OLD_RE = re.compile(
+_OLD_RE = lazyre.compile(
     r"^(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s+"
     r"(VERBOSE|INFO|WARNING|WARN|ERROR)\s+(.*)$")
 
@@ -109,7 +111,7 @@ PROBLEM_PATTERNS = (
     ("agent disabled", r"Disabling the guest agent by sleeping forever"),
     ("firewall problems", r"not setup correctly|Unable to add firewall rules"),
 )
-_PROBLEMS = [(name, re.compile(rx, re.IGNORECASE)) for name, rx in PROBLEM_PATTERNS]
+_PROBLEMS = [(name, lazyre.compile(rx, re.IGNORECASE)) for name, rx in PROBLEM_PATTERNS]
 
 
 def classify(message: str) -> Optional[str]:
