@@ -110,8 +110,7 @@ def read_regular(path: str, limit: int) -> bytes:
             raise NotRegular("changed while azbdiag opened it: not read")
         if not 0 < now.st_size < limit:
             return read_fd(fd, limit)
-        # The size it has now in one read (read_fd's first read would ask for 1 MiB), then
-        # as read_fd does: on to an empty read, or to the limit if it grew meanwhile.
+        # Its size in one read (read_fd asks for 1 MiB), then on to an empty read as read_fd
         data = os.read(fd, now.st_size)
         more = os.read(fd, 1) if data else b""
         if not more:
@@ -231,10 +230,9 @@ def digest(path: str, doc: dict) -> tuple:
 
 class Fleet:
     """The valid reports read so far, kept small: one tuple per host, (file, host name,
-    generated_at, tool version, live, root, is_root, group), with the strings reports share
-    stored once, and each distinct (counts, findings) once, as a group that hosts point to.
-    A fleet's reports mostly differ in their names, so it grows by a tuple, a file name and a
-    host name per report."""
+    generated_at, tool version, live, root, is_root, group), the strings reports share stored
+    once, and each distinct (counts, findings) once, as a group that hosts point to: it grows
+    by a tuple, a file name and a host name per report."""
 
     def __init__(self):
         self.hosts = []
@@ -268,13 +266,9 @@ class HostTable(Sequence):
         return len(self._order)
 
     def _row(self, i):
-        path, hostname, generated_at, tool_version, live, root, is_root, group = self._hosts[i]
-        ok, warn, fail, skipped, error, failed, warned, errors = self._groups[group]
-        return {"host": self._labels[i], "file": path, "hostname": hostname,
-                "generated_at": generated_at, "tool_version": tool_version, "live": live,
-                "root": root, "is_root": is_root, "ok": ok, "warn": warn, "fail": fail,
-                "skipped": skipped, "error": error, "failed_rules": list(failed),
-                "warned_rules": list(warned), "error_rules": list(errors)}
+        host, group = self._hosts[i], self._groups[self._hosts[i][7]]
+        return dict(zip(self.KEYS, (self._labels[i],) + host[:7] + group[:5]
+                        + tuple(map(list, group[5:]))))
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -392,15 +386,12 @@ def build_summary(fleet: Fleet, rejected) -> dict:
     def hosts_with(test):
         return sum(n for c, n in zip(counts, size) if test(c))
 
-    totals = {
-        "reports": len(hosts),
-        "rejected": len(rejected),
-        "hosts_fail": hosts_with(lambda c: c[2]),
-        "hosts_warn_only": hosts_with(lambda c: c[1] and not c[2]),
-        "hosts_error": hosts_with(lambda c: c[4]),
-        "hosts_clean": hosts_with(lambda c: not (c[2] or c[1] or c[4])),
-        "hosts_not_root": sum(1 for h in hosts if not h[6]),
-    }
+    totals = {"reports": len(hosts), "rejected": len(rejected),
+              "hosts_fail": hosts_with(lambda c: c[2]),
+              "hosts_warn_only": hosts_with(lambda c: c[1] and not c[2]),
+              "hosts_error": hosts_with(lambda c: c[4]),
+              "hosts_clean": hosts_with(lambda c: not (c[2] or c[1] or c[4])),
+              "hosts_not_root": sum(1 for h in hosts if not h[6])}
     return {
         "summary_version": SUMMARY_VERSION,
         "tool": {"name": "azbdiag", "version": __version__},
@@ -418,8 +409,8 @@ _CHECK = []  # the compiled report schema, once per process
 
 
 def _report_check():
-    """The report schema compiled (azbdiag.report.SCHEMA_PATH, read here without importing
-    azbdiag.report, which imports the engine: 20 ms that summarize does not need)."""
+    """The report schema (azbdiag.report.SCHEMA_PATH) compiled, without importing
+    azbdiag.report and so the engine: 20 ms that summarize does not need."""
     import json
     import os
 
