@@ -9,9 +9,12 @@ patterns are passed in as arguments, never written into the source.
 from __future__ import annotations
 
 import re
-from typing import Callable, List
+from functools import partial
+from itertools import chain
+from operator import is_not, itemgetter, methodcaller
+from typing import Callable, List, Optional
 
-from azbdiag.schema import _equal
+from azbdiag.schema import ANNOTATIONS, _equal
 
 _ISINSTANCE = {"string": "str", "array": "list", "object": "dict", "boolean": "bool",
                "null": "type(None)"}
@@ -59,7 +62,13 @@ def _gen(src: _Source, schema, v: str, depth: int) -> None:
         names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         src.emit(depth, f"if not ({_type_test(names, v)}): return False")
     if "const" in schema:
-        src.emit(depth, f"if not _equal({v}, {src.const(schema['const'])}): return False")
+        const = schema["const"]
+        if type(const) in (str, int):   # the same type and equal is JSON-equal: no call
+            c = src.const(const)
+            src.emit(depth, f"if not (type({v}) is type({c}) and {v} == {c} or "
+                            f"_equal({v}, {c})): return False")
+        else:
+            src.emit(depth, f"if not _equal({v}, {src.const(const)}): return False")
     if "enum" in schema:
         values = schema["enum"]
         if all(isinstance(x, str) for x in values):
@@ -108,12 +117,157 @@ def _gen(src: _Source, schema, v: str, depth: int) -> None:
             src.emit(depth + 1, "pass")
     if "items" in schema and schema["items"] is not True:
         w = src.var()
-        src.emit(depth, f"if isinstance({v}, list):")
+        columns = _objects(schema["items"])
+        if columns is None:
+            src.emit(depth, f"if isinstance({v}, list):")
+        else:  # the item by item loop only when the column check is unsure
+            src.emit(depth, f"if isinstance({v}, list) and not {src.const(columns)}({v}):")
         src.emit(depth + 1, f"for {w} in {v}:")
         inner = len(src.lines)
         _gen(src, schema["items"], w, depth + 2)
         if len(src.lines) == inner:
             src.emit(depth + 2, "pass")
+
+
+# ---- column checks ------------------------------------------------------------------------
+# An array of objects (a report's results) checked one property at a time across all items,
+# with the loops in C (map, zip, set, min): True only when every item is certainly valid;
+# False means "unsure", and the item by item check above decides. Only exact types are
+# accepted (a bool is no integer, 1.0 is left to the exact check), so a False costs time,
+# never a wrong answer.
+
+_EXACT = {"string": (str,), "array": (list,), "object": (dict,), "boolean": (bool,),
+          "null": (type(None),), "integer": (int,), "number": (int, float)}
+_KNOWN_MATCHES = 4096  # strings remembered per pattern as matching (rule ids repeat)
+
+
+def _column(schema) -> Optional[Callable[[list], bool]]:
+    """values -> True when each value is certainly valid, for a schema of type, enum (of
+    strings), pattern, minimum and items (of such a schema); None for any other schema."""
+    if schema is True:
+        return lambda values: True
+    if not isinstance(schema, dict):
+        return None
+    keys = set(schema) - ANNOTATIONS
+    if keys - {"type", "enum", "pattern", "minimum", "items"}:
+        return None
+    if "type" in keys:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not names or any(n not in _EXACT for n in names):
+            return None
+        allowed = frozenset(t for n in names for t in _EXACT[n])
+    elif "enum" in keys:
+        allowed = frozenset((str,))
+    else:
+        return None
+    tests: List[Callable[[list], bool]] = []
+    if "enum" in keys:
+        if not all(isinstance(x, str) for x in schema["enum"]) or str not in allowed:
+            return None
+        allowed = frozenset((str,))
+        tests.append(frozenset(schema["enum"]).issuperset)
+    if "pattern" in keys and str in allowed:
+        tests.append(_matching(re.compile(schema["pattern"]).search, allowed))
+    if "minimum" in keys and allowed & {int, float}:
+        tests.append(_at_least(schema["minimum"], allowed))
+    if "items" in keys and list in allowed:
+        inner = _column(schema["items"])
+        if inner is None:
+            return None
+        only_lists = allowed == {list}
+        tests.append(lambda values: inner(list(chain.from_iterable(
+            values if only_lists else (x for x in values if type(x) is list)))))
+    types = allowed.issuperset
+    if not tests:
+        return lambda values: types(map(type, values))
+    tests_t = tuple(tests)
+
+    def check(values):
+        if not types(map(type, values)):
+            return False
+        for test in tests_t:
+            if not test(values):
+                return False
+        return True
+
+    return check
+
+
+def _matching(search, allowed):
+    known: set = set()
+    only_strings = allowed == {str}
+
+    def test(values):
+        strings = set(values if only_strings else (x for x in values if type(x) is str))
+        if known.issuperset(strings):
+            return True
+        new = strings - known
+        if not all(map(search, new)):
+            return False
+        if len(known) < _KNOWN_MATCHES:
+            known.update(new)
+        return True
+
+    return test
+
+
+def _at_least(minimum, allowed):
+    only_numbers = allowed <= {int, float}
+
+    def test(values):
+        numbers = values if only_numbers else [x for x in values if type(x) in (int, float)]
+        # min() skips a NaN after the first value; a NaN first makes it NaN: unsure
+        return not numbers or min(numbers) >= minimum
+
+    return test
+
+
+def _objects(schema) -> Optional[Callable[[list], bool]]:
+    """items -> True when each item is certainly valid, for an object schema whose
+    properties _column() handles; None for any other schema."""
+    if not isinstance(schema, dict) or set(schema) - ANNOTATIONS - {
+            "type", "required", "properties", "additionalProperties"}:
+        return None
+    if schema.get("type") not in ("object", ["object"]):
+        return None
+    props = schema.get("properties", {})
+    required = list(dict.fromkeys(schema.get("required", ())))
+    extra = schema.get("additionalProperties", True)
+    if extra not in (True, False) or not set(required) <= set(props):
+        return None
+    columns = {}
+    for key, sub in props.items():
+        columns[key] = _column(sub)
+        if columns[key] is None:
+            return None
+    present = tuple(columns[k] for k in required)
+    optional = tuple((k, columns[k]) for k in props if k not in required and props[k] is not True)
+    rows = itemgetter(*required) if required else None
+    known = frozenset(props).issuperset if extra is False else None
+    missing = partial(is_not, _MISSING)
+
+    def check(items):
+        if not items:
+            return True
+        if type(items[0]) is not dict or not _DICT_ONLY(map(type, items)):
+            return False
+        if rows is not None:
+            try:
+                found = list(map(rows, items))
+            except KeyError:
+                return False
+            for column, values in zip(present, zip(*found) if len(present) > 1 else (found,)):
+                if not column(values):
+                    return False
+        for key, column in optional:
+            if not column(list(filter(missing, map(methodcaller("get", key, _MISSING), items)))):
+                return False
+        return known is None or all(map(known, items))
+
+    return check
+
+
+_DICT_ONLY = frozenset((dict,)).issuperset
 
 
 def generate_source(schema):

@@ -9,6 +9,8 @@ not valid reports are named with the reason and skipped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from azbdiag.render import one_line
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
@@ -106,7 +108,14 @@ def read_regular(path: str, limit: int) -> bytes:
         now = os.fstat(fd)
         if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             raise NotRegular("changed while azbdiag opened it: not read")
-        return read_fd(fd, limit)
+        if not 0 < now.st_size < limit:
+            return read_fd(fd, limit)
+        # Its size in one read (read_fd asks for 1 MiB), then on to an empty read as read_fd
+        data = os.read(fd, now.st_size)
+        more = os.read(fd, 1) if data else b""
+        if not more:
+            return data
+        return data + more + read_fd(fd, limit - len(data) - 1)
     finally:
         os.close(fd)
 
@@ -125,7 +134,7 @@ def load_report(path: str, check):
         return None, f"cannot read: {exc.strerror or exc}"
     if len(raw) > MAX_REPORT_BYTES:
         return None, "larger than 64 MiB, not a report"
-    if not raw.strip():
+    if not raw or raw.isspace():   # raw.strip() without copying it
         return None, "empty file"
     if b"\0" in raw:
         return None, "binary file, not a JSON report"
@@ -168,21 +177,24 @@ def load_report(path: str, check):
 # The summary document
 
 
-def _labels(entries):
-    """Host names: host.hostname from the report, else the file's folder (reports/<name>/...)."""
+def _labels(hosts):
+    """Host names: host.hostname from the report, else the file's folder (reports/<name>/...).
+    `hosts`: Fleet.hosts, whose first two fields are the file and the host name."""
     import collections
     import os
 
     def parent(path):
         return os.path.basename(os.path.dirname(os.path.abspath(path))) or path
 
-    names = [d["hostname"] or one_line(parent(d["path"])) or one_line(d["path"]) for d in entries]
+    names = [h[1] or one_line(parent(h[0])) or one_line(h[0]) for h in hosts]
     counts = collections.Counter(names)
-    labels = [f"{n} ({one_line(parent(d['path']))})" if counts[n] > 1 else n
-              for n, d in zip(names, entries)]
+    if len(counts) == len(names):   # every name once: the names are the labels
+        return names
+    labels = [f"{n} ({one_line(parent(h[0]))})" if counts[n] > 1 else n
+              for n, h in zip(names, hosts)]
     counts = collections.Counter(labels)
-    return [f"{n} ({one_line(d['path'])})" if counts[lab] > 1 else lab
-            for n, lab, d in zip(names, labels, entries)]
+    return [f"{n} ({one_line(h[0])})" if counts[lab] > 1 else lab
+            for n, lab, h in zip(names, labels, hosts)]
 
 
 def _natural(text: str):
@@ -193,34 +205,132 @@ def _natural(text: str):
             for i, part in enumerate(re.split(r"([0-9]+)", text))]
 
 
-def digest(path: str, doc: dict) -> dict:
-    """What the summary needs from one valid report: small enough to pass between processes."""
-    counts = {"ok": 0, "warn": 0, "fail": 0, "skipped": 0, "error": 0}
-    findings = []
-    for r in doc["results"]:
-        status = r["status"]
-        counts[status] += 1
-        if status in FINDINGS:
-            findings.append((status, r["id"], r["title"], r["fix"], tuple(r["error_codes"])))
+STATUSES = ("ok", "warn", "fail", "skipped", "error")   # the order of a digest's counts
+_IS_FINDING = frozenset(FINDINGS).__contains__
+
+
+def digest(path: str, doc: dict) -> tuple:
+    """What the summary needs from one valid report, small enough to pass between processes:
+    (file, host name, generated_at, tool version, live, root, is_root, counts, findings), the
+    counts in STATUSES order and each finding (status, rule id, title, fix, error codes)."""
+    from itertools import compress
+    from operator import itemgetter
+
+    results = doc["results"]
+    statuses = list(map(itemgetter("status"), results))
+    findings = tuple((r["status"], r["id"], r["title"], r["fix"], tuple(r["error_codes"]))
+                     for r in compress(results, map(_IS_FINDING, statuses)))
     host = doc["host"]
-    return {"path": path, "hostname": one_line(host.get("hostname") or ""),
-            "generated_at": doc["generated_at"], "tool_version": doc["tool"]["version"],
-            "live": host["live"], "root": host["root"], "is_root": host["is_root"],
-            "counts": counts, "findings": findings}
+    name = host.get("hostname") or ""
+    # one_line() of printable text is the text stripped: skip its loop over the characters
+    name = name.strip() if name.isprintable() else one_line(name)
+    return (path, name, doc["generated_at"], doc["tool"]["version"], host["live"],
+            host["root"], host["is_root"], tuple(map(statuses.count, STATUSES)), findings)
 
 
-def build_summary(entries, rejected) -> dict:
-    """entries: digest() of each valid report; rejected: [(path, reason)]."""
+class Fleet:
+    """The valid reports read so far, kept small: one tuple per host, (file, host name,
+    generated_at, tool version, live, root, is_root, group), the strings reports share stored
+    once, and each distinct (counts, findings) once, as a group that hosts point to: it grows
+    by a tuple, a file name and a host name per report."""
+
+    def __init__(self):
+        self.hosts = []
+        self.groups = {}    # (counts, findings) -> its number, in the order first seen
+        self._shared = {}
+
+    def add(self, d) -> None:
+        path, hostname, generated_at, tool_version, live, root, is_root, counts, findings = d
+        group = self.groups.setdefault((counts, findings), len(self.groups))
+        share = self._shared.setdefault
+        self.hosts.append((path, hostname, share(generated_at, generated_at),
+                           share(tool_version, tool_version), live, share(root, root), is_root,
+                           group))
+
+
+class HostTable(Sequence):
+    """The summary's "hosts": a read-only sequence of one dict per host, made when asked for,
+    so that a fleet's summary holds no dict per host. Equal to a list of the same dicts."""
+
+    KEYS = ("host", "file", "hostname", "generated_at", "tool_version", "live", "root",
+            "is_root") + STATUSES + ("failed_rules", "warned_rules", "error_rules")
+
+    def __init__(self, hosts, labels, order, groups):
+        self._hosts, self._labels, self._order = hosts, labels, order
+        # per group: its counts, then its failed, warned and error rule ids
+        self._groups = [counts + tuple([f[1] for f in findings if f[0] == status]
+                                       for status in FINDINGS)
+                        for counts, findings in groups]
+
+    def __len__(self):
+        return len(self._order)
+
+    def _row(self, i):
+        host, group = self._hosts[i], self._groups[self._hosts[i][7]]
+        return dict(zip(self.KEYS, (self._labels[i],) + host[:7] + group[:5]
+                        + tuple(map(list, group[5:]))))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._row(i) for i in self._order[index]]
+        return self._row(self._order[index])
+
+    def __iter__(self):
+        return map(self._row, self._order)
+
+    def json_lines(self):
+        """Each host's dict as json.dumps() writes it, without making the dict: what hosts
+        of a group share is encoded once."""
+        import json
+        from json.encoder import encode_basestring_ascii as text
+
+        tails = [json.dumps(dict(zip(self.KEYS[8:], g[:5] + tuple(map(list, g[5:])))))[1:]
+                 for g in self._groups]
+        shared = {}
+        for i in self._order:
+            path, hostname, generated_at, tool_version, live, root, is_root, group = \
+                self._hosts[i]
+            if not (type(path) is type(hostname) is str and type(live) is type(is_root) is bool):
+                yield json.dumps(self._row(i))
+                continue
+            common = shared.get((generated_at, tool_version, root, live, is_root))
+            if common is None:
+                if len(shared) > 256:   # reports made at different times share little
+                    shared.clear()
+                common = shared[generated_at, tool_version, root, live, is_root] = (
+                    f', "generated_at": {text(generated_at)}, "tool_version": '
+                    f'{text(tool_version)}, "live": {"true" if live else "false"}, "root": '
+                    f'{text(root)}, "is_root": {"true" if is_root else "false"}, ')
+            yield (f'{{"host": {text(self._labels[i])}, "file": {text(path)}, "hostname": '
+                   f'{text(hostname)}{common}{tails[group]}')
+
+    def __eq__(self, other):
+        if isinstance(other, (HostTable, list)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __repr__(self):
+        return f"<HostTable of {len(self)} hosts>"
+
+
+def build_summary(fleet: Fleet, rejected) -> dict:
+    """fleet: the valid reports (Fleet); rejected: [(path, reason)]."""
     import datetime
 
     from azbdiag import __version__
 
+    hosts = fleet.hosts
+    groups = list(fleet.groups)
+    labels = _labels(hosts)
+    # Every host list is in natural order of the labels (equal keys: in the order read).
+    order = sorted(range(len(hosts)), key=lambda i: _natural(labels[i]))
+    rank = [0] * len(hosts)
+    for position, i in enumerate(order):
+        rank[i] = position
+
     rules = {}
-    hosts = []
-    for label, d in zip(_labels(entries), entries):
-        found = {s: [] for s in FINDINGS}
-        for status, rule_id, title, fix, codes in d["findings"]:
-            found[status].append(rule_id)
+    for _counts, findings in groups:   # in the order first seen, as reading every host would
+        for _status, rule_id, title, fix, codes in findings:
             entry = rules.get(rule_id)
             if entry is None:
                 entry = rules[rule_id] = {"id": rule_id, "title": one_line(title), "fix": fix,
@@ -234,18 +344,19 @@ def build_summary(entries, rejected) -> dict:
                         entry["error_codes"].append(code)
             if entry["fix"] is None and fix:
                 entry["fix"] = fix
-            entry[status].append(label)
-        hosts.append({
-            "host": label, "file": d["path"], "hostname": d["hostname"],
-            "generated_at": d["generated_at"], "tool_version": d["tool_version"],
-            "live": d["live"], "root": d["root"], "is_root": d["is_root"],
-            **d["counts"], "failed_rules": found["fail"], "warned_rules": found["warn"],
-            "error_rules": found["error"],
-        })
+    # Each rule's hosts per status: every host adds its label to the lists its group is in.
+    lists_of_group = [list({(f[1], f[0]): rules[f[1]][f[0]] for f in findings}.values())
+                      for _counts, findings in groups]
+    for i in order:
+        label = labels[i]
+        for names in lists_of_group[hosts[i][7]]:
+            names.append(label)
+    unique = len(set(labels)) == len(labels)
     for entry in rules.values():
         del entry["_codes"]
-        for status in FINDINGS:
-            entry[status] = sorted(set(entry[status]), key=_natural)
+        if not unique:
+            for status in FINDINGS:
+                entry[status] = list(dict.fromkeys(entry[status]))
         entry["fix"] = one_line(entry["fix"]) if entry["fix"] else None
     rule_list = sorted(rules.values(), key=lambda e: (-len(e["fail"]), -len(e["warn"]),
                                                       -len(e["error"]), e["id"]))
@@ -265,16 +376,22 @@ def build_summary(entries, rejected) -> dict:
                       "rules": [e["id"] for e in members]})
     codes.sort(key=lambda c: (c["error_code"] == NO_CODE, -c["hosts_fail"], -c["hosts_warn"],
                               -c["hosts_error"], c["error_code"]))
-    hosts.sort(key=lambda h: (-h["fail"], -h["warn"], -h["error"], _natural(h["host"])))
-    totals = {
-        "reports": len(hosts),
-        "rejected": len(rejected),
-        "hosts_fail": sum(1 for h in hosts if h["fail"]),
-        "hosts_warn_only": sum(1 for h in hosts if h["warn"] and not h["fail"]),
-        "hosts_error": sum(1 for h in hosts if h["error"]),
-        "hosts_clean": sum(1 for h in hosts if not (h["fail"] or h["warn"] or h["error"])),
-        "hosts_not_root": sum(1 for h in hosts if not h["is_root"]),
-    }
+    counts = [c for c, _findings in groups]   # (ok, warn, fail, skipped, error) per group
+    host_order = sorted(range(len(hosts)), key=lambda i: (
+        -counts[hosts[i][7]][2], -counts[hosts[i][7]][1], -counts[hosts[i][7]][4], rank[i]))
+    size = [0] * len(groups)
+    for h in hosts:
+        size[h[7]] += 1
+
+    def hosts_with(test):
+        return sum(n for c, n in zip(counts, size) if test(c))
+
+    totals = {"reports": len(hosts), "rejected": len(rejected),
+              "hosts_fail": hosts_with(lambda c: c[2]),
+              "hosts_warn_only": hosts_with(lambda c: c[1] and not c[2]),
+              "hosts_error": hosts_with(lambda c: c[4]),
+              "hosts_clean": hosts_with(lambda c: not (c[2] or c[1] or c[4])),
+              "hosts_not_root": sum(1 for h in hosts if not h[6])}
     return {
         "summary_version": SUMMARY_VERSION,
         "tool": {"name": "azbdiag", "version": __version__},
@@ -283,7 +400,7 @@ def build_summary(entries, rejected) -> dict:
         "totals": totals,
         "error_codes": codes,
         "rules": rule_list,
-        "hosts": hosts,
+        "hosts": HostTable(hosts, labels, host_order, groups),
         "rejected": [{"file": p, "reason": r} for p, r in rejected],
     }
 
@@ -291,14 +408,24 @@ def build_summary(entries, rejected) -> dict:
 _CHECK = []  # the compiled report schema, once per process
 
 
+def _report_check():
+    """The report schema (azbdiag.report.SCHEMA_PATH) compiled, without importing
+    azbdiag.report and so the engine: 20 ms that summarize does not need."""
+    import json
+    import os
+
+    from azbdiag.schema import compile_schema
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "report.schema.json")
+    with open(path, encoding="utf-8") as fh:
+        return compile_schema(json.load(fh))
+
+
 def _load_one(path: str):
     """(digest, None) or (None, (path, reason)); never raises."""
     try:
         if not _CHECK:
-            from azbdiag.report import load_schema
-            from azbdiag.schema import compile_schema
-
-            _CHECK.append(compile_schema(load_schema()))
+            _CHECK.append(_report_check())
         doc, reason = load_report(path, _CHECK[0])
         if doc is None:
             return None, (path, reason)
@@ -310,53 +437,59 @@ def _load_one(path: str):
 PARALLEL_FROM = 200  # files; below this, worker processes cost more than they save
 
 
-def load_all(files, jobs: int = 0):
-    """Digests and rejections of `files`, in order, using `jobs` worker processes (0: one per
-    CPU, at most 8). Falls back to this process when workers cannot be started."""
+def load_all(files, jobs: int = 1):
+    """(Fleet of the valid reports, [(path, reason)] of the others) of `files`, in order, using
+    `jobs` worker processes (0: one per CPU, at most 8). Falls back to this process when
+    workers cannot be started. One process is the default: at 20,000 reports, two workers
+    took 1.4 times the CPU of one process and were no faster on the 2-CPU machine measured
+    (bench/run, issue 15).
+    """
+    import gc
     import os
 
     jobs = jobs or min(os.cpu_count() or 1, 8)
-    outcomes = None
-    if jobs > 1 and len(files) >= PARALLEL_FROM:
-        try:
-            import concurrent.futures
-            import multiprocessing
+    # Reading builds and drops one report's objects after another, none in a cycle: the
+    # cycle collector would only walk the fleet read so far, again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        outcomes = None
+        if jobs > 1 and len(files) >= PARALLEL_FROM:
+            try:
+                import concurrent.futures
+                import multiprocessing
 
-            context = multiprocessing.get_context("fork")
-            with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                outcomes = _collect(pool.map(_load_one, files,
-                                             chunksize=max(8, min(64, len(files) // (jobs * 8)))))
-        except (OSError, ImportError, ValueError, RuntimeError):  # no /dev/shm, no fork, ...
-            outcomes = None
-    if outcomes is None:
-        outcomes = _collect(_load_one(path) for path in files)
+                context = multiprocessing.get_context("fork")
+                with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                    outcomes = _collect(pool.map(
+                        _load_one, files, chunksize=max(8, min(64, len(files) // (jobs * 8)))))
+            except (OSError, ImportError, ValueError, RuntimeError):  # no /dev/shm, no fork
+                outcomes = None
+        if outcomes is None:
+            outcomes = _collect(_load_one(path) for path in files)
+    finally:
+        if collecting:
+            gc.enable()
     return outcomes
 
 
 def _collect(outcomes):
-    """(digests, rejections) from an iterator of _load_one() answers, as they come. What
-    reports have in common (their findings, counts, dates and versions) is kept once and
-    shared, so that the memory held grows by a few pointers per report, not by its text."""
-    entries, rejected, shared = [], [], {}
+    """(Fleet, rejections) from an iterator of _load_one() answers, as they come."""
+    fleet, rejected = Fleet(), []
     for d, r in outcomes:
         if r is not None:
             rejected.append(r)
-            continue
-        d["findings"] = [shared.setdefault(f, f) for f in d["findings"]]
-        d["counts"] = shared.setdefault(tuple(d["counts"].items()), d["counts"])
-        for key in ("generated_at", "tool_version", "root"):
-            if isinstance(d[key], str):
-                d[key] = shared.setdefault(d[key], d[key])
-        entries.append(d)
-    return entries, rejected
+        else:
+            fleet.add(d)
+    return fleet, rejected
 
 
-def summarize_paths(paths, on_reject=None, jobs: int = 0):
+def summarize_paths(paths, on_reject=None, jobs: int = 1):
     """Read every report under `paths`; returns the summary document."""
     files, rejected = find_reports(paths)
-    entries, bad = load_all(files, jobs)
+    fleet, bad = load_all(files, jobs)
     rejected += bad
     if on_reject:
         for path, reason in rejected:
             on_reject(path, reason)
-    return build_summary(entries, rejected)
+    return build_summary(fleet, rejected)

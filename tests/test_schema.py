@@ -207,3 +207,63 @@ def test_keyword_semantics_match_jsonschema(schema_doc, good, bad):
         assert schema.is_valid(value, schema_doc) and agree(value, schema_doc)
     for value in bad:
         assert not schema.is_valid(value, schema_doc) and not agree(value, schema_doc)
+
+
+# ---- the column check of an array of objects (schema_codegen._objects) ---------------------
+RESULT_SCHEMA = REPORT_SCHEMA["properties"]["results"]["items"]
+RESULTS_SCHEMA = {"type": "array", "items": RESULT_SCHEMA}
+object_schemas = st.fixed_dictionaries(
+    {"type": st.just("object"),
+     "properties": st.dictionaries(st.sampled_from(KEYS), st.fixed_dictionaries({}, optional={
+         **leaf_keywords, "items": st.fixed_dictionaries({}, optional=leaf_keywords)}),
+         max_size=4)},
+    optional={"additionalProperties": st.booleans()}).flatmap(
+    lambda s: st.lists(st.sampled_from(sorted(s["properties"]) or ["a"]), unique=True).map(
+        lambda req: dict(s, required=[k for k in req if k in s["properties"]])))
+
+
+def column_check_is_sound(array_schema, items):
+    """The column check says True only for a valid array, and the generated validator (which
+    falls back to the item by item loop when it says False) stays exact."""
+    from azbdiag.schema_codegen import _objects
+
+    valid = schema._compile(array_schema)(items) is None
+    columns = _objects(array_schema["items"])
+    if columns is not None and isinstance(items, list) and columns(items):
+        assert valid, items
+    assert generate(array_schema)(items) == valid
+
+
+@REPORT_SETTINGS
+@given(st.data())
+def test_results_column_check_is_sound(data):
+    items = instance_for(data.draw, RESULTS_SCHEMA, mutate=data.draw(st.sampled_from([0, 30, 200])))
+    column_check_is_sound(RESULTS_SCHEMA, items)
+
+
+@SETTINGS
+@given(object_schemas, st.data())
+def test_object_column_check_is_sound_for_random_schemas(item_schema, data):
+    array_schema = {"type": "array", "items": item_schema}
+    jsonschema.Draft202012Validator.check_schema(array_schema)
+    column_check_is_sound(array_schema, instance_for(data.draw, array_schema, mutate=10))
+    column_check_is_sound(array_schema, data.draw(st.lists(json_values, max_size=4)))
+
+
+def test_results_column_check_takes_real_reports_and_leaves_doubt_to_the_loop():
+    from azbdiag.schema_codegen import _objects
+
+    columns = _objects(RESULT_SCHEMA)
+    assert columns is not None
+    ok = {"id": "a.b", "title": "t", "status": "ok", "error_codes": ["X"], "summary": "",
+          "evidence": ["e"], "remedy": None, "fix": None, "duration_ms": 0}
+    assert columns([ok, dict(ok, skip_reason=None)]) and columns([])
+    # valid, but not the exact types the column check takes: unsure, and the loop says valid
+    for doubt in (dict(ok, duration_ms=3.0),):
+        assert not columns([ok, doubt]) and generate(RESULTS_SCHEMA)([ok, doubt])
+    for bad in (dict(ok, duration_ms=-1), dict(ok, duration_ms=True), dict(ok, id="A"),
+                dict(ok, id="a.b\n\n"), dict(ok, status="bad"), dict(ok, evidence=["a", 1]),
+                dict(ok, skip_reason=1), {k: v for k, v in ok.items() if k != "summary"},
+                dict(ok, error_codes="X"), dict(ok, duration_ms=float("-inf"))):
+        assert not columns([ok, bad]), bad
+        assert agree([ok, bad], RESULTS_SCHEMA) is False and not generate(RESULTS_SCHEMA)([ok, bad])

@@ -285,7 +285,7 @@ def test_loader_and_renderers_never_raise_on_report_like_documents(data):
 
 
 def test_worker_processes_give_the_same_summary(tmp_path):
-    for i in range(sm.PARALLEL_FROM + 20):
+    for i in range(sm.PARALLEL_FROM + 20):  # workers only with --jobs N (one process by default)
         results = [BOM if i % 3 == 0 else OK, LEGACY if i % 5 == 0 else KEYS]
         write(tmp_path / "r" / f"h{i}" / "report.json", make_report(f"vm{i}", results))
     write(tmp_path / "r" / "bad" / "report.json", "{")
@@ -363,3 +363,122 @@ def test_item10_fifos_named_json_are_refused_not_waited_for(tmp_path, fleet):
     assert len(skipped) == 2 and all("not read" in line for line in skipped), proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["totals"]["rejected"] == 2 and doc["totals"]["reports"] == 1
+
+
+# ---- the summary against a plain reading of every report (issue 15's streaming build) -------
+def reference_summary(paths):
+    """The summary as the first summarize built it, host by host, every list in full: what
+    build_summary (groups of hosts, a lazy hosts table) must still give."""
+    import collections
+
+    docs = []
+    for path in sm.find_reports(paths)[0]:
+        doc, _reason = sm.load_report(path, CHECK)
+        if doc is not None:
+            docs.append((path, doc))
+
+    def parent(path):
+        return os.path.basename(os.path.dirname(os.path.abspath(path))) or path
+
+    names = [render.one_line(d["host"].get("hostname") or "") or render.one_line(parent(p))
+             or render.one_line(p) for p, d in docs]
+    counts = collections.Counter(names)
+    labels = [f"{n} ({render.one_line(parent(p))})" if counts[n] > 1 else n
+              for n, (p, _d) in zip(names, docs)]
+    counts = collections.Counter(labels)
+    labels = [f"{n} ({render.one_line(p)})" if counts[lab] > 1 else lab
+              for n, lab, (p, _d) in zip(names, labels, docs)]
+    rules, hosts = {}, []
+    for label, (path, doc) in zip(labels, docs):
+        found = {s: [] for s in sm.FINDINGS}
+        tally = {s: 0 for s in sm.STATUSES}
+        for r in doc["results"]:
+            tally[r["status"]] += 1
+            if r["status"] not in sm.FINDINGS:
+                continue
+            found[r["status"]].append(r["id"])
+            e = rules.setdefault(r["id"], {"id": r["id"], "title": render.one_line(r["title"]),
+                                           "fix": r["fix"], "error_codes": [], "fail": [],
+                                           "warn": [], "error": []})
+            for code in map(render.one_line, r["error_codes"]):
+                if code and code not in e["error_codes"]:
+                    e["error_codes"].append(code)
+            if e["fix"] is None and r["fix"]:
+                e["fix"] = r["fix"]
+            e[r["status"]].append(label)
+        hostname = render.one_line(doc["host"].get("hostname") or "")
+        hosts.append({"host": label, "file": path, "hostname": hostname,
+                      "generated_at": doc["generated_at"], "tool_version": doc["tool"]["version"],
+                      "live": doc["host"]["live"], "root": doc["host"]["root"],
+                      "is_root": doc["host"]["is_root"], **tally, "failed_rules": found["fail"],
+                      "warned_rules": found["warn"], "error_rules": found["error"]})
+    for e in rules.values():
+        for status in sm.FINDINGS:   # natural order; equal keys in the order read
+            e[status] = sorted(dict.fromkeys(e[status]), key=sm._natural)
+        e["fix"] = render.one_line(e["fix"]) if e["fix"] else None
+    hosts.sort(key=lambda h: (-h["fail"], -h["warn"], -h["error"], sm._natural(h["host"])))
+    return sorted(rules.values(), key=lambda e: (-len(e["fail"]), -len(e["warn"]),
+                                                 -len(e["error"]), e["id"])), hosts
+
+
+FLEET_RESULTS = [BOM, ASR, LEGACY, KEYS, FREEZE, OK, dict(BOM, fix=None), dict(BOM, fix=""),
+                 dict(ASR, error_codes=["B", "UserErrorFsFreezeFailed"], title="other title"),
+                 result("agent.version", "skipped"), dict(KEYS, status="error")]
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["", "vm1", "VM1", "vm10", "vm9", "x (y)", "\x1bz"]),
+                          st.sampled_from(["a", "b", "c/d"]),
+                          st.lists(st.sampled_from(FLEET_RESULTS), max_size=5),
+                          st.booleans()), min_size=1, max_size=12))
+def test_summary_is_what_reading_every_report_gives(hosts):
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, folder, results, is_root) in enumerate(hosts):
+            write(os.path.join(tmp, folder, f"r{i}.json"),
+                  make_report(name, results, is_root=is_root, generated_at=f"t{i % 3}"))
+        s = sm.summarize_paths([tmp])
+        rules, table = reference_summary([tmp])
+    assert s["rules"] == rules
+    assert list(s["hosts"]) == table and s["hosts"] == table and len(s["hosts"]) == len(table)
+    assert s["hosts"][1:3] == table[1:3] and s["hosts"][-1] == table[-1]
+    # the JSON lines of the hosts table are json.dumps of its dicts
+    assert list(s["hosts"].json_lines()) == [json.dumps(h) for h in table]
+    assert s["totals"]["hosts_fail"] == sum(1 for h in table if h["fail"])
+    assert s["totals"]["hosts_not_root"] == sum(1 for h in table if not h["is_root"])
+    for code in s["error_codes"]:
+        members = [r for r in rules if r["id"] in code["rules"]]
+        fail = {h for r in members for h in r["fail"]}
+        assert code["hosts_fail"] == len(fail)
+        assert code["hosts_warn"] == len({h for r in members for h in r["warn"]} - fail)
+
+
+def test_printed_summary_is_the_written_one_and_a_gone_reader_is_no_error(tmp_path, fleet):
+    """Written to stdout as it is rendered: the same text as --output, and `| head` ends it
+    with the exit status, not an error."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = dict(os.environ, PYTHONPATH=ROOT, AZBDIAG_NO_RECORD="1")
+    for i in range(300):   # more hosts than one piece of the JSON holds
+        write(fleet / "many" / f"h{i}" / "report.json", make_report(f"vm{i}", [BOM, OK]))
+    for fmt in render.SUMMARY_FORMATS:
+        out = tmp_path / f"s.{fmt}"
+        args = [sys.executable, "-m", "azbdiag", "summarize", str(fleet), "--format", fmt]
+        printed = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                                 timeout=120)
+        subprocess.run(args + ["--output", str(out)], cwd=ROOT, env=env, capture_output=True,
+                       timeout=120, check=False)
+        assert printed.returncode == 5, printed.stderr
+
+        def same(text):
+            return "\n".join(line for line in text.splitlines() if "generated" not in line)
+        assert same(printed.stdout) == same(out.read_text(encoding="utf-8"))
+        head = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        head.stdout.readline()
+        head.stdout.close()   # the reader goes after one line
+        assert head.wait(timeout=120) == 5
+        assert "error" not in head.stderr.read().decode(), fmt
+        head.stderr.close()

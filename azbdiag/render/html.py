@@ -22,44 +22,55 @@ def _e(text) -> str:
     return escape(one_line("" if text is None else text), quote=True)
 
 
-def summary(s: dict) -> str:
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-           "style-src 'unsafe-inline'\">",
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           "<title>azbdiag fleet summary</title>", f"<style>{_CSS}</style></head><body>",
-           "<h1>azbdiag fleet summary</h1>", f"<p>{_e(headline(s))}.</p>",
-           f"<p><small>generated {_e(s['generated_at'])} by azbdiag {_e(s['tool']['version'])}"
-           "</small></p>"]
+def _lines(s: dict):
+    yield from ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+                "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                "style-src 'unsafe-inline'\">",
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                "<title>azbdiag fleet summary</title>", f"<style>{_CSS}</style></head><body>",
+                "<h1>azbdiag fleet summary</h1>", f"<p>{_e(headline(s))}.</p>",
+                f"<p><small>generated {_e(s['generated_at'])} by azbdiag "
+                f"{_e(s['tool']['version'])}</small></p>"]
     if s["rules"]:
-        out.append("<table><thead><tr><th>Error code / rule</th><th>Fix</th><th>Fail</th>"
-                   "<th>Warn</th><th>Error</th><th>Hosts</th></tr></thead><tbody>")
+        yield ("<table><thead><tr><th>Error code / rule</th><th>Fix</th><th>Fail</th>"
+               "<th>Warn</th><th>Error</th><th>Hosts</th></tr></thead><tbody>")
         for code, e in rows(s):
             if e is None:
-                out.append(f'<tr class="code"><td>{_e(code["error_code"])}</td><td></td>'
-                           f'<td class="n">{code["hosts_fail"]}</td><td class="n">{code["hosts_warn"]}'
-                           f'</td><td class="n">{code["hosts_error"]}</td><td></td></tr>')
+                yield (f'<tr class="code"><td>{_e(code["error_code"])}</td><td></td>'
+                       f'<td class="n">{code["hosts_fail"]}</td><td class="n">{code["hosts_warn"]}'
+                       f'</td><td class="n">{code["hosts_error"]}</td><td></td></tr>')
                 continue
             where = "<br>".join(f'<span class="{st}">{st}:</span> {_e(", ".join(e[st]))}'
                                 for st in FINDINGS if e[st])
-            out.append(f"<tr><td>{_e(e['id'])}<br><small>{_e(e['title'])}</small></td>"
-                       f"<td>{_e(e['fix'] or '-')}</td><td class=\"n\">{len(e['fail'])}</td>"
-                       f"<td class=\"n\">{len(e['warn'])}</td><td class=\"n\">{len(e['error'])}</td>"
-                       f"<td>{where}</td></tr>")
-        out.append("</tbody></table>")
+            yield (f"<tr><td>{_e(e['id'])}<br><small>{_e(e['title'])}</small></td>"
+                   f"<td>{_e(e['fix'] or '-')}</td><td class=\"n\">{len(e['fail'])}</td>"
+                   f"<td class=\"n\">{len(e['warn'])}</td><td class=\"n\">{len(e['error'])}</td>"
+                   f"<td>{where}</td></tr>")
+        yield "</tbody></table>"
     else:
-        out.append("<p>No host has a warn, fail or error.</p>")
-    out.append("<h2>Hosts</h2><table><thead><tr><th>Host</th><th>Fail</th><th>Warn</th>"
-               "<th>Error</th><th>Rules</th><th>Report</th></tr></thead><tbody>")
+        yield "<p>No host has a warn, fail or error.</p>"
+    yield ("<h2>Hosts</h2><table><thead><tr><th>Host</th><th>Fail</th><th>Warn</th>"
+           "<th>Error</th><th>Rules</th><th>Report</th></tr></thead><tbody>")
     for h in s["hosts"]:
         rule_ids = h["failed_rules"] + h["warned_rules"] + h["error_rules"]
-        out.append(f"<tr><td>{_e(h['host'])}</td><td class=\"n\">{h['fail']}</td>"
-                   f"<td class=\"n\">{h['warn']}</td><td class=\"n\">{h['error']}</td>"
-                   f"<td>{_e(', '.join(rule_ids))}</td><td><small>{_e(h['file'])}</small></td></tr>")
-    out.append("</tbody></table>")
+        yield (f"<tr><td>{_e(h['host'])}</td><td class=\"n\">{h['fail']}</td>"
+               f"<td class=\"n\">{h['warn']}</td><td class=\"n\">{h['error']}</td>"
+               f"<td>{_e(', '.join(rule_ids))}</td><td><small>{_e(h['file'])}</small></td></tr>")
+    yield "</tbody></table>"
     if s["rejected"]:
-        out.append("<h2>Skipped files</h2><ul>")
-        out += [f"<li>{_e(r['file'])}: {_e(r['reason'])}</li>" for r in s["rejected"]]
-        out.append("</ul>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+        yield "<h2>Skipped files</h2><ul>"
+        for r in s["rejected"]:
+            yield f"<li>{_e(r['file'])}: {_e(r['reason'])}</li>"
+        yield "</ul>"
+    yield "</body></html>"
+
+
+def summary(s: dict) -> str:
+    return "".join(summary_chunks(s))
+
+
+def summary_chunks(s: dict):
+    """The page line by line, to be written as it comes: a fleet's page is never held whole
+    (it names every host)."""
+    for line in _lines(s):
+        yield line + "\n"

@@ -11,16 +11,36 @@ def report(doc: dict) -> str:
 
 
 def summary(s: dict) -> str:
-    # One line per list entry: readable, and json's C encoder only runs without indent,
-    # which matters for thousands of hosts.
-    parts = []
-    for key, value in s.items():
-        if isinstance(value, list) and value:
-            items = ",\n".join("    " + json.dumps(v) for v in value)
-            parts.append(f"  {json.dumps(key)}: [\n{items}\n  ]")
+    return "".join(summary_chunks(s))
+
+
+def summary_chunks(s: dict):
+    """The fleet summary's JSON in pieces (a few hundred hosts each), to be written as they
+    come: the text of a large fleet is never held whole. One line per list entry: readable,
+    and json's C encoder only runs without indent, which matters for thousands of hosts."""
+    from collections.abc import Sequence
+    from itertools import islice
+
+    dumps = json.dumps
+    for n, (key, value) in enumerate(s.items()):
+        head = ("{\n" if n == 0 else ",\n") + f"  {dumps(key)}: "
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            if not len(value):
+                yield head + "[]"
+                continue
+            fast = getattr(value, "json_lines", None)   # summarize.HostTable
+            items = fast() if fast is not None else map(dumps, value)
+            sep = "[\n    "
+            while True:
+                batch = list(islice(items, 500))
+                if not batch:
+                    break
+                yield head + sep + ",\n    ".join(batch)
+                head, sep = "", ",\n    "
+            yield "\n  ]"
         else:
-            parts.append(f"  {json.dumps(key)}: {json.dumps(value)}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+            yield head + dumps(value)
+    yield "\n}\n"
 
 
 def code_entry(data: dict) -> str:

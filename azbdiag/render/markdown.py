@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from azbdiag.render import one_line
@@ -27,11 +28,12 @@ def summary(s: dict) -> str:
                        f"{len(e['fail'])} | {len(e['warn'])} | {len(e['error'])} | {where} |")
     else:
         out.append("No host has a warn, fail or error.")
-    found = [h for h in s["hosts"] if h["fail"] or h["warn"] or h["error"]]
-    if found:
+    found = (h for h in s["hosts"] if h["fail"] or h["warn"] or h["error"])  # none held
+    first = next(found, None)
+    if first is not None:
         out += ["", "## Hosts with findings", "", "| Host | Fail | Warn | Error | Rules |",
                 "|---|--:|--:|--:|---|"]
-        for h in found:
+        for h in itertools.chain((first,), found):
             rule_ids = h["failed_rules"] + h["warned_rules"] + h["error_rules"]
             out.append(f"| {_md(h['host'])} | {h['fail']} | {h['warn']} | {h['error']} | "
                        f"{_md(', '.join(rule_ids))} |")

@@ -26,6 +26,21 @@ def hosts_short(names: List[str], limit: int = TEXT_HOSTS) -> str:
     return shown + (f" +{len(names) - limit} more" if len(names) > limit else "")
 
 
+def chunks(s: dict, fmt: str):
+    """The summary in format `fmt` as pieces of text to write one after the other: a format
+    that lists every host yields them a few hundred at a time (summary_chunks), so that a
+    fleet's text is never held whole; the others yield their text once."""
+    import importlib
+
+    from azbdiag.render import SUMMARY_FORMATS
+
+    if fmt not in SUMMARY_FORMATS:
+        raise ValueError(f"no {fmt!r} rendering of the summary")
+    module = importlib.import_module(f"azbdiag.render.{fmt}")
+    stream = getattr(module, "summary_chunks", None)
+    return stream(s) if stream is not None else iter((module.summary(s),))
+
+
 def rows(s: dict):
     """(error code, rule entry or None) in display order: a code line, then its rules."""
     rules = {e["id"]: e for e in s["rules"]}

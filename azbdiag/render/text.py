@@ -176,6 +176,10 @@ def _skipped(results: list) -> str:
 
 # ---- the fleet summary -------------------------------------------------------------------
 
+def _with_findings(hosts):
+    return (h for h in hosts if h["fail"] or h["warn"] or h["error"])
+
+
 def summary(s: dict) -> str:
     lines = [f"azbdiag summarize: {headline(s)}", ""]
     if s["rules"]:
@@ -195,12 +199,12 @@ def summary(s: dict) -> str:
         lines.append("(code lines count hosts; a host counts once per code)")
     else:
         lines.append("No host has a warn, fail or error.")
-    found = [h for h in s["hosts"] if h["fail"] or h["warn"] or h["error"]]
-    if found:
+    found = _with_findings(s["hosts"])   # (a generator: a fleet's hosts are not all held)
+    if next(found, None) is not None:
         lines += ["", "HOSTS WITH FINDINGS"]
-        width = max(len(h["host"]) for h in found + [{"host": "HOST"}])
+        width = max(len("HOST"), max(len(h["host"]) for h in _with_findings(s["hosts"])))
         lines.append(f"{'HOST':{width}}  FAIL  WARN  ERROR  RULES (fail first)")
-        for h in found:
+        for h in _with_findings(s["hosts"]):
             rule_ids = h["failed_rules"] + h["warned_rules"] + h["error_rules"]
             lines.append(f"{h['host']:{width}}  {h['fail']:4}  {h['warn']:4}  {h['error']:5}  "
                          f"{hosts_short(rule_ids, 4)}")
