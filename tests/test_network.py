@@ -461,3 +461,8 @@ def test_structured_parsers_never_raise(lines):
                               suse=True)[0] == "dhcp"
     assert nmconnection.keyfile_method(
         nmconnection.parse_keyfile(nmconnection.keyfile_set_auto(text)))[0] == "dhcp"
+
+
+@pytest.mark.parametrize("text", ["- a\n  \n  - b", "k: a\n  b\n\n\n  c", 'k: "a\n  \n  b"', "k: a\n  b"])
+def test_an_empty_line_in_a_continued_scalar_is_a_line_break_as_in_pyyaml(text):
+    assert yamldoc.parse_yaml_subset(text).data == yaml.safe_load(text)

@@ -393,12 +393,18 @@ class _Block:
                 rest += " " + self.lines[self.i][2].strip()
                 self.i += 1
             return _Flow(rest, idx + 1).parse()
-        # plain or quoted scalar, possibly continued on more-indented lines
+        # plain or quoted scalar, possibly continued on more-indented lines: a line break
+        # folds into a space, each empty line between two lines into a line break
+        last = idx
         while self.i < len(self.lines) and self.lines[self.i][1] > indent:
+            nidx = self.lines[self.i][0]
             nxt = self.lines[self.i][2].strip()
             if _looks_like_key(nxt) and rest[0] not in "\"'":
-                raise YamlSubsetError("mapping values are not allowed here", self.lines[self.i][0] + 1)
-            rest += " " + nxt
+                raise YamlSubsetError("mapping values are not allowed here", nidx + 1)
+            between = self.raw_lines[last + 1:nidx]
+            empty = len(between) if all(not b.strip() for b in between) else 0
+            rest += ("\n" * empty or " ") + nxt
+            last = nidx
             self.i += 1
         return _scalar(rest, idx + 1)
 
