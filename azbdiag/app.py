@@ -20,7 +20,9 @@ import typer
 from typer.core import TyperGroup
 
 from azbdiag import __version__
-from azbdiag.cli_core import Fatal, make_host, root_problem  # noqa: F401  (re-exported)
+
+# Fatal, make_host and root_problem are re-exported: the commands import them from here.
+from azbdiag.cli_core import Fatal, error_line, failure, make_host, root_problem  # noqa: F401
 from azbdiag.exit_codes import (  # noqa: F401  (re-exported: the commands' exit codes)
     EXIT_CANNOT_RUN,
     EXIT_FINDINGS,
@@ -106,9 +108,7 @@ _options = {"debug": False}
 
 def err(message: str) -> None:
     """One line on standard error, secrets removed."""
-    from azbdiag.redact import redact
-
-    typer.echo(f"azbdiag: {redact(message)}", err=True)
+    typer.echo(error_line(message), err=True)
 
 
 def debug_enabled() -> bool:
@@ -125,19 +125,10 @@ def guarded(func):
             return func(*args, **kwargs)
         except (typer.Exit, *_CLICK_EXCEPTIONS):
             raise
-        except Fatal as exc:
-            err(str(exc))
-            raise typer.Exit(exc.code) from None
-        except KeyboardInterrupt:
-            err("interrupted")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except Exception as exc:  # the promise: no traceback without --debug
-            if _options["debug"]:
-                import traceback
-
-                traceback.print_exc()
-            err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
-            raise typer.Exit(EXIT_CANNOT_RUN) from None
+        except (KeyboardInterrupt, Exception) as exc:  # Fatal too; no traceback without --debug
+            message, code = failure(exc, _options["debug"])
+            err(message)
+            raise typer.Exit(code) from None
 
     return wrapper
 

@@ -10,12 +10,19 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence, Tuple
 
-from azbdiag.exit_codes import EXIT_CANNOT_RUN, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
+from azbdiag.exit_codes import (
+    EXIT_CANNOT_RUN,
+    EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+)
 
 # Seconds a whole check may take unless --deadline says otherwise.
 CHECK_DEADLINE = 180.0
+FAIL_ON = ("warn", "fail")     # check --fail-on
 
 
 class Fatal(Exception):
@@ -24,6 +31,28 @@ class Fatal(Exception):
     def __init__(self, message: str, code: int = EXIT_CANNOT_RUN):
         super().__init__(message)
         self.code = code
+
+
+def error_line(message: str) -> str:
+    """What azbdiag prints on standard error for `message`: one line, secrets removed."""
+    from azbdiag.redact import redact
+
+    return f"azbdiag: {redact(message)}"
+
+
+def failure(exc: BaseException, debug: bool = False) -> Tuple[str, int]:
+    """(message, exit code) for an exception that ends a command: Fatal's own, "interrupted"
+    (130) for Ctrl-C, otherwise an internal error (3), never a traceback (--debug prints it)."""
+    if isinstance(exc, Fatal):
+        return str(exc), exc.code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    if debug:
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    return (f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            EXIT_CANNOT_RUN)
 
 
 def root_problem(root: str):
@@ -61,6 +90,32 @@ def make_host(root: str, runner=None):
         return Host(root=root, runner=runner)
     except HostError as exc:
         raise Fatal(str(exc)) from None
+
+
+def unknown_rule_ids(patterns: Sequence[str], ids: Sequence[str]) -> Optional[str]:
+    """Why some of `patterns` (--only/--skip values) select no rule, with close matches, or
+    None. A pattern is a rule id or a dotted prefix of one (`agent`, `agent.version`)."""
+    from azbdiag.engine import matches
+
+    for pattern in patterns:
+        wanted = pattern.strip().lower()
+        if wanted and any(matches(i, [wanted]) for i in ids):
+            continue
+        names = sorted(set(ids) | {i.rsplit(".", 1)[0] for i in ids})
+        import difflib
+
+        close = difflib.get_close_matches(wanted, names, n=4, cutoff=0.6)
+        hint = (f"did you mean {', '.join(close)}?" if close
+                else "`azbdiag rules` lists the rule ids")
+        return f"no rule id is or starts with {pattern!r}; {hint}"
+    return None
+
+
+def check_options(debug: bool = False, deadline: float = CHECK_DEADLINE,
+                  freeze_test: bool = False, mounts: Sequence[str] = ()) -> dict:
+    """The options a check's rules read (engine.Context.options)."""
+    return {"debug": debug, "deadline": deadline, "freeze_test": freeze_test,
+            "mounts": list(mounts)}
 
 
 def finish_check(host, doc: dict, results, *, fmt: str, output: Optional[str], full: bool,

@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 import sys
 
-FORMATS = ("text", "json", "brief", "prometheus")   # azbdiag.render.REPORT_FORMATS
-FAIL_ON = ("warn", "fail")
+from azbdiag import cli_core
+from azbdiag.render import REPORT_FORMATS
+
 _VALUED = {"--root": "root", "--format": "fmt", "--fail-on": "fail_on", "--only": "only",
            "--skip": "skip"}
 _FLAGS = {"--all": "full", "--brief": "brief"}
@@ -63,7 +64,7 @@ def parse(args):
         else:
             opts[key] = value
         given.add(key)
-    if opts["fmt"] not in FORMATS or opts["fail_on"] not in FAIL_ON:
+    if opts["fmt"] not in REPORT_FORMATS or opts["fail_on"] not in cli_core.FAIL_ON:
         return None
     if opts["brief"]:
         if "fmt" in given and opts["fmt"] != "brief":
@@ -73,10 +74,8 @@ def parse(args):
 
 
 def _err(message: str) -> None:
-    """As azbdiag.app.err: one line on standard error, secrets removed."""
-    from azbdiag.redact import redact
-
-    sys.stderr.write(f"azbdiag: {redact(message)}\n")
+    """As azbdiag.app.err, without typer."""
+    sys.stderr.write(cli_core.error_line(message) + "\n")
     sys.stderr.flush()
 
 
@@ -87,34 +86,22 @@ def run(argv):
     opts = parse(argv[1:])
     if opts is None:
         return None
-    from azbdiag import cli_core
-    from azbdiag.exit_codes import EXIT_CANNOT_RUN, EXIT_INTERRUPTED
-
-    # Failures are worded as azbdiag.app.guarded words them.
     try:
         from azbdiag import engine, report
 
         ids = [r.id for r in engine.all_rules()]
-        for pattern in opts["only"] + opts["skip"]:
-            wanted = pattern.strip().lower()
-            if not wanted or not any(engine.matches(i, [wanted]) for i in ids):
-                return None      # the full command line names the closest ids (exit 2)
+        if cli_core.unknown_rule_ids(opts["only"] + opts["skip"], ids):
+            return None          # the full command line names the closest ids (exit 2)
         if cli_core.root_problem(opts["root"]):
             return None          # ... and says what is wrong with --root (exit 3)
         # From here on the check runs.
         host = cli_core.make_host(opts["root"])
-        options = {"debug": False, "deadline": cli_core.CHECK_DEADLINE, "freeze_test": False,
-                   "mounts": []}
-        _ctx, results, doc = report.run_check(host, opts["only"], opts["skip"], options)
+        _ctx, results, doc = report.run_check(host, opts["only"], opts["skip"],
+                                              cli_core.check_options())
         return cli_core.finish_check(host, doc, results, fmt=opts["fmt"], output=None,
                                      full=opts["full"], fail_on=opts["fail_on"], record=True,
                                      err=_err)
-    except cli_core.Fatal as exc:
-        _err(str(exc))
-        return exc.code
-    except KeyboardInterrupt:
-        _err("interrupted")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # the promise: no traceback (there is no --debug on this path)
-        _err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
-        return EXIT_CANNOT_RUN
+    except (KeyboardInterrupt, Exception) as exc:  # as azbdiag.app.guarded (no --debug here)
+        message, code = cli_core.failure(exc)
+        _err(message)
+        return code

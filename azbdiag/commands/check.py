@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import typer
 
@@ -19,7 +19,13 @@ from azbdiag.app import (
     seconds,
     usage_error,
 )
-from azbdiag.cli_core import CHECK_DEADLINE, finish_check
+from azbdiag.cli_core import (
+    CHECK_DEADLINE,
+    FAIL_ON,
+    check_options,
+    finish_check,
+    unknown_rule_ids,
+)
 
 # The report formats (azbdiag.render.REPORT_FORMATS, which the command line does not import at
 # start-up; tests/test_cli_contract.py checks they agree).
@@ -39,7 +45,7 @@ def check(
         None, "--only", metavar="ID", help="Run only this rule id or prefix (repeatable)."),
     skip: Optional[List[str]] = typer.Option(
         None, "--skip", metavar="ID", help="Skip this rule id or prefix (repeatable)."),
-    fail_on: str = choice_option("fail", "--fail-on", choices=("warn", "fail"),
+    fail_on: str = choice_option("fail", "--fail-on", choices=FAIL_ON,
                                  help="Exit 1 when a result reaches this level."),
     brief: bool = typer.Option(False, "--brief",
                                help="Same as --format brief: one line per finding, under 4 KB "
@@ -80,8 +86,7 @@ def check(
     except render.OutputError as exc:
         raise Fatal(str(exc), exc.code) from None
     host = make_host(root)
-    options = {"debug": debug_enabled(), "deadline": deadline, "freeze_test": freeze_test,
-               "mounts": list(mount or [])}
+    options = check_options(debug_enabled(), deadline, freeze_test, mount or ())
     with contextlib.ExitStack() as stack:
         if disk:
             only = _with_disks(ctx, stack, host, disk, options, only)
@@ -89,25 +94,6 @@ def check(
     # A --disk run reports on another machine's disk, not on this one: nothing recorded.
     raise typer.Exit(finish_check(host, doc, results, fmt=fmt, output=output, full=all_rules,
                                   fail_on=fail_on, record=not disk, err=err))
-
-
-def unknown_rule_ids(patterns: Sequence[str], ids: Sequence[str]) -> Optional[str]:
-    """Why some of `patterns` (--only/--skip values) select no rule, with close matches, or
-    None. A pattern is a rule id or a dotted prefix of one (`agent`, `agent.version`)."""
-    from azbdiag.engine import matches
-
-    for pattern in patterns:
-        wanted = pattern.strip().lower()
-        if wanted and any(matches(i, [wanted]) for i in ids):
-            continue
-        names = sorted(set(ids) | {i.rsplit(".", 1)[0] for i in ids})
-        import difflib
-
-        close = difflib.get_close_matches(wanted, names, n=4, cutoff=0.6)
-        hint = (f"did you mean {', '.join(close)}?" if close
-                else "`azbdiag rules` lists the rule ids")
-        return f"no rule id is or starts with {pattern!r}; {hint}"
-    return None
 
 
 # An offline read-only check reads every metadata block: far longer than the default deadline.
