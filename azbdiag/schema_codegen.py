@@ -51,6 +51,14 @@ def _type_test(names, v: str) -> str:
     return " or ".join(tests)
 
 
+def _block(src: _Source, schema, v: str, depth: int) -> None:
+    """_gen's lines as the body of the block just opened: `pass` when there are none."""
+    start = len(src.lines)
+    _gen(src, schema, v, depth)
+    if len(src.lines) == start:
+        src.emit(depth, "pass")
+
+
 def _gen(src: _Source, schema, v: str, depth: int) -> None:
     """Lines that `return False` when the value in variable `v` fails `schema`."""
     if schema is True:
@@ -97,10 +105,7 @@ def _gen(src: _Source, schema, v: str, depth: int) -> None:
             w = src.var()
             src.emit(depth + 1, f"{w} = {v}.get({src.const(key)}, MISSING)")
             src.emit(depth + 1, f"if {w} is not MISSING:")
-            inner = len(src.lines)
-            _gen(src, sub, w, depth + 2)
-            if len(src.lines) == inner:
-                src.emit(depth + 2, "pass")
+            _block(src, sub, w, depth + 2)
         if extra is False:
             src.emit(depth + 1, f"if not {v}.keys() <= {src.const(frozenset(props))}: "
                                 f"return False")
@@ -109,10 +114,7 @@ def _gen(src: _Source, schema, v: str, depth: int) -> None:
             known = src.const(frozenset(props))
             src.emit(depth + 1, f"for {k}, {w} in {v}.items():")
             src.emit(depth + 2, f"if {k} not in {known}:")
-            inner = len(src.lines)
-            _gen(src, extra, w, depth + 3)
-            if len(src.lines) == inner:
-                src.emit(depth + 3, "pass")
+            _block(src, extra, w, depth + 3)
         if len(src.lines) == body:
             src.emit(depth + 1, "pass")
     if "items" in schema and schema["items"] is not True:
@@ -123,10 +125,7 @@ def _gen(src: _Source, schema, v: str, depth: int) -> None:
         else:  # the item by item loop only when the column check is unsure
             src.emit(depth, f"if isinstance({v}, list) and not {src.const(columns)}({v}):")
         src.emit(depth + 1, f"for {w} in {v}:")
-        inner = len(src.lines)
-        _gen(src, schema["items"], w, depth + 2)
-        if len(src.lines) == inner:
-            src.emit(depth + 2, "pass")
+        _block(src, schema["items"], w, depth + 2)
 
 
 # ---- column checks ------------------------------------------------------------------------
