@@ -62,10 +62,19 @@ def test_loopback_only_guard(monkeypatch, listener):
     assert netprobe._is_loopback("::1") and not netprobe._is_loopback("168.63.129.16")
 
 
-def test_the_suite_cannot_reach_off_box_addresses(monkeypatch):
-    """Even with the probe's own guard switched off, conftest's socket guard stops a
-    connection to an address that is not loopback before any packet leaves."""
-    monkeypatch.delenv(netprobe.LOOPBACK_ONLY_ENV, raising=False)
+def test_the_suite_cannot_reach_off_box_addresses():
+    """conftest's socket guard stops a connection to an address that is not loopback before
+    any packet leaves, whatever code path a test takes. Proved on the guard itself around a
+    stand-in connect, so that nothing is ever sent off this machine even if it breaks."""
+    from tests import conftest
+
+    assert socket.socket.connect.__qualname__.startswith("_loopback_only")
+    assert socket.socket.connect_ex.__qualname__.startswith("_loopback_only")
+    reached = []
+    guarded = conftest._loopback_only(lambda sock, address, *args: reached.append(address))
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        with pytest.raises(AssertionError, match="loopback"):
-            sock.connect(("192.0.2.1", 9))
+        for address in (("192.0.2.1", 9), ("168.63.129.16", 80), ("169.254.169.254", 80)):
+            with pytest.raises(AssertionError, match="loopback"):
+                guarded(sock, address)
+        guarded(sock, ("127.0.0.1", 9))
+    assert reached == [("127.0.0.1", 9)]
