@@ -180,9 +180,10 @@ def test_children_die_when_azbdiag_is_stopped(tmp_path):
                             cwd=str(tmp_path))
     try:
         end = time.monotonic() + 20
-        while not _marked(mark) and time.monotonic() < end:
+        # azbdiag's own Python holds the mark too: wait for the command itself.
+        while not _group_leaders(mark, exclude=sys.executable) and time.monotonic() < end:
             time.sleep(0.05)
-        assert _marked(mark), "the command never started"
+        assert _group_leaders(mark, exclude=sys.executable), "the command never started"
         time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == -signal.SIGTERM      # still dies of the signal
@@ -224,9 +225,11 @@ def test_a_checks_commands_die_with_a_sigkilled_azbdiag(tmp_path):
                             cwd=str(tmp_path))
     try:
         end = time.monotonic() + 20
-        while not [p for p in _marked(mark) if p != proc.pid] and time.monotonic() < end:
+        # Not any marked process: until they exec, the reaper and the command's own children
+        # are forks that still carry their parent's command line (and so the mark).
+        while not _group_leaders(mark, exclude=sys.executable) and time.monotonic() < end:
             time.sleep(0.05)
-        command = [p for p in _marked(mark) if p != proc.pid]
+        command = _group_leaders(mark, exclude=sys.executable)
         assert command, "the command never started"
         while len(_group(command[0])) < 3 and time.monotonic() < end:
             time.sleep(0.05)
@@ -246,6 +249,23 @@ def test_a_checks_commands_die_with_a_sigkilled_azbdiag(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _group_leaders(mark: str, exclude: str):
+    """The marked processes that lead their own process group and whose program is not
+    `exclude` (Python forks that have not yet exec'd hold the mark in their command line too)."""
+    found = []
+    for pid in _marked(mark):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                program = fh.read().split(b"\0", 1)[0].decode(errors="replace")
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                pgid = int(fh.read().rsplit(b")", 1)[1].split()[2])
+        except (OSError, IndexError, ValueError):
+            continue
+        if pgid == pid and program != exclude:
+            found.append(pid)
+    return found
 
 
 def _group(pgid: int):
