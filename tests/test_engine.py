@@ -282,6 +282,52 @@ def test_a_checks_commands_die_with_a_sigkilled_azbdiag(tmp_path):
                 pass
 
 
+def test_a_command_is_in_the_reapers_care_before_it_runs(tmp_path):
+    """Issue 15, the window right after the spawn: azbdiag SIGKILLed after a check's command
+    started but before azbdiag itself went on (here: blocked for good right after the spawn,
+    as a busy machine can hold it) must not leave the command running. The command is in the
+    reaper's care before it runs at all."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    pidfile = tmp_path / "pid"
+    code = ("import threading, time\n"
+            "from azbdiag import runner\n"
+            "class Stuck(set):\n"
+            "    def add(self, pid):\n"
+            "        time.sleep(300)\n"
+            "runner._children = Stuck()\n"
+            "runner.set_budget(runner.Budget(60))\n"
+            f"runner.ShRunner().run(['sh', '-c', 'echo $$ >{pidfile}.tmp; "
+            f"mv {pidfile}.tmp {pidfile}; sleep 300 & sleep 300'], timeout=60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT),
+                            cwd=str(tmp_path))
+    pgid = None
+    try:
+        end = time.monotonic() + 60
+        while not pidfile.exists() and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert pidfile.exists(), "the command never started"
+        pgid = int(pidfile.read_text())
+        while len(_group(pgid)) < 3 and time.monotonic() < end:
+            time.sleep(0.05)
+        assert len(_group(pgid)) == 3, "the command's children never started"
+        proc.kill()
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        assert _group_gone(pgid), f"outlived a SIGKILLed azbdiag: {_group(pgid)}"
+    finally:
+        proc.kill()
+        if pgid:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def _group_leaders(mark: str, exclude: str):
     """The marked processes that lead their own process group and whose program is not
     `exclude` (Python forks that have not yet exec'd hold the mark in their command line too)."""
