@@ -23,6 +23,8 @@ WAAGENT = "/var/lib/waagent"
 
 @dataclasses.dataclass
 class ExtDir:
+    """One installed version of the backup extension (/var/lib/waagent/<handler>-<version>) and
+    the agent's files about it."""
     path: str
     version: str
     key: Tuple[int, ...]
@@ -155,6 +157,7 @@ _PY_NAME = lazyre.compile(r"(?:platform-)?python(\d)(?:\.(\d+))?")
 
 @dataclasses.dataclass
 class Interpreter:
+    """A Python the extension's handle.sh would run it with, and why."""
     path: str
     how: str                                  # why handle.sh runs it
     version: Optional[Tuple[int, int]]        # X.Y when the name (or a link's) says it
