@@ -144,7 +144,7 @@ def stuck_deletion(ctx):
 # ---- extension.last_status ---------------------------------------------------------------
 @dataclasses.dataclass
 class StatusFile:
-    """The newest status/<N>.status of the active extension install: path, N, mtime and report."""
+    """The newest status/<N>.status of an extension install: its path, N, mtime and report."""
     path: str
     seq: int
     mtime: float
