@@ -23,6 +23,7 @@ MEMBER_MODE = 0o600
 
 @dataclasses.dataclass
 class Member:
+    """One file of the support bundle: its bytes, where they come from and what was redacted."""
     name: str                               # path inside the bundle
     data: bytes
     source: str                             # the guest path or command it comes from

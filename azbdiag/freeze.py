@@ -29,6 +29,7 @@ _WATCHDOG = 'echo $$; exec </dev/null >/dev/null 2>&1; sleep "$2"; exec fsfreeze
 
 @dataclasses.dataclass
 class FreezeResult:
+    """How freezing and thawing one mount went in `check --freeze-test` (times in ms)."""
     mount_point: str
     ok: bool
     freeze_ms: Optional[int] = None

@@ -16,6 +16,8 @@ from azbdiag.host import MAX_READ, Host, Unreadable
 
 @dataclasses.dataclass
 class HostFacts:
+    """The host's identity (distribution, kernel, host name, architecture) and how azbdiag sees
+    it (root, live, as root, on Azure), as reports show it."""
     root: str
     live: bool
     is_root: bool

@@ -30,6 +30,7 @@ class SkipReason(str, enum.Enum):
 
 @dataclasses.dataclass
 class Result:
+    """The outcome of one rule on one host: status, summary and evidence, with the rule's metadata."""
     status: Status
     summary: str
     evidence: List[str] = dataclasses.field(default_factory=list)
@@ -78,6 +79,8 @@ class CheckError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
+    """A registered check: its id, title, the Azure error codes it explains, when it runs, and the
+    function that decides."""
     id: str
     title: str
     func: Callable

@@ -23,6 +23,7 @@ DEFAULT_TIMEOUT = 3.0
 
 @dataclasses.dataclass
 class Probe:
+    """The outcome of one TCP connect to host:port (elapsed time in ms)."""
     host: str
     port: int
     ok: bool

@@ -268,6 +268,7 @@ def install_stop_handlers() -> None:
 
 @dataclasses.dataclass
 class CommandResult:
+    """What one command run through the runner did: exit code, output and why it failed to run."""
     argv: Tuple[str, ...]
     rc: Optional[int]
     stdout: str = ""

@@ -221,9 +221,7 @@ def digest(path: str, doc: dict) -> tuple:
     findings = tuple((r["status"], r["id"], r["title"], r["fix"], tuple(r["error_codes"]))
                      for r in compress(results, map(_IS_FINDING, statuses)))
     host = doc["host"]
-    name = host.get("hostname") or ""
-    # one_line() of printable text is the text stripped: skip its loop over the characters
-    name = name.strip() if name.isprintable() else one_line(name)
+    name = one_line(host.get("hostname") or "")
     return (path, name, doc["generated_at"], doc["tool"]["version"], host["live"],
             host["root"], host["is_root"], tuple(map(statuses.count, STATUSES)), findings)
 

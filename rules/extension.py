@@ -144,6 +144,7 @@ def stuck_deletion(ctx):
 # ---- extension.last_status ---------------------------------------------------------------
 @dataclasses.dataclass
 class StatusFile:
+    """The newest status/<N>.status of an extension install: its path, N, mtime and report."""
     path: str
     seq: int
     mtime: float
@@ -340,6 +341,7 @@ SAFEFREEZE_MAX = 600        # safefreeze normally lives for about a minute
 
 @dataclasses.dataclass
 class Proc:
+    """A safefreeze or extension daemon process now running, and its age in seconds."""
     pid: str
     kind: str           # safefreeze or daemon
     argv: List[str]

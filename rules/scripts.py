@@ -38,6 +38,8 @@ VALIDATE_CODES = (302, 303, 306, 307)
 # ---- facts -------------------------------------------------------------------------------
 @dataclasses.dataclass
 class FileInfo:
+    """One file of the pre/post script setup, its stat, and the extension status codes it causes
+    when missing or with wrong permissions."""
     role: str                 # plugin host conf, plugin config, pre-script, post-script
     path: str
     st: Optional[os.stat_result]
@@ -47,6 +49,8 @@ class FileInfo:
 
 @dataclasses.dataclass
 class ScriptSetup:
+    """The pre/post script setup as the extension's PluginHost finds it: the plugin host conf,
+    the plugin config and the scripts it names."""
     host_conf: Optional[FileInfo]
     host_conf_parsed: Optional[PluginHostConf]
     config: FileInfo

@@ -45,6 +45,8 @@ NOT_ENABLED = "SELinux not enabled"
 # ---- state -------------------------------------------------------------------------------
 @dataclasses.dataclass
 class State:
+    """Whether SELinux is on, in which mode, and the evidence (the config and the boot command
+    line) for it."""
     enabled: bool
     mode: str                       # enforcing or permissive (now live; at next boot offline)
     config: Optional[SelinuxConfig]

@@ -180,6 +180,7 @@ def link_target(host, path: str) -> str:
 
 @dataclasses.dataclass
 class AgentUnit:
+    """The guest agent's systemd unit: its name, its file and what enables and starts it."""
     name: str
     path: Optional[str]          # guest path of the unit file, None when there is none
     wanted_by: List[str]
@@ -213,6 +214,8 @@ def agent_conf_or_skip(ctx):
 # ---- the agent that handles extensions (the auto-updated agents on disk) ------------------
 @dataclasses.dataclass
 class AgentDir:
+    """One auto-updated agent under /var/lib/waagent (WALinuxAgent-<version>) and whether the
+    agent would still use it."""
     version: Version
     path: str
     error: Optional[AgentError]      # error.json, None when absent

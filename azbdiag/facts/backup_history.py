@@ -40,6 +40,7 @@ _EPOCH = datetime.datetime(1970, 1, 1)
 
 @dataclasses.dataclass
 class LogFile:
+    """One extension.log file (the live one or a rotated copy) as read for the history."""
     name: str
     bytes_read: int = 0
     truncated: bool = False     # only its tail was read
@@ -48,6 +49,8 @@ class LogFile:
 
 @dataclasses.dataclass
 class History:
+    """The backup runs the extension's logs and status files still hold, and what was read to
+    find them."""
     runs: List[Run]                 # oldest first
     logs: List[LogFile]             # oldest first
     status_files: int
@@ -58,6 +61,8 @@ class History:
 
 @dataclasses.dataclass
 class FreezeLimits:
+    """How long the extension waits for the freeze and keeps file systems frozen (seconds), from
+    vmbackup.conf or the defaults."""
     safe_freeze_wait: int       # SafeFreezeWaitInSeconds as the extension reads it
     timeout: int                # timeout: how long safefreeze keeps the file systems frozen
     source: str                 # where the values come from

@@ -36,6 +36,7 @@ def machine(host) -> Host:
 
 @dataclasses.dataclass
 class BlockDevice:
+    """One block device of the machine azbdiag runs on, as lsblk lists it (size in bytes)."""
     name: str                   # lsblk NAME: the device-mapper name for LVM (rootvg-rootlv)
     kname: str                  # the kernel's name: sdc1, dm-0, loop0p2
     type: str                   # disk, part, lvm, crypt, loop, raid1, rom...

@@ -23,6 +23,8 @@ WAAGENT = "/var/lib/waagent"
 
 @dataclasses.dataclass
 class ExtDir:
+    """One installed version of the backup extension (/var/lib/waagent/<handler>-<version>):
+    its handler state and status, its environment file, and what the folder holds."""
     path: str
     version: str
     key: Tuple[int, ...]
@@ -155,6 +157,8 @@ _PY_NAME = lazyre.compile(r"(?:platform-)?python(\d)(?:\.(\d+))?")
 
 @dataclasses.dataclass
 class Interpreter:
+    """A Python handle.sh would try to run the extension with, and why it is a candidate
+    (handle.sh's list, `which python`, the agent's own Python)."""
     path: str
     how: str                                  # why handle.sh runs it
     version: Optional[Tuple[int, int]]        # X.Y when the name (or a link's) says it

@@ -102,6 +102,7 @@ def named_mount_points(mounts: List[Mount]) -> Dict[str, Mount]:
 
 @dataclasses.dataclass
 class FreezeList:
+    """The mounts the backup extension freezes, in its order, and the ones it leaves out."""
     frozen: List[Mount]                                  # in freeze order, "/" last
     skipped: List[Tuple[Mount, str]]                     # freezable-looking mounts left out
     # Mount points of a file system that is frozen once, through another mount point.

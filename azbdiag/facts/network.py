@@ -58,6 +58,7 @@ class NicConfig:
 
 @dataclasses.dataclass
 class Nic:
+    """The primary network interface: its name and MAC address, and how it was chosen."""
     name: Optional[str]          # None offline until a configuration names one
     mac: Optional[str]
     how: str
@@ -280,6 +281,8 @@ def active_services(host) -> Dict[str, bool]:
 
 @dataclasses.dataclass
 class NicConfigs:
+    """What the network stacks' configurations say about the primary interface, split into the
+    stacks that apply and those whose service is not running."""
     nic: str
     how: str
     configs: List[NicConfig]        # the stacks that apply

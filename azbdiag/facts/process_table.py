@@ -14,6 +14,7 @@ SAFEFREEZE_LOCK = "/etc/azure/MicrosoftRecoverySvcsSafeFreezeLock/SafeFreezeLock
 
 @dataclasses.dataclass
 class Process:
+    """One running process, from /proc/<pid>."""
     pid: str
     comm: str           # /proc/<pid>/comm, else the name in /proc/<pid>/stat
     argv: List[str]     # /proc/<pid>/cmdline ([] for kernel threads or when unreadable)

@@ -36,6 +36,7 @@ class RefuseFix(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class FixSpec:
+    """A registered `azbdiag fix --<id>`: the rules whose results it fixes, its order and planner."""
     id: str
     title: str
     rules: Tuple[str, ...]
@@ -76,6 +77,7 @@ def registered_fixes() -> Dict[str, FixSpec]:
 
 @dataclasses.dataclass
 class WriteFile:
+    """Plan action: write `content` as the guest file `path` (created or replaced), with `mode` if set."""
     path: str
     content: bytes
     mode: Optional[int] = None
@@ -90,6 +92,7 @@ class WriteFile:
 
 @dataclasses.dataclass
 class DeleteFile:
+    """Plan action: delete the guest file `path`."""
     path: str
     why: str = ""
     kind = "delete"
@@ -101,6 +104,7 @@ class DeleteFile:
 
 @dataclasses.dataclass
 class Chmod:
+    """Plan action: set the permission bits of the guest file `path` to `mode`."""
     path: str
     mode: int
     why: str = ""
@@ -113,6 +117,7 @@ class Chmod:
 
 @dataclasses.dataclass
 class Chown:
+    """Plan action: give the guest file `path` to owner `uid` and group `gid`."""
     path: str
     uid: int
     gid: int
@@ -126,6 +131,7 @@ class Chown:
 
 @dataclasses.dataclass
 class Symlink:
+    """Plan action: make the guest path `path` a symlink to `target`."""
     path: str
     target: str
     why: str = ""
@@ -166,6 +172,7 @@ class RepairFilesystem:
 
 @dataclasses.dataclass
 class RunCommand:
+    """Plan action: run `argv` (with a timeout in seconds); reversible only with an `undo_argv`."""
     argv: Sequence[str]
     why: str = ""
     # How `undo` reverts it; only forms azbdiag can rebuild are accepted (systemctl with the

@@ -40,6 +40,8 @@ class JournalWriteError(Exception):
 
 @dataclasses.dataclass
 class Step:
+    """One step of a fix: its journal record and, while it is planned, its action, the bytes a
+    write puts and the state the plan expects its file in."""
     rec: dict
     action: object = None
     content: Optional[bytes] = None

@@ -9,6 +9,8 @@ import json
 
 @dataclasses.dataclass
 class AgentError:
+    """Why the agent stopped using one auto-updated version of itself, from that version's
+    error.json (readable False: the file is not a JSON object)."""
     blacklisted: bool
     reason: str = ""
     failure_count: int = 0

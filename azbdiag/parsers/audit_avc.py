@@ -11,6 +11,8 @@ from azbdiag import lazyre
 
 @dataclasses.dataclass
 class Avc:
+    """One SELinux AVC record: the line, its permissions and key=value fields, the time
+    (seconds since the epoch) and the audit serial from msg=audit(TIME:SERIAL)."""
     line: str
     denied: bool = True
     perms: List[str] = dataclasses.field(default_factory=list)

@@ -25,6 +25,8 @@ _DEVICE_PREFIX = lazyre.compile(r"^\([^)/]{0,200}\)")
 
 @dataclasses.dataclass
 class KernelLine:
+    """One kernel command line the machine may boot with: a grub.cfg `linux` line or a Boot Loader
+    Specification entry's options."""
     index: int              # the line's number in the file, from 0 (-1: an entry without one)
     kernel: str             # the kernel image it boots, as written (without a "(hd0,gpt2)")
     words: List[str]        # the arguments on the line

@@ -8,6 +8,8 @@ from typing import Optional
 
 @dataclasses.dataclass
 class DfRow:
+    """One file system's row of `df -P -k` (sizes in KiB) or `df -P -i` (counts of inodes), as
+    printed or as computed from os.statvfs."""
     filesystem: str
     total: int
     used: int

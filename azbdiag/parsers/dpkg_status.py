@@ -9,6 +9,7 @@ from typing import Dict, Iterable, Optional
 
 @dataclasses.dataclass
 class Package:
+    """One package as the dpkg status file or an rpm query lists it."""
     name: str
     version: str
     installed: bool

@@ -16,6 +16,7 @@ MAX_PROBLEMS = 20
 
 @dataclasses.dataclass
 class E2fsckResult:
+    """What a read-only `e2fsck -f -n` found on an unmounted ext2/3/4 file system."""
     verdict: str                    # clean, errors, unknown
     journal_pending: bool           # the journal needed replaying, which -n does not do
     problems: List[str]             # the questions it answered "no", first MAX_PROBLEMS

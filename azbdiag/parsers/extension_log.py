@@ -112,6 +112,8 @@ class Run:
 
 @dataclasses.dataclass
 class ExtensionLog:
+    """The backup extension's extension.log read as a timeline: its backup runs in file order,
+    the number of lines read and the malformed ones."""
     runs: List[Run] = dataclasses.field(default_factory=list)
     lines: int = 0
     malformed: int = 0

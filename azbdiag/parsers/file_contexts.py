@@ -18,6 +18,8 @@ _META = set(".^$?*+|[({\\")
 
 @dataclasses.dataclass
 class FileContextSpec:
+    """One line of the SELinux policy's file_contexts: a path regex, the file type it applies to
+    and the label it gives (compiled on first use; False when the regex cannot be used)."""
     regex: str
     ftype: Optional[str]        # file, dir, symlink, ...; None: any
     context: Optional[str]      # None for <<none>> (never relabelled)

@@ -20,6 +20,7 @@ _RUN_START = lazyre.compile(r"1\. Starting Freeze Binary|arg : \[")
 
 @dataclasses.dataclass
 class FreezeAttempt:
+    """One freeze attempt in extension.log and the mounts whose FIFREEZE, FITHAW or open failed."""
     line: int                                    # 1-based line of its start (0: unknown)
     freeze_failures: List[Tuple[str, str, int]] = dataclasses.field(default_factory=list)
     thaw_failures: List[Tuple[str, str, int]] = dataclasses.field(default_factory=list)

@@ -11,6 +11,8 @@ from azbdiag.parsers import _json
 
 @dataclasses.dataclass
 class HandlerEnvironment:
+    """An extension's HandlerEnvironment.json: its name, version and log, config and status
+    folders (error: what is wrong with the file)."""
     name: str = ""
     version: str = ""
     folders: Dict[str, str] = dataclasses.field(default_factory=dict)

@@ -12,6 +12,7 @@ from azbdiag.parsers import _json
 
 @dataclasses.dataclass
 class HandlerStatus:
+    """An extension's config/HandlerStatus: the handler status the agent last reported to Azure."""
     status: str = ""          # Ready / NotReady
     code: Optional[int] = None
     message: str = ""

@@ -10,6 +10,7 @@ from typing import List, Optional, Tuple
 
 @dataclasses.dataclass
 class IniSection:
+    """One [section] of a keyfile or .network file, with its key=value lines in order."""
     name: str
     line: int                               # 1-based line of the header (0: before any header)
     entries: List[Tuple[str, str, int]] = dataclasses.field(default_factory=list)

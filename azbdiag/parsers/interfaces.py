@@ -12,6 +12,7 @@ from azbdiag.parsers.ipv4 import ipv4_addresses
 
 @dataclasses.dataclass
 class Iface:
+    """One `iface NAME FAMILY METHOD` stanza of ifupdown's interfaces file, with its options."""
     name: str
     family: str
     method: str
@@ -21,6 +22,7 @@ class Iface:
 
 @dataclasses.dataclass
 class Interfaces:
+    """An ifupdown interfaces file: its iface stanzas, auto lines and source directives."""
     ifaces: List[Iface] = dataclasses.field(default_factory=list)
     auto: List[str] = dataclasses.field(default_factory=list)
     sources: List[str] = dataclasses.field(default_factory=list)        # glob patterns

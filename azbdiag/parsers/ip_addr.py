@@ -9,6 +9,7 @@ from typing import List
 
 @dataclasses.dataclass
 class Addr:
+    """One IPv4 address of an interface, from a line of `ip -4 -o addr show`."""
     ifname: str
     address: str
     flags: List[str]

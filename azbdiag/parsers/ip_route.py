@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 
 @dataclasses.dataclass
 class Route:
+    """One IPv4 route, from `ip -4 route show` or /proc/net/route."""
     dest: str
     dev: Optional[str]
     proto: Optional[str]

@@ -12,6 +12,7 @@ from azbdiag.parsers.selinux_config import config_value
 
 @dataclasses.dataclass
 class Cmdline:
+    """The SELinux switches on a kernel command line (selinux=, enforcing=, autorelabel=)."""
     selinux: Optional[bool] = None      # selinux=0 turns the LSM off
     enforcing: Optional[bool] = None    # enforcing=0/1 overrides the config mode
     autorelabel: bool = False

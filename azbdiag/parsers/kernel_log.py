@@ -29,6 +29,7 @@ _MOUNT_RE = lazyre.compile(r"EXT[234]-fs \([^)]+\): mounted filesystem|XFS \([^)
 
 @dataclasses.dataclass
 class KernelLine:
+    """One file system error or mount line of the kernel log (index: its line, from 0)."""
     index: int
     device: str         # as the kernel names it: loop3, sdc1, dm-0, "" when unknown
     text: str

@@ -32,6 +32,7 @@ def unescape(field: str) -> str:
 
 @dataclasses.dataclass
 class Mount:
+    """One mount: a line of /proc/self/mountinfo (live) or of /etc/fstab (offline)."""
     mount_point: str
     source: str
     fstype: str

@@ -14,6 +14,8 @@ from azbdiag.parsers.ipv4 import ipv4_addresses
 
 @dataclasses.dataclass
 class NetworkdFile:
+    """A systemd-networkd .network file: what its [Match] selects and how the interface gets
+    its IPv4 address."""
     match_names: List[str]
     match_macs: List[str]
     match_drivers: List[str]

@@ -26,6 +26,7 @@ method=manual
 
 @dataclasses.dataclass
 class Keyfile:
+    """A NetworkManager keyfile profile: the interface it applies to and its IPv4 method."""
     id: str
     type: str
     interface_name: str

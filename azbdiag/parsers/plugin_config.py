@@ -17,6 +17,7 @@ SCRIPT_TIMEOUT_DEFAULT = 10      # what ScriptRunner uses when timeoutInSeconds 
 
 @dataclasses.dataclass
 class Problem:
+    """One problem in VMSnapshotScriptPluginConfig.json: the key, how serious it is, and why."""
     key: str
     severity: str            # "fail": a script cannot run as intended; "warn": surprising
     #                          (what the backup then does depends on the code and on
@@ -27,6 +28,8 @@ class Problem:
 
 @dataclasses.dataclass
 class PluginConfig:
+    """VMSnapshotScriptPluginConfig.json, the pre/post script settings, as the extension's
+    ScriptRunner reads them."""
     data: Dict[str, Any] = dataclasses.field(default_factory=dict)
     error: Optional[str] = None          # the extension cannot load it at all (code 305/304)
     error_code: Optional[int] = None

@@ -16,6 +16,8 @@ PLUGIN_HOST_CONF = "/etc/azure/VMSnapshotPluginHost.conf"
 
 @dataclasses.dataclass
 class PluginHostConf:
+    """VMSnapshotPluginHost.conf's [pre_post] settings: the scripts' timeout (seconds, capped at
+    PluginHost's own 1800), the plugin config's path and the number of plugins."""
     timeout: int = HOST_TIMEOUT_CAP
     plugin_config: str = PLUGIN_CONFIG
     plugins: int = 1

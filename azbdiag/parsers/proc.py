@@ -50,6 +50,7 @@ def parse_stat_head(text: Any) -> Optional[Tuple[str, str]]:
 
 @dataclasses.dataclass
 class ProcStat:
+    """A process's state letter and start time (clock ticks after boot), from /proc/<pid>/stat."""
     state: str
     start_ticks: int
 
@@ -198,6 +199,7 @@ def parse_meminfo(text) -> Dict[str, int]:
 # ---- /proc/locks -------------------------------------------------------------------------
 @dataclasses.dataclass
 class FileLock:
+    """One lock held on a file, from /proc/locks (the device as major and minor numbers)."""
     kind: str          # POSIX, FLOCK, OFDLCK, ...
     access: str        # READ / WRITE
     pid: int

@@ -12,6 +12,8 @@ from azbdiag.parsers.selinux_context import context_type
 
 @dataclasses.dataclass
 class Relabel:
+    """One path `restorecon -n -v` or `matchpathcon -V` would relabel: its label now and the
+    one the policy gives it."""
     path: str
     old: str
     new: str

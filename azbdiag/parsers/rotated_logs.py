@@ -20,6 +20,7 @@ MAX_NAMES = 4096
 
 @dataclasses.dataclass
 class RotatedLog:
+    """A log file or one of its rotated copies, as named in the log's directory."""
     name: str
     compression: Optional[str]     # None, gzip, xz, bzip2
     sort_key: Tuple                 # older files sort first; the live log last

@@ -10,6 +10,7 @@ MODES = ("enforcing", "permissive", "disabled")
 
 @dataclasses.dataclass
 class SelinuxConfig:
+    """/etc/selinux/config: the SELINUX= mode and SELINUXTYPE= policy, with their lines."""
     mode: Optional[str] = None          # enforcing, permissive, disabled; None: not set/unknown
     mode_raw: Optional[str] = None      # the value as written (for evidence)
     mode_line: Optional[int] = None

@@ -15,6 +15,7 @@ CONTEXT_RE = lazyre.compile(r"(?<![\w.-])([A-Za-z0-9_.-]+_u):([A-Za-z0-9_.-]+_r)
 
 @dataclasses.dataclass
 class Context:
+    """An SELinux security context, user:role:type[:level]."""
     user: str
     role: str
     type: str

@@ -16,6 +16,8 @@ from azbdiag.parsers import _json
 # ---- N.status ------------------------------------------------------------------------
 @dataclasses.dataclass
 class ExtStatus:
+    """The backup extension's status/<N>.status: the result of request N, with the error it hit
+    and its telemetry."""
     error: Optional[str] = None          # the file could not be understood
     status: str = ""                     # top-level status.status (forced to success on ARM)
     code: Optional[int] = None           # the run result

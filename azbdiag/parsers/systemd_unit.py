@@ -15,6 +15,7 @@ _EXEC_START = lazyre.compile(r"^\s*ExecStart\s*=\s*(.+)$", re.MULTILINE)
 
 @dataclasses.dataclass
 class UnitFile:
+    """What azbdiag needs of a systemd unit file: the targets that enable it and its command."""
     wanted_by: List[str]        # the first WantedBy= line's targets (multi-user.target if none)
     exec_start: str             # the last ExecStart= ("" if none)
 

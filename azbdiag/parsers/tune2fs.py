@@ -24,6 +24,7 @@ def parse_tune2fs(text: str) -> Dict[str, str]:
 
 @dataclasses.dataclass
 class ExtState:
+    """An ext2/3/4 superblock's state and error record, from `tune2fs -l` or `dumpe2fs -h`."""
     state: str                  # clean, not clean, clean with errors, not clean with errors
     has_journal: bool
     error_count: int

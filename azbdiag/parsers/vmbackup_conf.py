@@ -60,6 +60,7 @@ SNAPSHOT_METHODS = ("onlyGuest", "firstGuestThenHost", "firstHostThenGuest", "on
 
 @dataclasses.dataclass
 class Line:
+    """One line of /etc/azure/vmbackup.conf as the lenient scan reads it."""
     number: int          # 1-based
     text: str            # the line as decoded, without its newline
     kind: str            # blank, comment, section, option, continuation, junk
@@ -70,6 +71,8 @@ class Line:
 
 @dataclasses.dataclass
 class VmbackupConf:
+    """/etc/azure/vmbackup.conf: whether the extension's ConfigParser accepts it, the values it
+    then gets, and every line for evidence and for the fixer."""
     raw: bytes
     lines: List[Line]
     parses: bool

@@ -117,6 +117,7 @@ def _to_ascii_lines(text: str, changes: List[str]) -> Tuple[List[str], str]:
 
 @dataclasses.dataclass
 class _Item:
+    """One line (kept or added) of a section of the rewritten vmbackup.conf."""
     number: int            # line in the decoded input (0 for lines azbdiag adds)
     text: str
     kind: str              # blank, comment, option
@@ -125,6 +126,7 @@ class _Item:
 
 @dataclasses.dataclass
 class _Section:
+    """One section of the rewritten vmbackup.conf: its header and its lines."""
     name: str
     header: Optional[str]  # the header line as written; None when azbdiag adds it
     number: int

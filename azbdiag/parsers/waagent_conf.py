@@ -11,6 +11,7 @@ DEFAULT_RESOURCE_MOUNT = "/mnt/resource"
 
 @dataclasses.dataclass
 class ConfEntry:
+    """One key=value setting of waagent.conf, where it is and how it is written."""
     key: str
     value: Optional[str]       # None: the literal None, which leaves the key at its default
     line: int                  # 1-based line number
@@ -19,6 +20,8 @@ class ConfEntry:
 
 @dataclasses.dataclass
 class WaagentConf:
+    """waagent.conf as the agent reads it: the settings that count, and the lines it ignores or
+    reads differently from how they look."""
     entries: Dict[str, ConfEntry]            # the last occurrence of each key wins
     lines: List[str]
     duplicates: Dict[str, List[int]]         # key -> every line it appears on (when > 1)

@@ -14,6 +14,7 @@ from azbdiag import lazyre
 
 @dataclasses.dataclass
 class LogLine:
+    """One line of /var/log/waagent.log, in either of the agent's formats."""
     number: int
     when: Optional[datetime.datetime]   # aware (UTC) for the ISO format, naive for old ones
     level: str

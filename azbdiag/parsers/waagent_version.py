@@ -11,6 +11,8 @@ from azbdiag.parsers.agent_version import Version, parse_version
 
 @dataclasses.dataclass
 class VersionOutput:
+    """What `waagent --version` says: the installed and goal state agent versions, its Python
+    and distribution."""
     installed: Optional[Version] = None
     goal_state: Optional[Version] = None
     python: str = ""

@@ -29,6 +29,8 @@ _NULL_TAG = "tag:yaml.org,2002:null"
 
 @dataclasses.dataclass
 class YamlDoc:
+    """A YAML file as netplan or cloud-init reads it: its data (every scalar a str), the parse
+    error if any, and where each block mapping key is written."""
     data: Any = None
     error: Optional[str] = None
     error_line: Optional[int] = None

@@ -72,7 +72,10 @@ def rule_list(rules: list, fmt: str) -> str:
 
 def one_line(text) -> str:
     """One line without control characters (report contents may come from anywhere)."""
-    return "".join(ch if ch.isprintable() else " " for ch in str(text)).strip()
+    text = str(text)
+    if text.isprintable():      # the usual case, tested in C rather than per character
+        return text.strip()
+    return "".join(ch if ch.isprintable() else " " for ch in text).strip()
 
 
 class OutputError(Exception):
