@@ -13,9 +13,10 @@ own session, and a timer kills its process group at the timeout. So that it cann
 azbdiag killed with SIGKILL (no handler runs then), every such group is also registered with the
 reaper: one small `sh` per azbdiag process, started with the first command, that reads "+pgid"
 and "-pgid" lines on a pipe only azbdiag holds and, at end of file (azbdiag is gone, however it
-died), kills every group still registered. A fix's commands (no Budget) keep GNU timeout around
-them: they are not killed when azbdiag dies (stopping e2fsck half-way is the fixer's call), and
-timeout still ends one that hangs.
+died), kills every group still registered. The command's own fork writes its "+pgid" (after
+setsid, before exec): azbdiag killed right after the spawn cannot leave it unregistered. A fix's
+commands (no Budget) keep GNU timeout around them: they are not killed when azbdiag dies
+(stopping e2fsck half-way is the fixer's call), and timeout still ends one that hangs.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ class _Reaper:
     def __init__(self):
         self._lock = threading.Lock()
         self._fd: Optional[int] = None
+        self._pipe: Optional[Tuple[int, int]] = None   # (st_dev, st_ino) of the pipe at _fd
         self._pid = 0            # the process that started it: a forked child starts its own
         self._proc = None
 
@@ -179,6 +181,8 @@ class _Reaper:
         finally:
             os.close(read_end)
         self._fd = write_end
+        st = os.fstat(write_end)
+        self._pipe = (st.st_dev, st.st_ino)
         return True
 
     def _send(self, line: str) -> bool:
@@ -203,8 +207,28 @@ class _Reaper:
         """Whether the reaper runs (starting it if needed)."""
         return self._send("")
 
-    def register(self, pgid: int) -> bool:
-        return self._send(f"+{pgid}\n")
+    def registrar(self) -> Optional[Callable[[], None]]:
+        """A preexec function for a command about to be spawned: in the forked child (its own
+        session by then, so its pid is its group), before exec, it registers the group
+        itself. The write end is close-on-exec, so the command never holds it; if another
+        thread closed it meanwhile (the reaper died) and the number was reused, the child
+        sees another file there and writes nothing."""
+        fd, pipe = self._fd, self._pipe
+        if fd is None or pipe is None:
+            return None
+
+        def register_self() -> None:
+            old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)   # a dead reaper: EPIPE
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) == pipe:
+                    os.write(fd, f"+{os.getpid()}\n".encode())
+            except OSError:
+                pass
+            finally:
+                signal.signal(signal.SIGPIPE, old)
+
+        return register_self
 
     def unregister(self, pgid: int) -> None:
         self._send(f"-{pgid}\n")
@@ -325,6 +349,13 @@ class ShRunner:
         # by the reaper if azbdiag dies. Otherwise (a fix's command, or no reaper): GNU timeout
         # around it, which ends it at the timeout whatever happens to azbdiag.
         direct = budget is not None and _reaper.available()
+        if direct:
+            # The child registers its group with the reaper itself (see _Reaper.registrar).
+            registrar = _reaper.registrar()
+            if registrar is None:
+                direct = False
+            else:
+                kwargs["_preexec_fn"] = registrar
         wrapped = (exe,) + argv[1:]
         killer = None if direct else shutil.which("timeout", path=call_env.get("PATH"))
         if killer:
@@ -346,8 +377,6 @@ class ShRunner:
             if budget is not None:
                 with _children_lock:
                     _children.add(pid)
-                if direct:
-                    _reaper.register(pid)
                 budget.adopt(pid)
         finally:
             _local.spawning = False

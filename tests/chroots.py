@@ -356,6 +356,19 @@ def _children(pid):
     return out
 
 
+def _container_init(nspawn_pid):
+    """The container's init: the child of systemd-nspawn in a PID namespace of its own. Not
+    simply its first child: that is nspawn's "outer child", a fork in our namespace that
+    lives some 10-20 ms (longer on a loaded machine) before the init appears; taken for the
+    init, every nsenter into it fails once it has exited."""
+    own = os.readlink("/proc/self/ns/pid")
+    for kid in _children(nspawn_pid):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{kid}/ns/pid") != own:
+                return kid
+    return None
+
+
 @contextlib.contextmanager
 def booted(root, masks=BOOT_MASKS, timeout=120):
     """Boot `root` (which needs systemd installed) with systemd-nspawn on a private network,
@@ -387,8 +400,7 @@ def booted(root, masks=BOOT_MASKS, timeout=120):
     try:
         deadline = time.monotonic() + timeout
         while leader is None and time.monotonic() < deadline and proc.poll() is None:
-            kids = _children(proc.pid)
-            leader = kids[0] if kids else None
+            leader = _container_init(proc.pid)
             time.sleep(0.2)
         if leader is None:
             raise RuntimeError(f"systemd-nspawn did not start {root}:\n{boot_log()}")

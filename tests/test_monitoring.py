@@ -11,7 +11,6 @@ import socket
 import stat
 import struct
 import threading
-import time
 
 import pytest
 from conftest import SAMPLES
@@ -45,7 +44,9 @@ def decode(datagram: bytes) -> dict:
 @pytest.fixture
 def journal(tmp_path, monkeypatch):
     """A fake journald: a datagram socket in a temporary directory, read by a thread (the
-    kernel queues only a few datagrams on a socket nobody reads)."""
+    kernel queues only a few datagrams on a socket nobody reads). Calling it returns every
+    entry sent so far: sendto(2) has queued a datagram by the time it returns, so stopping the
+    thread and reading what is still queued misses none, however late the thread ran."""
     path = str(tmp_path / "journal.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
@@ -64,12 +65,20 @@ def journal(tmp_path, monkeypatch):
     thread.start()
 
     def received():
-        time.sleep(0.3)
+        stop.set()
+        thread.join(60)
+        assert not thread.is_alive(), "the journal's reader did not stop"
+        sock.setblocking(False)
+        while True:
+            try:
+                got.append(sock.recv(1 << 20))
+            except BlockingIOError:
+                break
         return [decode(d) for d in got]
 
     yield received
     stop.set()
-    thread.join(5)
+    thread.join(60)
     sock.close()
 
 

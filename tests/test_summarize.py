@@ -454,14 +454,18 @@ def test_summary_is_what_reading_every_report_gives(hosts):
 
 def test_printed_summary_is_the_written_one_and_a_gone_reader_is_no_error(tmp_path, fleet):
     """Written to stdout as it is rendered: the same text as --output, and `| head` ends it
-    with the exit status, not an error."""
+    with the exit status, not an error. The reader takes one line from a one-page pipe and
+    goes: more than a page is still to come, so azbdiag surely writes into the closed pipe
+    (with the default 64 KiB pipe, a summary that fits could be written whole before the
+    reader left, and the test passed without a gone reader)."""
+    import fcntl
     import subprocess
     import sys
 
     from conftest import ROOT
 
     env = dict(os.environ, PYTHONPATH=ROOT, AZBDIAG_NO_RECORD="1")
-    for i in range(300):   # more hosts than one piece of the JSON holds
+    for i in range(400):   # more hosts than one piece of the JSON holds, a page of each format
         write(fleet / "many" / f"h{i}" / "report.json", make_report(f"vm{i}", [BOM, OK]))
     for fmt in render.SUMMARY_FORMATS:
         out = tmp_path / f"s.{fmt}"
@@ -475,10 +479,23 @@ def test_printed_summary_is_the_written_one_and_a_gone_reader_is_no_error(tmp_pa
         def same(text):
             return "\n".join(line for line in text.splitlines() if "generated" not in line)
         assert same(printed.stdout) == same(out.read_text(encoding="utf-8"))
-        head = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        head.stdout.readline()
-        head.stdout.close()   # the reader goes after one line
+        read_end, write_end = os.pipe()
+        fcntl.fcntl(read_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+        page = fcntl.fcntl(read_end, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+        try:
+            head = subprocess.Popen(args, cwd=ROOT, env=env, stdout=write_end,
+                                    stderr=subprocess.PIPE)
+        finally:
+            os.close(write_end)
+        first = b""
+        try:
+            while not first.endswith(b"\n"):
+                byte = os.read(read_end, 1)
+                assert byte, f"{fmt}: no first line"
+                first += byte
+        finally:
+            os.close(read_end)   # the reader goes after one line
+        assert len(printed.stdout.encode()) - len(first) > page, f"{fmt}: fits in the pipe"
         assert head.wait(timeout=120) == 5
         assert "error" not in head.stderr.read().decode(), fmt
         head.stderr.close()
