@@ -140,6 +140,29 @@ def test_fs_state_cannot_read_is_error(fs):
     assert res.status == Status.ERROR and "Operation not permitted" in res.summary
 
 
+def test_fs_state_cannot_read_names_tune2fs_reason(fs):
+    """tune2fs prints why it failed, then a generic line (output of e2fsprogs 1.47 on a
+    device it may not open): the summary names the reason, not the generic line."""
+    denied = (1, "tune2fs 1.47.0 (5-Feb-2023)\n",
+              "tune2fs: Operation not permitted while trying to open /dev/sda1\n"
+              "Couldn't find valid filesystem superblock.\n")
+    h = host(fs, {f"/dev/sd{x}1": "" for x in "abc"},
+             commands={f"tune2fs -l /dev/sd{x}1": denied for x in "abc"},
+             mountinfo=MI.replace("xfs", "ext4"))
+    res = run_rule(h, "freeze.fs_state")
+    assert res.status == Status.ERROR, res
+    assert "tune2fs: Operation not permitted while trying to open /dev/sda1" in res.summary
+
+
+def test_fs_checks_docstring_examples_pass():
+    import doctest
+
+    from azbdiag.facts import fs_checks
+
+    assert doctest.testmod(fs_checks, report=False).attempted
+    assert doctest.testmod(fs_checks, report=False).failed == 0
+
+
 def test_fs_state_without_device_nodes_skips(fs):
     """A container (systemd-nspawn, LXC) sees the host's mounts but has no node for their
     devices: nothing to read is a skip with the reason, not an error; a device that is there

@@ -32,6 +32,21 @@ def _last_line(res) -> str:
     return lines[-1].strip() if lines else res.describe()
 
 
+def _e2fsprogs_reason(res, program: str) -> str:
+    r"""Why an e2fsprogs tool failed: its own "PROGRAM: <error> while trying to open DEV" line,
+    not the generic "Couldn't find valid filesystem superblock." it prints after it.
+
+    >>> from azbdiag.runner import CommandResult
+    >>> _e2fsprogs_reason(CommandResult(["tune2fs"], 1, "", "tune2fs: Operation not permitted "
+    ...     "while trying to open /dev/vda\nCouldn't find valid filesystem superblock.\n"), "tune2fs")
+    'tune2fs: Operation not permitted while trying to open /dev/vda'
+    """
+    for line in (res.stderr or "").splitlines():
+        if line.startswith(f"{program}: "):
+            return line.strip()
+    return _last_line(res)
+
+
 def mounted_fs_state(host, device: str, kname: str, fstype: str, mount_point: str,
                      super_options: Sequence[str],
                      klog: Optional[List[KernelLine]]) -> Tuple[str, str]:
@@ -42,7 +57,7 @@ def mounted_fs_state(host, device: str, kname: str, fstype: str, mount_point: st
         res = host.run(["tune2fs", "-l", device], timeout=15)
         st = ext_state(res.stdout) if res.ok else None
         if st is None:
-            return "unknown", f"tune2fs -l {device}: {_last_line(res)}"
+            return "unknown", f"tune2fs -l {device}: {_e2fsprogs_reason(res, 'tune2fs')}"
         if st.needs_fsck(mounted=True):
             return "bad", f"{device}: {st.describe()}"
         if current:
