@@ -187,35 +187,37 @@ class _Reaper:
 
     def _send(self, line: str) -> bool:
         with self._lock:
-            if self._pid != os.getpid():     # first use, or a forked child: a reaper of its own
-                if self._fd is not None:
-                    os.close(self._fd)
-                self._fd, self._pid = None, os.getpid()
-                self._start()
-            if self._fd is None:
-                return False
-            try:
-                if line:
-                    os.write(self._fd, line.encode())
-                return True
-            except OSError:           # the reaper died (killed by someone): no more of it
-                os.close(self._fd)
-                self._fd = None
-                return False
+            return self._send_locked(line)
 
-    def available(self) -> bool:
-        """Whether the reaper runs (starting it if needed)."""
-        return self._send("")
+    def _send_locked(self, line: str) -> bool:
+        """Write `line` (may be empty) to the reaper, starting it if needed: whether it runs."""
+        if self._pid != os.getpid():     # first use, or a forked child: a reaper of its own
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd, self._pid = None, os.getpid()
+            self._start()
+        if self._fd is None:
+            return False
+        try:
+            if line:
+                os.write(self._fd, line.encode())
+            return True
+        except OSError:           # the reaper died (killed by someone): no more of it
+            os.close(self._fd)
+            self._fd = None
+            return False
 
     def registrar(self) -> Optional[Callable[[], None]]:
-        """A preexec function for a command about to be spawned: in the forked child (its own
-        session by then, so its pid is its group), before exec, it registers the group
-        itself. The write end is close-on-exec, so the command never holds it; if another
-        thread closed it meanwhile (the reaper died) and the number was reused, the child
-        sees another file there and writes nothing."""
-        fd, pipe = self._fd, self._pipe
-        if fd is None or pipe is None:
-            return None
+        """A preexec function for a command about to be spawned, or None when there is no
+        reaper (starting it if needed). In the forked child (its own session by then, so its
+        pid is its group), before exec, it registers the group itself. The write end is
+        close-on-exec, so the command never holds it; if another thread closed it meanwhile
+        (the reaper died) and the number was reused, the child sees another file there and
+        writes nothing."""
+        with self._lock:
+            if not self._send_locked(""):
+                return None
+            fd, pipe = self._fd, self._pipe
 
         def register_self() -> None:
             old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)   # a dead reaper: EPIPE
@@ -348,14 +350,11 @@ class ShRunner:
         # A check's command: spawned once, its group killed by our timer at the timeout, and
         # by the reaper if azbdiag dies. Otherwise (a fix's command, or no reaper): GNU timeout
         # around it, which ends it at the timeout whatever happens to azbdiag.
-        direct = budget is not None and _reaper.available()
+        # The child registers its group with the reaper itself (see _Reaper.registrar).
+        registrar = _reaper.registrar() if budget is not None else None
+        direct = registrar is not None
         if direct:
-            # The child registers its group with the reaper itself (see _Reaper.registrar).
-            registrar = _reaper.registrar()
-            if registrar is None:
-                direct = False
-            else:
-                kwargs["_preexec_fn"] = registrar
+            kwargs["_preexec_fn"] = registrar
         wrapped = (exe,) + argv[1:]
         killer = None if direct else shutil.which("timeout", path=call_env.get("PATH"))
         if killer:
