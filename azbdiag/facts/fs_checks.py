@@ -13,6 +13,7 @@ Each check returns (verdict, detail): "bad" (not clean), "ok", "unknown" (could 
 
 from __future__ import annotations
 
+import os
 from typing import List, Optional, Sequence, Tuple
 
 from azbdiag.parsers.btrfs_check import btrfs_check_verdict
@@ -32,15 +33,17 @@ def _last_line(res) -> str:
     return lines[-1].strip() if lines else res.describe()
 
 
-def _e2fsprogs_reason(res, program: str) -> str:
+def _e2fsprogs_reason(res) -> str:
     r"""Why an e2fsprogs tool failed: its own "PROGRAM: <error> while trying to open DEV" line,
     not the generic "Couldn't find valid filesystem superblock." it prints after it.
 
     >>> from azbdiag.runner import CommandResult
-    >>> _e2fsprogs_reason(CommandResult(["tune2fs"], 1, "", "tune2fs: Operation not permitted "
-    ...     "while trying to open /dev/vda\nCouldn't find valid filesystem superblock.\n"), "tune2fs")
+    >>> _e2fsprogs_reason(CommandResult(["tune2fs", "-l", "/dev/vda"], 1, "", "tune2fs: "
+    ...     "Operation not permitted while trying to open /dev/vda\nCouldn't find valid "
+    ...     "filesystem superblock.\n"))
     'tune2fs: Operation not permitted while trying to open /dev/vda'
     """
+    program = os.path.basename(res.argv[0])
     for line in (res.stderr or "").splitlines():
         if line.startswith(f"{program}: "):
             return line.strip()
@@ -57,7 +60,7 @@ def mounted_fs_state(host, device: str, kname: str, fstype: str, mount_point: st
         res = host.run(["tune2fs", "-l", device], timeout=15)
         st = ext_state(res.stdout) if res.ok else None
         if st is None:
-            return "unknown", f"tune2fs -l {device}: {_e2fsprogs_reason(res, 'tune2fs')}"
+            return "unknown", f"tune2fs -l {device}: {_e2fsprogs_reason(res)}"
         if st.needs_fsck(mounted=True):
             return "bad", f"{device}: {st.describe()}"
         if current:
